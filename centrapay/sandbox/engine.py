@@ -1,0 +1,833 @@
+"""Payment Request business logic of the sandbox (transport-independent).
+
+Every public method runs under the store lock and either returns the JSON
+document to answer with, or raises :class:`~centrapay.sandbox.util.ApiError`.
+"""
+
+import copy
+import dataclasses
+import re
+import typing
+
+from . import shortcode
+from .util import ApiError, bad_request, base58_id, forbidden, iso, parse_int, uuid_hex
+
+MAX_AMOUNT = 100_000_000  # value must be positive and < 100000000 (SPEC §3.2)
+MAX_EXPIRY_SECONDS = 365 * 24 * 3600
+DEFAULT_EXPIRY_SECONDS = 120
+CURRENCY = "NZD"
+TEST_ASSET = "centrapay.nzd.test"
+ASSET_DESCRIPTIONS = {
+    "centrapay.nzd.test": "Centrapay NZD Test",
+    "centrapay.nzd.main": "Centrapay NZD",
+}
+PAYMENT_OPTIONS = (TEST_ASSET,)
+TAX_NUMBER = {"value": "123-456-789", "type": "nz-gst"}
+SYSTEM_CRN = "crn::system:centrapay-sandbox"
+PAY_MODES = ("partial-payment", "multi-asset-payment")
+# Activities that can repeat on one request get their own short code (SPEC §4.2).
+SUFFIXED_ACTIVITY_TYPES = ("payment", "refund")
+# Fields of the summary view and of the list-by-externalRef items (examples).
+SUMMARY_FIELDS = (
+    "id",
+    "url",
+    "merchantId",
+    "merchantName",
+    "value",
+    "createdAt",
+    "expiresAt",
+    "paymentOptions",
+    "partialAllowed",
+    "basketAmount",
+    "remainingAmount",
+    "status",
+    "lineItems",
+    "liveness",
+)
+LIST_ITEM_FIELDS = (
+    "id",
+    "url",
+    "merchantName",
+    "value",
+    "createdAt",
+    "expiresAt",
+    "paymentOptions",
+    "status",
+    "liveness",
+    "connectionId",
+    "connectionStatus",
+)
+STRING_FIELDS = (
+    "externalRef",
+    "terminalId",
+    "deviceId",
+    "operatorId",
+    "purchaseOrderRef",
+    "invoiceRef",
+    "createdByAccountName",
+    "connectionId",
+    "paymentLinkId",
+)
+FLAG_FIELDS = ("conditionsEnabled", "patronNotPresent", "partialAllowed", "preAuth")
+
+
+@dataclasses.dataclass
+class Settings:
+    """Runtime-tunable behaviour (also settable through ``/_sandbox/settings``)."""
+
+    rate_limit: int = 200
+    # SPEC §15.6: the refund window is undocumented; 90 days by default.
+    refund_window_seconds: float = 90 * 24 * 3600
+    refund_delay_seconds: float = 0.0
+    void_window_seconds: float = 24 * 3600
+    page_size: int = 25
+
+    FIELDS: typing.ClassVar[dict] = {
+        "rateLimit": "rate_limit",
+        "refundWindowSeconds": "refund_window_seconds",
+        "refundDelaySeconds": "refund_delay_seconds",
+        "voidWindowSeconds": "void_window_seconds",
+        "pageSize": "page_size",
+    }
+
+    def as_json(self):
+        return {key: getattr(self, attr) for key, attr in self.FIELDS.items()}
+
+    def update(self, values):
+        """Apply ``{camelCaseName: number}``; all-or-nothing."""
+        for key, value in values.items():
+            if key not in self.FIELDS:
+                raise bad_request(f"unknown setting {key}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise bad_request(f"{key} must be a number")
+            if value < (1 if key == "pageSize" else 0):
+                raise bad_request(f"{key} is out of range")
+        for key, value in values.items():
+            attr = self.FIELDS[key]
+            setattr(self, attr, type(getattr(self, attr))(value))
+
+
+@dataclasses.dataclass
+class Actor:
+    """Who is calling: the merchant API key, a patron, or the sandbox itself."""
+
+    crn: str
+    account: str
+    is_patron: bool = False
+
+
+def _money(amount):
+    return {"amount": str(amount), "currency": CURRENCY}
+
+
+def _settlement_date(ts):
+    """Expected settlement: the next midnight UTC (undocumented; any date will do)."""
+    return iso((int(ts) // 86400 + 1) * 86400)
+
+
+class Engine:
+    """The emulated Payment Requests API for one merchant (one config, one key)."""
+
+    def __init__(self, store, settings, notify, pay_url):
+        self.store = store
+        self.settings = settings
+        self._notify = notify
+        self._pay_url = pay_url
+
+    # -- identity ---------------------------------------------------------------
+
+    @property
+    def creds(self):
+        return self.store.state["credentials"]
+
+    @property
+    def merchant_actor(self):
+        account = self.creds["merchantAccountId"]
+        return Actor(crn=f"crn:{account}:api-key:sandbox-terminal", account=account)
+
+    @property
+    def patron_actor(self):
+        patron = self.store.state["patron"]
+        return Actor(
+            crn=f"crn::user:{patron['userId']}",
+            account=patron["accountId"],
+            is_patron=True,
+        )
+
+    # -- lookup and lazy expiry -------------------------------------------------
+
+    def _record(self, pr_id):
+        rec = self.store.state["paymentRequests"].get(pr_id)
+        if rec is None:
+            # SPEC §15.8: unknown ids are 403 Forbidden (prose), not 404.
+            raise forbidden(reason="Payment Request not found")
+        self._refresh(rec)
+        return rec
+
+    def _refresh(self, rec):
+        """Lazily expire a ``new`` request once ``now >= expiresAt``."""
+        meta, pr = rec["meta"], rec["data"]
+        if pr["status"] == "new" and self.store.now() >= meta["expiresTs"]:
+            self._set_status(rec, "expired", meta["expiresTs"])
+            self._add_activity(
+                rec, "expiry", self._value(pr), SYSTEM_CRN, ts=meta["expiresTs"]
+            )
+
+    def _refresh_all(self):
+        for rec in self.store.state["paymentRequests"].values():
+            self._refresh(rec)
+
+    def _set_status(self, rec, status, ts):
+        rec["data"]["status"] = status
+        rec["data"]["updatedAt"] = iso(ts)
+        self.store.touch()
+
+    @staticmethod
+    def _value(pr):
+        return int(pr["value"]["amount"])
+
+    # -- activities -------------------------------------------------------------
+
+    def _add_activity(self, rec, type_, amount, created_by, ts=None, **extra):
+        meta, pr = rec["meta"], rec["data"]
+        ts = self.store.now() if ts is None else ts
+        number = len(meta["activityIds"]) + 1
+        short = pr["shortCode"]
+        if type_ in SUFFIXED_ACTIVITY_TYPES:
+            # SPEC §15.7: suffix = 2-digit activity number, as in the Farmlands
+            # guide's "CP-C7F-ZS5-03" (other examples disagree on the width).
+            short = f"{short}-{number:02d}"
+        activity = {
+            "id": uuid_hex(),
+            "type": type_,
+            "value": _money(amount),
+            "paymentRequestId": pr["id"],
+            "merchantId": pr["merchantId"],
+            "merchantName": pr["merchantName"],
+            "merchantAccountId": meta["accountId"],
+            "merchantConfigId": pr["configId"],
+            "createdAt": iso(ts),
+            "createdBy": created_by,
+            "paymentRequestCreatedBy": meta["createdBy"],
+            "activityNumber": str(number),
+            "shortCode": short,
+        }
+        activity.update({k: v for k, v in extra.items() if v is not None})
+        self.store.state["activities"][activity["id"]] = {
+            "data": activity,
+            "ts": ts,
+            "seq": self.store.next_seq(),
+        }
+        meta["activityIds"].append(activity["id"])
+        self.store.touch()
+        return activity
+
+    def _activity(self, activity_id):
+        return self.store.state["activities"][activity_id]["data"]
+
+    def _activities_of(self, rec, type_=None):
+        acts = [self._activity(a) for a in rec["meta"]["activityIds"]]
+        return [a for a in acts if type_ is None or a["type"] == type_]
+
+    # -- create -----------------------------------------------------------------
+
+    def create(self, body, actor):
+        """E1 ``POST /api/payment-requests``."""
+        with self.store.mutate():
+            fields = self._validate_create(body)
+            return copy.deepcopy(self._create(fields, actor))
+
+    def _validate_create(self, body):
+        """Return the normalised create fields; 400s first, then 403s."""
+        if not isinstance(body, dict):
+            raise bad_request("body must be a JSON object")
+        config_id = body.get("configId")
+        if not config_id:
+            raise bad_request("configId is required")
+        if not isinstance(config_id, str):
+            raise bad_request("configId must be a string")
+        amount, currency = self._validate_value(body.get("value"))
+        fields = {"value": _money(amount)}
+        # SPEC §15.5: string or integer accepted, 1 s .. 1 year, emitted as int.
+        expiry = body.get("expirySeconds", DEFAULT_EXPIRY_SECONDS)
+        fields["expirySeconds"] = parse_int(expiry, "expirySeconds")
+        if fields["expirySeconds"] > MAX_EXPIRY_SECONDS:
+            raise bad_request(f"expirySeconds must be at most {MAX_EXPIRY_SECONDS}")
+        fields.update(self._validate_typed(body, STRING_FIELDS, str, "a string"))
+        if len(fields.get("invoiceRef", "")) > 128:
+            raise bad_request("invoiceRef must be less than or equal to 128 characters")
+        fields.update(self._validate_typed(body, FLAG_FIELDS, bool, "a boolean"))
+        basket = None
+        if fields.get("partialAllowed"):
+            if body.get("basketAmount") is None:
+                raise bad_request(
+                    "basketAmount is required when partialAllowed is true"
+                )
+            basket = parse_int(body["basketAmount"], "basketAmount")
+            if basket < amount:
+                raise bad_request("basketAmount must not be less than value.amount")
+            fields["basketAmount"] = str(basket)
+        if body.get("lineItems") is not None:
+            items = self._validate_line_items(body["lineItems"])
+            total = sum(int(item["price"]) for item in items)
+            # SPEC §10.1: prices sum to value.amount, or to basketAmount when
+            # partial payments are allowed.
+            if total not in (amount, basket):
+                raise bad_request("LINE_ITEMS_SUM_CHECK_FAILED")
+            fields["lineItems"] = items
+        if body.get("barcode") is not None:
+            self._check_barcode(body["barcode"])
+        self._check_create_rules(body, config_id, currency)
+        return fields
+
+    @staticmethod
+    def _validate_value(value):
+        if value is None:
+            raise bad_request("value is required")
+        if not isinstance(value, dict):
+            raise bad_request("value must be a monetary object")
+        if value.get("amount") is None:
+            raise bad_request("amount is required")
+        amount = parse_int(value["amount"], "value.amount")
+        if amount >= MAX_AMOUNT:
+            raise bad_request("value.amount must be less than 100000000")
+        currency = value.get("currency")
+        if not currency:
+            raise bad_request("currency is required")
+        if not isinstance(currency, str) or not re.fullmatch("[A-Z]{3}", currency):
+            raise bad_request("currency must be an ISO-4217 code")
+        return amount, currency
+
+    @staticmethod
+    def _validate_typed(body, names, type_, label):
+        fields = {}
+        for name in names:
+            if body.get(name) is not None:
+                if not isinstance(body[name], type_):
+                    raise bad_request(f"{name} must be {label}")
+                fields[name] = body[name]
+        return fields
+
+    def _check_create_rules(self, body, config_id, currency):
+        """Business-rule checks (403), after request validation (400)."""
+        if config_id != self.creds["merchantConfigId"]:
+            # SPEC §14.2: the code for an unknown config is undocumented; the
+            # generic 403 is used, with a reason for humans.
+            raise forbidden(reason=f"Merchant Config {config_id} not found")
+        if currency != CURRENCY or body.get("preAuth"):
+            # The sandbox config only has centrapay.nzd.test, which supports
+            # neither other currencies nor pre-auth.
+            raise forbidden("NO_AVAILABLE_PAYMENT_OPTIONS")
+        if body.get("barcode") is not None:
+            raise forbidden("PATRON_CODE_INVALID", "the sandbox has no patron codes")
+        if body.get("redirectCancelUrl") or body.get("redirectPaidUrl"):
+            raise forbidden("REDIRECT_URL_INVALID", "no allowedRedirectUrls configured")
+        if body.get("collectionId") is not None:
+            raise forbidden("TOKEN_COLLECTION_NOT_FOUND")
+
+    @staticmethod
+    def _validate_line_items(items, where="lineItems"):
+        if not isinstance(items, list):
+            raise bad_request(f"{where} must be an array")
+        clean = []
+        for index, item in enumerate(items):
+            label = f"{where}[{index}]"
+            if not isinstance(item, dict):
+                raise bad_request(f"{label} must be an object")
+            for name in ("name", "qty", "price"):
+                if item.get(name) in (None, ""):
+                    raise bad_request(f"{label}.{name} is required")
+            if not isinstance(item["name"], str):
+                raise bad_request(f"{label}.name must be a string")
+            # A negative price is allowed: basket-wide discounts (SPEC §10.1).
+            price = parse_int(
+                item["price"], f"{label}.price", allow_negative=True, allow_zero=True
+            )
+            item = dict(item)
+            item["price"] = str(price)
+            for name in ("qty", "tax", "discount"):
+                if isinstance(item.get(name), (int, float)) and not isinstance(
+                    item.get(name), bool
+                ):
+                    item[name] = str(item[name])
+            clean.append(item)
+        return clean
+
+    @staticmethod
+    def _check_barcode(barcode):
+        """Luhn-check a patron barcode (up to 16 digits, SPEC §13)."""
+        if (
+            not isinstance(barcode, str)
+            or not barcode.isascii()
+            or not barcode.isdigit()
+        ):
+            raise bad_request("barcode must be a string of digits")
+        if len(barcode) > 16:
+            raise bad_request("barcode must be at most 16 digits")
+        total = 0
+        for index, digit in enumerate(reversed(barcode)):
+            n = int(digit) * (2 if index % 2 else 1)
+            total += n - 9 if n > 9 else n
+        if total % 10:
+            raise bad_request("CHECKSUM_FAILED")
+
+    def _new_short_code(self):
+        taken = {
+            r["data"]["shortCode"] for r in self.store.state["paymentRequests"].values()
+        }
+        while True:
+            code = shortcode.generate()
+            if code not in taken:
+                return code
+
+    def _create(self, fields, actor):
+        now = self.store.now()
+        creds = self.creds
+        pr_id = base58_id()
+        amount = int(fields["value"]["amount"])
+        pr = {
+            "id": pr_id,
+            "shortCode": self._new_short_code(),
+            "url": self._pay_url(pr_id),
+            "merchantId": creds["merchantId"],
+            "merchantName": creds["merchantName"],
+            "configId": creds["merchantConfigId"],
+            "value": fields["value"],
+            "paymentOptions": [
+                {"assetType": asset, "amount": str(amount)} for asset in PAYMENT_OPTIONS
+            ],
+            "status": "new",
+            "createdAt": iso(now),
+            "updatedAt": iso(now),
+            "expiresAt": iso(now + fields["expirySeconds"]),
+            "liveness": "test",
+            "expirySeconds": fields["expirySeconds"],
+            "merchantConditions": [],
+            "createdByAccountId": creds["merchantAccountId"],
+            "createdByAccountName": creds["merchantName"],
+            "taxNumber": dict(TAX_NUMBER),
+            "remainingAmount": str(amount),
+        }
+        for name, value in fields.items():
+            if name not in ("value", "expirySeconds"):
+                pr[name] = value
+        if "connectionId" in pr:
+            pr["connectionStatus"] = "active"  # experimental; echoed as in the example
+        rec = {
+            "data": pr,
+            "meta": {
+                "createdTs": now,
+                "expiresTs": now + fields["expirySeconds"],
+                "paidTs": None,
+                "accountId": creds["merchantAccountId"],
+                "createdBy": actor.crn,
+                "activityIds": [],
+                "refundRefs": {},
+                "seq": self.store.next_seq(),
+            },
+        }
+        self.store.state["paymentRequests"][pr_id] = rec
+        self._add_activity(rec, "request", amount, actor.crn, ts=now)
+        return pr
+
+    # -- reads ------------------------------------------------------------------
+
+    def get(self, pr_id):
+        """E2 ``GET /api/payment-requests/{id}``."""
+        with self.store.mutate():
+            return copy.deepcopy(self._record(pr_id)["data"])
+
+    def pay_page(self, pr_id):
+        """The request and the seconds left before it expires (pay page)."""
+        with self.store.mutate():
+            rec = self._record(pr_id)
+            left = rec["meta"]["expiresTs"] - self.store.now()
+            return copy.deepcopy(rec["data"]), left
+
+    def get_by_short_code(self, code):
+        """E3: the latest request with that short code."""
+        normalized = shortcode.normalize(code)
+        if normalized is None:
+            raise bad_request("CHECKSUM_FAILED")
+        with self.store.mutate():
+            matches = [
+                rec
+                for rec in self.store.state["paymentRequests"].values()
+                if rec["data"]["shortCode"] == normalized
+            ]
+            if not matches:
+                raise forbidden(reason="Payment Request not found")
+            rec = max(matches, key=lambda r: (r["meta"]["createdTs"], r["meta"]["seq"]))
+            self._refresh(rec)
+            return copy.deepcopy(rec["data"])
+
+    def summary(self, pr_id):
+        """E5: summary view, only while the request is ``new``."""
+        with self.store.mutate():
+            pr = self._record(pr_id)["data"]
+            if pr["status"] != "new":
+                # SPEC §4: undocumented error; reuse the pay-side status codes.
+                raise forbidden(f"REQUEST_{pr['status'].upper()}")
+            return {k: copy.deepcopy(pr[k]) for k in SUMMARY_FIELDS if k in pr}
+
+    def list_by_external_ref(self, external_ref, account_id, page_key, limit):
+        """E4: requests with that ``externalRef``, newest first, paginated."""
+        if not account_id:
+            raise bad_request("merchantAccountId is required")
+        limit = self._page_limit(limit)
+        with self.store.mutate():
+            if account_id != self.creds["merchantAccountId"]:
+                raise forbidden()
+            recs = [
+                rec
+                for rec in self.store.state["paymentRequests"].values()
+                if rec["data"].get("externalRef") == external_ref
+                and rec["meta"]["accountId"] == account_id
+            ]
+            for rec in recs:
+                self._refresh(rec)
+            recs.sort(
+                key=lambda r: (r["meta"]["createdTs"], r["meta"]["seq"]), reverse=True
+            )
+            keys = [
+                f"PaymentRequest#{r['data']['id']}|{r['data']['createdAt']}"
+                for r in recs
+            ]
+            items = [
+                {
+                    k: copy.deepcopy(r["data"][k])
+                    for k in LIST_ITEM_FIELDS
+                    if k in r["data"]
+                }
+                for r in recs
+            ]
+            return self._paginate(items, keys, page_key, limit)
+
+    def activities(self, pr_id):
+        """E9: activities of one request, newest first."""
+        with self.store.mutate():
+            rec = self._record(pr_id)
+            return {"items": copy.deepcopy(self._activities_of(rec)[::-1])}
+
+    def merchant_activities(self, merchant_id, page_key, limit):
+        """E10: all activities of the merchant, newest first, paginated."""
+        if not merchant_id:
+            raise bad_request("merchantId is required")
+        limit = self._page_limit(limit)
+        with self.store.mutate():
+            if merchant_id != self.creds["merchantId"]:
+                raise forbidden()
+            self._refresh_all()
+            rows = sorted(
+                self.store.state["activities"].values(),
+                key=lambda row: (row["ts"], row["seq"]),
+                reverse=True,
+            )
+            keys = [self._activity_key(row["data"]) for row in rows]
+            items = [copy.deepcopy(row["data"]) for row in rows]
+            return self._paginate(items, keys, page_key, limit)
+
+    @staticmethod
+    def _activity_key(act):
+        """Opaque page key, shaped like the docs' (it needs URL-encoding)."""
+        number = int(act["activityNumber"])
+        return (
+            f"PaymentRequest#{act['paymentRequestId']}|Activity#{number:015d}"
+            f"|{act['id']}|{act['createdAt']}"
+        )
+
+    def _page_limit(self, limit):
+        if limit in (None, ""):
+            return self.settings.page_size
+        limit = parse_int(limit, "paginationLimit")
+        return min(limit, 1000)
+
+    @staticmethod
+    def _paginate(items, keys, page_key, limit):
+        start = 0
+        if page_key:
+            if page_key not in keys:
+                raise bad_request("pageKey is invalid")
+            start = keys.index(page_key) + 1
+        page = {"items": items[start : start + limit]}
+        if start + limit < len(items):
+            # SPEC §15.9: the sandbox always names it nextPageKey.
+            page["nextPageKey"] = keys[start + limit - 1]
+        return page
+
+    # -- pay --------------------------------------------------------------------
+
+    def pay(self, pr_id, body, actor):
+        """E6 ``POST /api/payment-requests/{id}/pay`` (patron side)."""
+        asset_type, key, mode, amount = self._validate_pay(body)
+        with self.store.mutate() as state:
+            rec = self._record(pr_id)
+            # SPEC §15.10: the key is optional (the guides omit it); when given,
+            # a repeat returns the stored activity instead of paying again.
+            idem = f"{pr_id}|{key}" if key else None
+            if idem in state["payIdempotency"]:
+                return copy.deepcopy(self._activity(state["payIdempotency"][idem]))
+            pr, meta = rec["data"], rec["meta"]
+            status = pr["status"]
+            if status != "new":
+                raise forbidden(f"REQUEST_{status.upper()}")
+            if asset_type not in {o["assetType"] for o in pr["paymentOptions"]}:
+                raise forbidden("INVALID_ASSET_TYPE")
+            remaining = int(pr["remainingAmount"])
+            amount = remaining if amount is None else amount
+            if amount > remaining:
+                raise bad_request("amount must not exceed remainingAmount")
+            if amount < remaining and mode is None:
+                raise forbidden("INSUFFICIENT_ASSET_VALUE")
+            partial = amount < remaining and mode == "partial-payment"
+            if partial and not pr.get("partialAllowed"):
+                raise forbidden("PAYMENT_DECLINED", "partialAllowed is not set")
+            now = self.store.now()
+            remaining -= amount
+            completes = remaining == 0 or mode == "partial-payment"
+            pr["remainingAmount"] = str(remaining)
+            self._add_paid_by(pr, asset_type, amount, now, actor)
+            if completes:
+                meta["paidTs"] = now
+                self._set_status(rec, "paid", now)
+            else:
+                pr["updatedAt"] = iso(now)
+            activity = self._add_activity(
+                rec,
+                "payment",
+                amount,
+                actor.crn,
+                ts=now,
+                assetType=asset_type,
+                idempotencyKey=key,
+                mode=mode,
+                externalPaymentRef=body.get("externalPaymentRef"),
+                paidBy=copy.deepcopy(pr["paidBy"]) if completes else None,
+            )
+            meta.setdefault("payments", {})[activity["id"]] = {
+                "assetId": body.get("assetId") or self.store.state["patron"]["assetId"],
+            }
+            if idem:
+                state["payIdempotency"][idem] = activity["id"]
+            if completes:
+                # SPEC §15.13: no separate "paid" activity (the activity examples
+                # go request → payment → refund); the paid notification carries
+                # the completing payment activity, with paidBy.
+                self._notify("payment-request:paid", activity)
+            return copy.deepcopy(activity)
+
+    @staticmethod
+    def _validate_pay(body):
+        if not isinstance(body, dict):
+            raise bad_request("body must be a JSON object")
+        asset_type = body.get("assetType")
+        if not asset_type or not isinstance(asset_type, str):
+            raise bad_request("assetType is required")
+        key = body.get("idempotencyKey")
+        if key is not None and (not isinstance(key, str) or not key):
+            raise bad_request("idempotencyKey must be a non-empty string")
+        mode = body.get("mode")
+        if mode is not None and mode not in PAY_MODES:
+            raise bad_request(f"mode must be one of {', '.join(PAY_MODES)}")
+        amount = body.get("amount")
+        amount = None if amount is None else parse_int(amount, "amount")
+        for name in ("assetId", "transactionId", "authorization", "externalPaymentRef"):
+            if body.get(name) is not None and not isinstance(body[name], str):
+                raise bad_request(f"{name} must be a string")
+        return asset_type, key, mode, amount
+
+    def _add_paid_by(self, pr, asset_type, amount, now, actor):
+        totals = pr.setdefault("paidBy", {"assetTotals": []})["assetTotals"]
+        for total in totals:
+            if total["type"] == asset_type:
+                total["total"]["amount"] = str(int(total["total"]["amount"]) + amount)
+                return
+        totals.append(
+            {
+                "type": asset_type,
+                "description": ASSET_DESCRIPTIONS.get(asset_type, asset_type),
+                "settlementDate": _settlement_date(now),
+                "total": _money(amount),
+                "payerAccountId": actor.account,
+            }
+        )
+
+    # -- refunds and void -------------------------------------------------------
+
+    def _refund_state(self, rec):
+        """Per payment activity: (activity, amount still refundable)."""
+        refunded = {}
+        for act in self._activities_of(rec, "refund"):
+            for part in act.get("strategy", {}).get("refunds", []):
+                pid = part["completedPaymentId"]
+                refunded[pid] = refunded.get(pid, 0) + int(part["amount"])
+        return [
+            (pay, int(pay["value"]["amount"]) - refunded.get(pay["id"], 0))
+            for pay in self._activities_of(rec, "payment")
+        ]
+
+    def _refund(self, rec, amount, actor, **extra):
+        """Record a refund activity split over the payments, and notify."""
+        parts, left = [], amount
+        for pay, refundable in self._refund_state(rec):
+            take = min(left, refundable)
+            if take <= 0:
+                continue
+            parts.append(
+                {
+                    "assetId": rec["meta"]
+                    .get("payments", {})
+                    .get(pay["id"], {})
+                    .get("assetId"),
+                    "assetType": pay["assetType"],
+                    "completedPaymentId": pay["id"],
+                    "amount": str(take),
+                }
+            )
+            left -= take
+        now = self.store.now()
+        activity = self._add_activity(
+            rec,
+            "refund",
+            amount,
+            actor.crn,
+            ts=now,
+            assetType=parts[0]["assetType"],
+            strategy={"refunds": parts},
+            **extra,
+        )
+        rec["data"]["updatedAt"] = iso(now)
+        # Refunds complete asynchronously (SPEC §6.6): initiated now, completed
+        # after the configurable delay.
+        self._notify("payment-request:refund-initiated", activity)
+        self._notify(
+            "payment-request:refund-completed",
+            activity,
+            delay=self.settings.refund_delay_seconds,
+        )
+        return activity
+
+    def refund(self, pr_id, body, actor):
+        """E8 ``POST /api/payment-requests/{id}/refund``."""
+        if not isinstance(body, dict):
+            raise bad_request("body must be a JSON object")
+        value = body.get("value")
+        if not isinstance(value, dict):
+            raise bad_request("value is required")
+        amount = parse_int(value.get("amount"), "value.amount")
+        if amount >= MAX_AMOUNT:
+            raise bad_request("value.amount must be less than 100000000")
+        if value.get("currency") != CURRENCY:
+            raise bad_request(f"value.currency must be {CURRENCY}")
+        external_ref = body.get("externalRef")
+        if not external_ref or not isinstance(external_ref, str):
+            raise bad_request("externalRef is required")
+        invoice_ref = body.get("invoiceRef")
+        if invoice_ref is not None and (
+            not isinstance(invoice_ref, str) or len(invoice_ref) > 128
+        ):
+            raise bad_request("invoiceRef must be a string of at most 128 characters")
+        items = body.get("lineItems")
+        if items is not None:
+            items = self._validate_line_items(items)
+            if sum(int(item["price"]) for item in items) != amount:
+                raise bad_request("LINE_ITEMS_SUM_CHECK_FAILED")
+        with self.store.mutate():
+            rec = self._record(pr_id)
+            previous = rec["meta"]["refundRefs"].get(external_ref)
+            if previous:
+                # SPEC §3.7: externalRef is the refund's idempotency key; checked
+                # before the state so a replay after a full refund is still 200.
+                activity = self._activity(previous)
+                if int(activity["value"]["amount"]) == amount:
+                    return copy.deepcopy(activity)  # idempotent replay, no new refund
+                raise forbidden("REPEAT_REFERENCE")
+            if body.get("confirmationIdempotencyKey") is not None:
+                raise forbidden("CONFIRMATION_NOT_FOUND", "the sandbox has no pre-auth")
+            if rec["data"]["status"] != "paid":
+                raise forbidden("NOT_PAID")
+            refundable = sum(left for _, left in self._refund_state(rec))
+            if refundable <= 0:
+                # SPEC §6.6: read as "fully refunded" (its text is legacy wording).
+                raise forbidden("ALREADY_REFUNDED")
+            window = self.settings.refund_window_seconds
+            if self.store.now() - rec["meta"]["paidTs"] > window:
+                raise forbidden("REFUND_WINDOW_EXCEEDED")
+            if amount > refundable:
+                raise forbidden("INVALID_AMOUNT", f"refundable amount is {refundable}")
+            activity = self._refund(
+                rec,
+                amount,
+                actor,
+                externalRef=external_ref,
+                invoiceRef=invoice_ref,
+                lineItems=items,
+            )
+            rec["meta"]["refundRefs"][external_ref] = activity["id"]
+            return copy.deepcopy(activity)
+
+    def void(self, pr_id, actor):
+        """E7 ``POST /api/payment-requests/{id}/void``."""
+        with self.store.mutate():
+            rec = self._record(pr_id)
+            pr, meta = rec["data"], rec["meta"]
+            if pr["status"] == "cancelled":
+                # SPEC §15.4: idempotent, so that retried voids are safe.
+                return copy.deepcopy(self._activities_of(rec, "cancellation")[-1])
+            if pr["status"] == "expired":
+                raise forbidden("REQUEST_EXPIRED")
+            if self.store.now() - meta["createdTs"] > self.settings.void_window_seconds:
+                raise forbidden("VOID_WINDOW_EXCEEDED")
+            if pr["status"] == "paid":
+                refundable = sum(left for _, left in self._refund_state(rec))
+                if refundable <= 0:
+                    raise forbidden("ALREADY_REFUNDED")
+                # SPEC §15.2: a voided paid request stays "paid"; the refund
+                # shows in the activities (and refund webhooks).
+                return copy.deepcopy(self._refund(rec, refundable, actor))
+            # SPEC §15.1/§15.3: void is the merchant cancel; a new request answers
+            # the cancellation activity (as in the 2022 docs).
+            return copy.deepcopy(self._cancel(rec, "CANCELLED_BY_MERCHANT", actor))
+
+    def _cancel(self, rec, reason, actor):
+        # Payments already taken on a still-new request (multi-asset) go back.
+        refundable = sum(left for _, left in self._refund_state(rec))
+        if refundable > 0:
+            self._refund(rec, refundable, actor)
+        now = self.store.now()
+        rec["data"]["cancellationReason"] = reason
+        self._set_status(rec, "cancelled", now)
+        return self._add_activity(
+            rec,
+            "cancellation",
+            self._value(rec["data"]),
+            actor.crn,
+            ts=now,
+            cancellationReason=reason,
+        )
+
+    # -- test controls ----------------------------------------------------------
+
+    def expire_now(self, pr_id):
+        """Control: move ``expiresAt`` to now, expiring a ``new`` request."""
+        with self.store.mutate():
+            rec = self._record(pr_id)
+            if rec["data"]["status"] != "new":
+                raise ApiError(
+                    409, "INVALID_STATE", f"status is {rec['data']['status']}"
+                )
+            now = self.store.now()
+            rec["meta"]["expiresTs"] = now
+            rec["data"]["expiresAt"] = iso(now)
+            self._refresh(rec)
+            return copy.deepcopy(rec["data"])
+
+    def patron_cancel(self, pr_id):
+        """Control: the patron cancels a ``new`` request."""
+        with self.store.mutate():
+            rec = self._record(pr_id)
+            if rec["data"]["status"] != "new":
+                raise forbidden(f"REQUEST_{rec['data']['status'].upper()}")
+            return copy.deepcopy(
+                self._cancel(rec, "CANCELLED_BY_PATRON", self.patron_actor)
+            )

@@ -1,0 +1,128 @@
+"""Sandbox state: one JSON document guarded by a lock, persisted atomically."""
+
+import contextlib
+import json
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+
+_logger = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+
+# Keys wiped by a reset; identity (credentials, signing key, patron) survives so
+# that a configured POS keeps working against a reset sandbox.
+_RESETTABLE = {
+    "paymentRequests": dict,
+    "activities": dict,
+    "payIdempotency": dict,
+    "faults": list,
+    "webhookOutbox": list,
+}
+
+
+def _empty_state():
+    state = {
+        "version": STATE_VERSION,
+        "credentials": {},
+        "signingKey": None,
+        "patron": {},
+        "clockOffset": 0.0,
+        "webhook": {},
+        "seq": 0,
+    }
+    state.update({key: factory() for key, factory in _RESETTABLE.items()})
+    return state
+
+
+class Store:
+    """In-memory state with optional JSON persistence and a controllable clock.
+
+    All access goes through :meth:`mutate` (or holds :attr:`lock`), which keeps
+    the threaded HTTP handlers, the webhook dispatcher and the persistence
+    consistent. ``path=None`` keeps everything in memory.
+    """
+
+    def __init__(self, path=None):
+        self.path = path
+        self.lock = threading.RLock()
+        self._dirty = False
+        self.state = self._load()
+
+    def _load(self):
+        state = _empty_state()
+        if self.path and os.path.exists(self.path):
+            with open(self.path, encoding="utf-8") as fh:
+                loaded = json.load(fh)
+            if loaded.get("version") != STATE_VERSION:
+                raise ValueError(
+                    f"unsupported sandbox state version in {self.path}: "
+                    f"{loaded.get('version')!r}"
+                )
+            state.update(loaded)
+        return state
+
+    def now(self):
+        """Sandbox time: wall clock plus the clock-control offset, in whole ms.
+
+        Whole milliseconds keep stored times equal to their ISO strings, so
+        ``expiresAt - createdAt`` is exactly ``expirySeconds``.
+        """
+        return math.floor((time.time() + self.state["clockOffset"]) * 1000) / 1000
+
+    def next_seq(self):
+        """Monotonic counter used to order records created in the same instant."""
+        self.state["seq"] += 1
+        self._dirty = True
+        return self.state["seq"]
+
+    def touch(self):
+        """Mark the state as changed so that it is saved when the mutation ends."""
+        self._dirty = True
+
+    @contextlib.contextmanager
+    def mutate(self):
+        """Hold the lock; save on exit if anything called :meth:`touch`.
+
+        The state is saved even when the body raises: changes made before an
+        error (e.g. a lazy expiry before ``REQUEST_EXPIRED``) are real.
+        """
+        with self.lock:
+            try:
+                yield self.state
+            finally:
+                if self._dirty:
+                    self.save()
+
+    def save(self):
+        with self.lock:
+            self._dirty = False
+            if not self.path:
+                return
+            directory = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".sandbox-state-", dir=directory)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(self.state, fh, separators=(",", ":"))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.chmod(tmp, 0o600)  # the state holds the API key and signing key
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+
+    def reset(self):
+        """Forget payment data, faults, clock offset and webhook config."""
+        with self.mutate():
+            for key, factory in _RESETTABLE.items():
+                self.state[key] = factory()
+            self.state["clockOffset"] = 0.0
+            self.state["webhook"] = {}
+            self.touch()
+        _logger.info("sandbox state reset")
