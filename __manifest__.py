@@ -1,0 +1,33 @@
+{
+    "name": "POS Centrapay",
+    "version": "18.0.1.0.0",
+    "category": "Sales/Point of Sale",
+    "sequence": 6,
+    "summary": "Take Centrapay payments in the Point of Sale with the QR Code Flow",
+    "author": "pos_centrapay contributors",
+    "website": "https://github.com/pos-centrapay/pos_centrapay",
+    "license": "LGPL-3",
+    "depends": ["point_of_sale"],
+    "external_dependencies": {"python": ["PyJWT"]},
+    "data": [
+        "security/ir.model.access.csv",
+        "security/centrapay_security.xml",
+        "data/ir_sequence.xml",
+        "data/ir_cron.xml",
+        "views/pos_payment_method_views.xml",
+        "views/centrapay_payment_request_views.xml",
+    ],
+    "demo": [
+        "demo/pos_centrapay_demo.xml",
+    ],
+    "assets": {
+        "point_of_sale._assets_pos": [
+            "pos_centrapay/static/src/**/*",
+        ],
+        "web.assets_tests": [
+            "pos_centrapay/static/tests/tours/**/*",
+        ],
+    },
+    "installable": True,
+    "application": False,
+}

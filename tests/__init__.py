@@ -1,0 +1,2 @@
+from . import test_payment_flow
+from . import test_smoke

@@ -1,0 +1,134 @@
+from odoo import Command
+
+from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+from odoo.addons.point_of_sale.tests.test_frontend import TestPointOfSaleHttpCommon
+
+from ..centrapay.client import CentrapayClient
+from ..centrapay.sandbox.server import Sandbox
+
+
+def start_sandbox(test_class):
+    """A real Centrapay sandbox on 127.0.0.1, for the whole test class."""
+    sandbox = Sandbox(host="127.0.0.1", port=0).start()
+    test_class.addClassCleanup(sandbox.stop)
+    return sandbox
+
+
+def centrapay_method_vals(sandbox, journal, **overrides):
+    return {
+        "name": "Centrapay",
+        "journal_id": journal.id,
+        "payment_method_type": "terminal",
+        "use_payment_terminal": "centrapay",
+        "centrapay_environment": "sandbox",
+        "centrapay_base_url": sandbox.base_url,
+        "centrapay_api_key": sandbox.api_key,
+        "centrapay_merchant_config_id": sandbox.merchant_config_id,
+        "centrapay_merchant_id": sandbox.merchant_id,
+        "centrapay_merchant_account_id": sandbox.merchant_account_id,
+        **overrides,
+    }
+
+
+class TupleTimeoutMixin:
+    """Let Odoo's test HTTP guard see the client's (connect, read) timeouts.
+
+    Odoo's guard, which blocks every host but 127.0.0.1, compares the timeout
+    with a number; it then passes the larger part on.
+    """
+
+    @classmethod
+    def _request_handler(cls, s, r, /, **kw):
+        if isinstance(kw.get("timeout"), tuple):
+            kw["timeout"] = max(kw["timeout"])
+        return super()._request_handler(s, r, **kw)
+
+
+class NzdCompanyMixin:
+    """Run in a company that keeps its books in NZD, Centrapay's currency."""
+
+    @classmethod
+    def setup_independent_company(cls, **kwargs):
+        nzd = cls.env.ref("base.NZD")
+        nzd.active = True
+        return super().setup_independent_company(currency_id=nzd.id, **kwargs)
+
+
+class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCommon):
+    """A POS with a Centrapay payment method pointing at a fresh sandbox."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sandbox = start_sandbox(cls)
+        cls.control = cls.sandbox.control
+        cls.journal = cls.env["account.journal"].create(
+            {"name": "Centrapay Test", "code": "CPT", "type": "bank"}
+        )
+        cls.method = cls.env["pos.payment.method"].create(
+            centrapay_method_vals(cls.sandbox, cls.journal)
+        )
+        cls.pos_config = cls.env["pos.config"].create(
+            {
+                "name": "Centrapay Test POS",
+                "payment_method_ids": [Command.set(cls.method.ids)],
+            }
+        )
+        cls.pos_config.open_ui()
+        cls.session = cls.pos_config.current_session_id
+        cls.Request = cls.env["centrapay.payment.request"]
+
+    def setUp(self):
+        super().setUp()
+        self.control.clear_faults()
+        self.control.clear_calls()
+        # The rate budget lives in its own committed transactions (by design):
+        # give each test a full one.
+        with self.registry.cursor() as cr:
+            cr.execute("DELETE FROM centrapay_rate_limit")
+
+    def create_request(self, amount=12.5, payment_uuid="line-1", **extra):
+        """Call the POS RPC; return its result."""
+        return self.method.centrapay_create_request(
+            {
+                "amount": amount,
+                "payment_uuid": payment_uuid,
+                "order_uuid": "order-1",
+                "order_name": "Order 0001",
+                "session_id": self.session.id,
+                "device_id": "till-1",
+                **extra,
+            }
+        )
+
+    def record(self, state):
+        return self.Request.search([("centrapay_id", "=", state["centrapay_id"])])
+
+    def make_stale(self, request):
+        request.write({"last_read_at": False, "next_poll_at": False})
+
+    def calls(self, method=None, path_part=""):
+        return [
+            call
+            for call in self.control.calls()
+            if (method is None or call["method"] == method) and path_part in call["path"]
+        ]
+
+    def sandbox_client(self):
+        return CentrapayClient(self.sandbox.base_url, self.sandbox.api_key)
+
+
+class CentrapayHttpCommon(TupleTimeoutMixin, NzdCompanyMixin, TestPointOfSaleHttpCommon):
+    """The point_of_sale tour fixture plus a Centrapay method on a fresh sandbox."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sandbox = start_sandbox(cls)
+        cls.control = cls.sandbox.control
+        cls.centrapay_method = cls.env["pos.payment.method"].create(
+            centrapay_method_vals(cls.sandbox, cls.bank_journal)
+        )
+        cls.main_pos_config.write(
+            {"payment_method_ids": [Command.link(cls.centrapay_method.id)]}
+        )

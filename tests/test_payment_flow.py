@@ -1,0 +1,157 @@
+from datetime import timedelta
+
+from odoo import fields
+from odoo.tests import tagged
+
+from .common import CentrapayCommon
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayPaymentFlow(CentrapayCommon):
+    def test_create_paid_recorded(self):
+        state = self.create_request(12.5)
+        self.assertEqual(state["status"], "new")
+        self.assertTrue(state["short_code"].startswith("CP-"))
+        self.assertTrue(state["url"].startswith(self.sandbox.base_url))
+        self.assertTrue(state["qr"].startswith("data:image/svg+xml;base64,"))
+        request = self.record(state)
+        self.assertEqual(request.amount, 12.5)
+        self.assertEqual(request.session_id, self.session)
+        self.assertEqual(request.terminal_id, f"odoo-pos-{self.pos_config.id}")
+        self.assertEqual(request.device_id, "till-1")
+        created = self.sandbox_client().get_payment_request(state["centrapay_id"])
+        self.assertEqual(created["value"], {"amount": "1250", "currency": "NZD"})
+        self.assertEqual(created["externalRef"], request.external_ref)
+
+        self.control.pay(state["centrapay_id"])
+        self.make_stale(request)
+        status = self.method.centrapay_get_status(state["centrapay_id"])
+        self.assertEqual(status["status"], "paid")
+        self.assertTrue(status["paid_by"])
+        self.assertEqual(request.paid_by_description, status["paid_by"])
+
+        order = self.env["pos.order"].create(
+            {
+                "session_id": self.session.id,
+                "amount_total": 12.5,
+                "amount_tax": 0,
+                "amount_paid": 12.5,
+                "amount_return": 0,
+                "payment_ids": [
+                    fields.Command.create(
+                        {
+                            "amount": 12.5,
+                            "payment_method_id": self.method.id,
+                            "centrapay_request_id": state["centrapay_id"],
+                            "centrapay_short_code": state["short_code"],
+                        }
+                    )
+                ],
+            }
+        )
+        self.assertEqual(request.pos_order_id, order)
+        self.assertEqual(request.pos_payment_id.centrapay_short_code, state["short_code"])
+
+    def test_same_line_and_amount_reuses_the_request(self):
+        first = self.create_request(5)
+        again = self.create_request(5)
+        self.assertEqual(first["centrapay_id"], again["centrapay_id"])
+        self.assertEqual(len(self.calls("POST", "/api/payment-requests")), 1)
+
+    def test_amount_changed_voids_the_old_request(self):
+        first = self.create_request(5)
+        second = self.create_request(7)
+        self.assertNotEqual(first["centrapay_id"], second["centrapay_id"])
+        self.assertEqual(self.record(first).status, "cancelled")
+        self.assertEqual(self.record(second).status, "new")
+        old = self.sandbox_client().get_payment_request(first["centrapay_id"])
+        self.assertEqual(old["status"], "cancelled")
+
+    def test_cancel_voids(self):
+        state = self.create_request(3)
+        result = self.method.centrapay_cancel_request(state["centrapay_id"])
+        self.assertEqual(result["status"], "cancelled")
+        self.assertEqual(result["cancellation_reason"], "CANCELLED_BY_MERCHANT")
+        self.assertEqual(len(self.calls("POST", "/void")), 1)
+
+    def test_cancel_loses_the_race_to_paid(self):
+        state = self.create_request(3)
+        self.control.pay(state["centrapay_id"])
+        result = self.method.centrapay_cancel_request(state["centrapay_id"])
+        self.assertEqual(result["status"], "paid")
+        # Voiding a paid request refunds it: it must not be sent.
+        self.assertFalse(self.calls("POST", "/void"))
+
+    def test_expiry(self):
+        state = self.create_request(4)
+        request = self.record(state)
+        self.control.advance_clock(121)
+        self.make_stale(request)
+        self.Request._centrapay_poll_due()
+        self.assertEqual(request.status, "expired")
+
+    def test_pos_timeout_voids(self):
+        state = self.create_request(4)
+        request = self.record(state)
+        # Centrapay still says "new", but the POS gave up 7 s after expiry.
+        request.write(
+            {
+                "expires_at": fields.Datetime.now() - timedelta(seconds=8),
+                "next_poll_at": False,
+            }
+        )
+        self.Request._centrapay_poll_due()
+        self.assertEqual(request.status, "cancelled")
+        self.assertEqual(len(self.calls("POST", "/void")), 1)
+
+    def test_unknown_errors_are_retried_then_voided(self):
+        state = self.create_request(4)
+        request = self.record(state)
+        self.control.add_fault(
+            method="GET",
+            path=f"/api/payment-requests/{state['centrapay_id']}",
+            kind="status",
+            status=503,
+            times=1000,
+        )
+        for attempt in range(1, 4):
+            request.next_poll_at = False
+            with self.assertLogs("odoo.addons.pos_centrapay", "WARNING") as logs:
+                self.Request._centrapay_poll_due()
+            self.assertIn("server_error; retry", logs.output[0])
+            if attempt < 3:
+                self.assertEqual(request.unknown_error_count, attempt)
+                self.assertFalse(self.calls("POST", "/void"))
+        # The client retried each read before giving up on it.
+        self.assertGreaterEqual(len(self.calls("GET", state["centrapay_id"])), 6)
+        self.assertEqual(len(self.calls("POST", "/void")), 1)
+        self.control.clear_faults()
+        request.next_poll_at = False
+        self.Request._centrapay_poll_due()
+        self.assertEqual(request.status, "cancelled")
+
+    def test_lost_create_response_is_recovered(self):
+        self.control.add_fault(
+            method="POST", path="/api/payment-requests", kind="commit_then_drop", times=1
+        )
+        with self.assertLogs("odoo.addons.pos_centrapay", "WARNING") as logs:
+            state = self.create_request(9)
+        self.assertIn("looking up externalRef", logs.output[0])
+        self.assertEqual(state["status"], "new")
+        request = self.record(state)
+        found = self.sandbox_client().list_payment_requests_by_external_ref(
+            request.external_ref, self.sandbox.merchant_account_id
+        )
+        self.assertEqual([item["id"] for item in found.items], [state["centrapay_id"]])
+
+    def test_bad_amounts_are_refused_before_any_call(self):
+        for amount in (0, -5, "abc", None, True):
+            result = self.create_request(amount, payment_uuid=f"bad-{amount}")
+            self.assertIn("error", result)
+        self.assertFalse(self.calls("POST", "/api/payment-requests"))
+
+    def test_bad_api_key_gives_a_clear_error(self):
+        self.method.centrapay_api_key = "wrong-key"
+        result = self.create_request(2)
+        self.assertIn("API key", result["error"])
+        self.assertNotIn("wrong-key", result["error"])
