@@ -548,7 +548,7 @@ class CentrapayPaymentRequest(models.Model):
             return outcome
         if not request or not request.payment_method_id.centrapay_webhook_enabled:
             return "ignored"
-        if not self.env["centrapay.webhook.event"]._register(
+        if not self.env["centrapay.webhook.event"]._centrapay_register(
             str(notification.get("id")), notification.get("type"), request
         ):
             return "duplicate"

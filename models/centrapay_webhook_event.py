@@ -23,7 +23,7 @@ class CentrapayWebhookEvent(models.Model):
     ]
 
     @api.model
-    def _register(self, notification_id, notification_type, request):
+    def _centrapay_register(self, notification_id, notification_type, request):
         """Record a notification; False if it was seen before (at-least-once delivery)."""
         self.env.cr.execute(
             """

@@ -1,6 +1,5 @@
 from odoo.tests import TransactionCase, tagged
 
-from .common import CentrapayHttpCommon
 
 
 @tagged("post_install", "-at_install")
@@ -10,9 +9,3 @@ class TestCentrapayInstalled(TransactionCase):
         options = dict(field._description_selection(self.env))
         self.assertEqual(options.get("centrapay"), "Centrapay")
 
-
-@tagged("post_install", "-at_install")
-class TestCentrapaySmokeTour(CentrapayHttpCommon):
-    def test_pos_opens_with_centrapay(self):
-        self.main_pos_config.with_user(self.pos_user).open_ui()
-        self.start_pos_tour("CentrapaySmokeTour")

@@ -772,10 +772,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
+    def _read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # skip trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
     def _read_request(self):
         split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        body = self._read_body()
         query = {
             k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()
         }
@@ -795,7 +808,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             req = self._read_request()
         except ValueError:
-            self._send(error_response(bad_request("invalid Content-Length")))
+            self.close_connection = True  # the body framing is unknown
+            self._send(error_response(bad_request("invalid request body framing")))
             return
         if req.path == "/_sandbox" or req.path.startswith("/_sandbox/"):
             response = sandbox.serve_control(req)

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -17,8 +18,6 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(TESTS_DIR))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
-
-from centrapay.sandbox import Sandbox  # noqa: E402
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -116,6 +115,8 @@ class Api:
 @pytest.fixture
 def sandbox(tmp_path):
     """A started sandbox persisting to a temporary state file."""
+    from centrapay.sandbox import Sandbox  # after the sys.path setup above
+
     sb = Sandbox(state_path=str(tmp_path / "state.json")).start()
     yield sb
     sb.stop()
@@ -172,6 +173,7 @@ class WebhookReceiver:
                             "headers": dict(self.headers),
                             "body": body,
                             "status": 500 if fail else 200,
+                            "received": time.monotonic(),
                         }
                     )
                     receiver.event.notify_all()

@@ -1,6 +1,8 @@
 """Sandbox: create, reads, validation, auth, routing, pagination, JWKS."""
 
+import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
@@ -323,3 +325,25 @@ def test_control_api_is_outside_api_and_needs_no_key(api, sandbox, control):
     assert info["merchant_config_id"] == sandbox.merchant_config_id
     assert "api_key" not in info
     api.assert_error(api.get("/api/_sandbox/info", key=False), 404, "Not Found")
+
+
+def test_chunked_body_and_concurrent_creates(api, sandbox):
+    body = json.dumps(api.create_body(321)).encode()
+    resp = api.session.post(
+        sandbox.base_url + "/api/payment-requests",
+        data=iter([body[:7], body[7:]]),  # no length known: chunked encoding
+        headers={"X-Api-Key": sandbox.api_key, "Content-Type": "application/json"},
+    )
+    assert resp.status_code == 200
+    assert resp.json()["value"]["amount"] == "321"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        prs = list(pool.map(lambda i: api.create(100 + i), range(24)))
+    assert len({pr["id"] for pr in prs}) == len({pr["shortCode"] for pr in prs}) == 24
+
+
+def test_get_accepts_a_patron_jwt(api):
+    pr = api.create()
+    resp = api.get(
+        f"/api/payment-requests/{pr['id']}", key=False, headers={"Authorization": "jwt"}
+    )
+    assert resp.status_code == 200

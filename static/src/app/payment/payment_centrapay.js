@@ -20,6 +20,12 @@ export class PaymentCentrapay extends PaymentInterface {
         super.setup(...arguments);
         // Payment line uuid -> {state, resolve, timers, closeDialog}
         this.waits = {};
+        this.lastWaitId = 0;
+    }
+
+    // The terminal lives on a reactive record: compare ids, not (proxied) objects.
+    _isCurrent(wait) {
+        return Boolean(wait) && this.waits[wait.line.uuid]?.id === wait.id;
     }
 
     async send_payment_request(uuid) {
@@ -61,7 +67,7 @@ export class PaymentCentrapay extends PaymentInterface {
             return false;
         }
         // Let the payment screen apply its own status first, then settle the line.
-        setTimeout(() => this._settle(line, state, wait), 0);
+        setTimeout(() => this._settle(line, state, wait, {quiet: true}), 0);
         // A request paid before the void went through is paid: keep the line.
         return state.status !== "paid" && state.status !== "new";
     }
@@ -93,7 +99,7 @@ export class PaymentCentrapay extends PaymentInterface {
     _waitForFinal(line, serverState) {
         const state = reactive({...serverState, deadline: this._deadline(serverState)});
         return new Promise((resolve) => {
-            const wait = {line, state, resolve, timers: []};
+            const wait = {id: ++this.lastWaitId, line, state, resolve, timers: []};
             this.waits[line.uuid] = wait;
             if (FINAL_STATUSES.includes(state.status)) {
                 this._settle(line, state, wait);
@@ -132,7 +138,7 @@ export class PaymentCentrapay extends PaymentInterface {
     }
 
     async _onPosTimeout(wait) {
-        if (this.waits[wait.line.uuid] !== wait) {
+        if (!this._isCurrent(wait)) {
             return;
         }
         const state = await this._call("centrapay_cancel_request", wait.line.centrapay_request_id);
@@ -142,7 +148,7 @@ export class PaymentCentrapay extends PaymentInterface {
     }
 
     async _refresh(wait) {
-        if (this.waits[wait.line.uuid] !== wait) {
+        if (!this._isCurrent(wait)) {
             return;
         }
         const state = await this._call("centrapay_get_status", wait.line.centrapay_request_id);
@@ -151,8 +157,8 @@ export class PaymentCentrapay extends PaymentInterface {
         }
     }
 
-    _settle(line, state, wait) {
-        if (!wait || this.waits[line.uuid] !== wait) {
+    _settle(line, state, wait, {quiet = false} = {}) {
+        if (!this._isCurrent(wait)) {
             return;
         }
         Object.assign(wait.state, state);
@@ -175,7 +181,9 @@ export class PaymentCentrapay extends PaymentInterface {
             wait.resolve(true);
             return;
         }
-        this._showError(this._finalMessage(state));
+        if (!quiet) {
+            this._showError(this._finalMessage(state));
+        }
         wait.resolve(false);
     }
 

@@ -26,5 +26,13 @@ patch(PaymentScreen.prototype, {
         const paid = await terminal.resume(line);
         line.handle_payment_response(paid);
         this.pos.paymentTerminalInProgress = false;
+        // As sendPaymentRequest does for a payment that completes without a reload.
+        if (
+            paid &&
+            this.currentOrder.is_paid() &&
+            this.pos.config.auto_validate_terminal_payment
+        ) {
+            this.validateOrder(false);
+        }
     },
 });

@@ -1,0 +1,97 @@
+import json
+
+from odoo.tests import tagged
+
+from .common import CentrapayHttpCommon
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayWebhook(CentrapayHttpCommon):
+    def setUp(self):
+        super().setUp()
+        self.env["ir.config_parameter"].sudo().set_param("web.base.url", self.base_url())
+        self.centrapay_method.centrapay_webhook_enabled = True
+        self.main_pos_config.open_ui()
+        self.state = self.centrapay_method.centrapay_create_request(
+            {
+                "amount": 8.0,
+                "payment_uuid": "webhook-line",
+                "order_uuid": "webhook-order",
+                "order_name": "Webhook 0001",
+                "session_id": self.main_pos_config.current_session_id.id,
+            }
+        )
+        self.request = self.env["centrapay.payment.request"].search(
+            [("centrapay_id", "=", self.state["centrapay_id"])]
+        )
+        self.audience = self.centrapay_method.centrapay_webhook_url
+
+    def notification(self, notification_id="n-1", request_id=None):
+        body = {
+            "id": notification_id,
+            "type": "payment-request:paid",
+            "data": {"paymentRequestId": request_id or self.state["centrapay_id"]},
+            "accountId": self.sandbox.merchant_account_id,
+            "test": True,
+            "createdAt": "2026-11-25T00:00:00.000Z",
+        }
+        return json.dumps(body).encode()
+
+    def post(self, body, token):
+        return self.url_open(
+            "/pos_centrapay/webhook",
+            data=body,
+            headers={"Authorization": token, "Content-Type": "application/json"},
+        )
+
+    def test_paid_webhook_is_verified_applied_once(self):
+        self.control.pay(self.state["centrapay_id"])
+        body = self.notification()
+        token = self.control.sign(body, self.audience)
+        response = self.post(body, f"Bearer {token}")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json()["result"], "processed")
+        self.request.invalidate_recordset()
+        self.assertEqual(self.request.status, "paid")
+        again = self.post(body, token)
+        self.assertEqual(again.json()["result"], "duplicate")
+
+    def test_forged_webhooks_are_rejected(self):
+        body = self.notification()
+        cases = {
+            "wrong audience": (body, self.control.sign(body, "https://elsewhere/webhook")),
+            "tampered body": (
+                self.notification("n-2"),
+                self.control.sign(body, self.audience),
+            ),
+            "not a token": (body, "forged"),
+        }
+        for name, (payload, token) in cases.items():
+            with self.subTest(name), self.assertLogs("odoo.addons.pos_centrapay", "WARNING"):
+                self.assertEqual(self.post(payload, token).status_code, 401)
+        self.request.invalidate_recordset()
+        self.assertEqual(self.request.status, "new")
+
+    def test_unknown_request_is_ignored(self):
+        body = self.notification("n-3", request_id="NotOurRequest123")
+        token = self.control.sign(body, self.audience)
+        response = self.post(body, token)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json()["result"], "ignored")
+
+    def test_malformed_body_is_refused(self):
+        response = self.post(b"{not json", "whatever")
+        self.assertEqual(response.status_code, 400)
+
+    def test_api_key_never_reaches_the_pos(self):
+        key = self.sandbox.api_key
+        session = self.main_pos_config.current_session_id
+        loaded = session.with_user(self.pos_user).load_data([])
+        self.assertNotIn(key, json.dumps(loaded, default=str))
+        self.assertNotIn(key, json.dumps(self.state, default=str))
+        status = self.centrapay_method.with_user(self.pos_user).centrapay_get_status(
+            self.state["centrapay_id"]
+        )
+        self.assertNotIn(key, json.dumps(status, default=str))
+        with self.assertRaises(Exception):
+            self.centrapay_method.with_user(self.pos_user).read(["centrapay_api_key"])
