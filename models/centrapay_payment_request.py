@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import qrcode
 import qrcode.image.svg
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import file_open, float_repr
 
@@ -107,7 +107,7 @@ class CentrapayPaymentRequest(models.Model):
         """
         payment_uuid = data.get("payment_uuid")
         if not payment_uuid:
-            raise UserError(_("The POS sent no payment line for Centrapay."))
+            raise UserError(self.env._("The POS sent no payment line for Centrapay."))
         open_requests = self.search(
             [
                 ("pos_payment_uuid", "=", payment_uuid),
@@ -197,7 +197,9 @@ class CentrapayPaymentRequest(models.Model):
             price = round(float(line.get("price") or 0) * 10**digits)
             item = {
                 "name": str(line.get("name") or "")[:120] or "Item",
-                "qty": float_repr(float(line.get("qty") or 0), 3).rstrip("0").rstrip("."),
+                "qty": float_repr(float(line.get("qty") or 0), 3)
+                .rstrip("0")
+                .rstrip("."),
                 "price": str(price),
             }
             if line.get("sku"):
@@ -208,7 +210,7 @@ class CentrapayPaymentRequest(models.Model):
         cents = str(round(float(amount) * 10**digits))
         return items if line_items_sum_ok(items, cents) else None
 
-    # --- State from Centrapay ---------------------------------------------------------
+    # --- State from Centrapay -----------------------------------------------------
 
     def _centrapay_apply(self, payment_request):
         """Store what Centrapay says about this request; push any change to the POS."""
@@ -242,9 +244,7 @@ class CentrapayPaymentRequest(models.Model):
         if unknown:
             vals["unknown_error_count"] = self.unknown_error_count + 1
         self.write(vals)
-        _logger.info(
-            "Centrapay request %s (%s): %r", self.id, self.external_ref, exc
-        )
+        _logger.info("Centrapay request %s (%s): %r", self.id, self.external_ref, exc)
 
     def _centrapay_refresh(self):
         """Re-read the request from Centrapay (E2), or find a lost create (E4)."""
@@ -407,17 +407,19 @@ class CentrapayPaymentRequest(models.Model):
         started = time.monotonic()
         remaining = self._centrapay_poll_due()
         if remaining:
-            time.sleep(max(0.0, const.POLL_INTERVAL_SECONDS - (time.monotonic() - started)))
+            time.sleep(
+                max(0.0, const.POLL_INTERVAL_SECONDS - (time.monotonic() - started))
+            )
             self.env["ir.cron"]._notify_progress(done=1, remaining=remaining)
 
-    # --- Rate budget ------------------------------------------------------------------
+    # --- Rate budget --------------------------------------------------------------
 
     def _centrapay_spend(self, interactive):
         """Take a token from the account's shared budget (see centrapay.rate.limit)."""
         key = self.payment_method_id._centrapay_rate_key()
         if not self.env["centrapay.rate.limit"]._take(key, interactive=interactive):
             raise UserError(
-                _(
+                self.env._(
                     "Centrapay is busy (too many requests for this account). "
                     "Please try again in a few seconds."
                 )
@@ -429,7 +431,7 @@ class CentrapayPaymentRequest(models.Model):
             const.RATE_INTERACTIVE_RESERVE
         )
 
-    # --- What the POS sees ------------------------------------------------------------
+    # --- What the POS sees --------------------------------------------------------
 
     def _centrapay_public_state(self):
         """The request as the POS may see it: no credentials, no internals."""
@@ -496,30 +498,34 @@ class CentrapayPaymentRequest(models.Model):
         svg = svg.replace("</svg>", overlay + "</svg>")
         return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
-    # --- Messages ---------------------------------------------------------------------
+    # --- Messages -----------------------------------------------------------------
 
     @api.model
     def _centrapay_error_message(self, exc):
         """A translated, key-free message for the cashier or the back office."""
         if isinstance(exc, cp_errors.CentrapayUnknownOutcome):
-            return _(
+            return self.env._(
                 "Centrapay did not answer clearly (%(kind)s). The request will be "
                 "checked again and voided if it cannot be confirmed.",
                 kind=exc.kind,
             )
         if isinstance(exc, cp_errors.CentrapayAuthError):
-            return _("Centrapay refused the API key. Check the payment method.")
+            return self.env._(
+                "Centrapay refused the API key. Check the payment method."
+            )
         if isinstance(exc, cp_errors.CentrapayRateLimited):
-            return _("Centrapay is busy. Please try again in a few seconds.")
+            return self.env._("Centrapay is busy. Please try again in a few seconds.")
         if isinstance(exc, cp_errors.CentrapayValidationError):
-            return _("Invalid Centrapay request: %s", exc.message)
+            return self.env._("Invalid Centrapay request: %s", exc.message)
         if isinstance(exc, cp_errors.CentrapayAPIError):
             if exc.reason:
-                return _("Centrapay: %(code)s (%(reason)s)", code=exc.code, reason=exc.reason)
-            return _("Centrapay: %s", exc.code)
-        return _("Centrapay error.")
+                return self.env._(
+                    "Centrapay: %(code)s (%(reason)s)", code=exc.code, reason=exc.reason
+                )
+            return self.env._("Centrapay: %s", exc.code)
+        return self.env._("Centrapay error.")
 
-    # --- Webhooks ---------------------------------------------------------------------
+    # --- Webhooks -----------------------------------------------------------------
 
     @api.model
     def _centrapay_handle_webhook(self, payment_request_id, authorization, raw_body):
@@ -533,12 +539,17 @@ class CentrapayPaymentRequest(models.Model):
         """
         request = self.search([("centrapay_id", "=", payment_request_id)], limit=1)
         methods = request.payment_method_id or self.env["pos.payment.method"].search(
-            [("use_payment_terminal", "=", "centrapay"), ("centrapay_webhook_enabled", "=", True)]
+            [
+                ("use_payment_terminal", "=", "centrapay"),
+                ("centrapay_webhook_enabled", "=", True),
+            ]
         )
         notification, outcome = None, "rejected"
         for method in methods:
             try:
-                notification = method._centrapay_verifier().verify(authorization, raw_body)
+                notification = method._centrapay_verifier().verify(
+                    authorization, raw_body
+                )
                 break
             except WebhookVerificationError as exc:
                 _logger.warning("Centrapay webhook rejected: %s", exc.code)

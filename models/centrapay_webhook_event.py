@@ -24,17 +24,23 @@ class CentrapayWebhookEvent(models.Model):
 
     @api.model
     def _centrapay_register(self, notification_id, notification_type, request):
-        """Record a notification; False if it was seen before (at-least-once delivery)."""
+        """Record a notification; False if seen before (delivery is at least once)."""
         self.env.cr.execute(
             """
             INSERT INTO centrapay_webhook_event
                    (notification_id, notification_type, request_id,
                     create_uid, write_uid, create_date, write_date)
-            VALUES (%s, %s, %s, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
+            VALUES (%s, %s, %s, %s, %s,
+                    now() at time zone 'UTC', now() at time zone 'UTC')
             ON CONFLICT (notification_id) DO NOTHING
             RETURNING id
             """,
-            [notification_id, notification_type, request.id or None,
-             self.env.uid, self.env.uid],
+            [
+                notification_id,
+                notification_type,
+                request.id or None,
+                self.env.uid,
+                self.env.uid,
+            ],
         )
         return bool(self.env.cr.fetchone())

@@ -7,7 +7,9 @@ class PosPayment(models.Model):
     centrapay_request_id = fields.Char(
         "Centrapay Request ID", readonly=True, copy=False, index="btree_not_null"
     )
-    centrapay_short_code = fields.Char("Centrapay Short Code", readonly=True, copy=False)
+    centrapay_short_code = fields.Char(
+        "Centrapay Short Code", readonly=True, copy=False
+    )
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -26,5 +28,8 @@ class PosPayment(models.Model):
             request = by_id.get(payment.centrapay_request_id)
             if request:
                 request.write(
-                    {"pos_payment_id": payment.id, "pos_order_id": payment.pos_order_id.id}
+                    {
+                        "pos_payment_id": payment.id,
+                        "pos_order_id": payment.pos_order_id.id,
+                    }
                 )

@@ -1,7 +1,7 @@
 import logging
 from decimal import Decimal
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessDenied, UserError, ValidationError
 from odoo.tools import float_repr
 
@@ -111,11 +111,13 @@ class PosPaymentMethod(models.Model):
         for method in self.filtered(lambda m: m.use_payment_terminal == "centrapay"):
             if not method.sudo().centrapay_api_key:
                 raise ValidationError(
-                    _("Centrapay needs an API key on payment method %s.", method.name)
+                    self.env._(
+                        "Centrapay needs an API key on payment method %s.", method.name
+                    )
                 )
             if not method.centrapay_merchant_config_id:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "Centrapay needs a merchant config id on payment method %s.",
                         method.name,
                     )
@@ -124,7 +126,9 @@ class PosPaymentMethod(models.Model):
                 method.centrapay_base_url or ""
             ).startswith(("http://", "https://")):
                 raise ValidationError(
-                    _("The Centrapay API URL must start with http:// or https://.")
+                    self.env._(
+                        "The Centrapay API URL must start with http:// or https://."
+                    )
                 )
             if not (
                 const.MIN_EXPIRY_SECONDS
@@ -132,7 +136,7 @@ class PosPaymentMethod(models.Model):
                 <= const.MAX_EXPIRY_SECONDS
             ):
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "The Centrapay request expiry must be between %(min)s and "
                         "%(max)s seconds.",
                         min=const.MIN_EXPIRY_SECONDS,
@@ -142,7 +146,7 @@ class PosPaymentMethod(models.Model):
             currency = method._centrapay_currency()
             if currency.name not in const.SUPPORTED_CURRENCIES:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "Centrapay cannot take payments in %(currency)s. "
                         "Supported currencies: %(supported)s.",
                         currency=currency.name,
@@ -150,7 +154,7 @@ class PosPaymentMethod(models.Model):
                     )
                 )
 
-    # --- Configuration helpers -------------------------------------------------------
+    # --- Configuration helpers ----------------------------------------------------
 
     def _centrapay_currency(self):
         self.ensure_one()
@@ -168,7 +172,9 @@ class PosPaymentMethod(models.Model):
         api_key = self.sudo().centrapay_api_key
         if self.use_payment_terminal != "centrapay" or not api_key:
             raise UserError(
-                _("Payment method %s is not configured for Centrapay.", self.name)
+                self.env._(
+                    "Payment method %s is not configured for Centrapay.", self.name
+                )
             )
         return CentrapayClient(self._centrapay_api_url(), api_key, logger=_logger)
 
@@ -206,8 +212,9 @@ class PosPaymentMethod(models.Model):
                 # An unknown id answers 403 with a valid key and 401 without one.
                 try:
                     client.get_payment_request("odoo-connection-test")
-                except cp_errors.CentrapayForbidden:
-                    pass
+                except cp_errors.CentrapayForbidden as exc:
+                    if not exc.is_generic:
+                        raise
         except cp_errors.CentrapayError as exc:
             raise UserError(
                 self.env["centrapay.payment.request"]._centrapay_error_message(exc)
@@ -217,12 +224,12 @@ class PosPaymentMethod(models.Model):
             "tag": "display_notification",
             "params": {
                 "type": "success",
-                "message": _("Centrapay accepted the API key."),
+                "message": self.env._("Centrapay accepted the API key."),
                 "sticky": False,
             },
         }
 
-    # --- RPC called by the POS ---------------------------------------------------------
+    # --- RPC called by the POS ----------------------------------------------------
 
     def centrapay_create_request(self, data):
         """Create (or reuse) the Payment Request of a POS payment line.
@@ -239,7 +246,9 @@ class PosPaymentMethod(models.Model):
             amount = self._centrapay_parse_amount(data.get("amount"))
             session = self.env["pos.session"].browse(int(data.get("session_id") or 0))
             if not session.exists() or self not in session.config_id.payment_method_ids:
-                raise UserError(_("This payment method is not part of the POS session."))
+                raise UserError(
+                    self.env._("This payment method is not part of the POS session.")
+                )
             request = Request._centrapay_create_for_line(self, session, amount, data)
         except (UserError, ValidationError) as exc:
             return {"error": exc.args[0]}
@@ -251,7 +260,7 @@ class PosPaymentMethod(models.Model):
         self._centrapay_check_pos_user()
         request = self._centrapay_pos_request(centrapay_id)
         if not request:
-            return {"error": _("Unknown Centrapay payment request.")}
+            return {"error": self.env._("Unknown Centrapay payment request.")}
         request._centrapay_refresh_if_stale()
         return request._centrapay_public_state()
 
@@ -261,7 +270,7 @@ class PosPaymentMethod(models.Model):
         self._centrapay_check_pos_user()
         request = self._centrapay_pos_request(centrapay_id)
         if not request:
-            return {"error": _("Unknown Centrapay payment request.")}
+            return {"error": self.env._("Unknown Centrapay payment request.")}
         request._centrapay_void(reason="cashier")
         return request._centrapay_public_state()
 
@@ -282,21 +291,25 @@ class PosPaymentMethod(models.Model):
         """The amount as an exact Decimal in the method's currency, or UserError."""
         currency = self._centrapay_currency()
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise UserError(_("The Centrapay amount is missing or not a number."))
+            raise UserError(
+                self.env._("The Centrapay amount is missing or not a number.")
+            )
         try:
             amount = Decimal(float_repr(float(value), currency.decimal_places))
         except (ValueError, ArithmeticError) as exc:
-            raise UserError(_("The Centrapay amount is not a number.")) from exc
+            raise UserError(
+                self.env._("The Centrapay amount is not a number.")
+            ) from exc
         if amount <= 0:
             raise UserError(
-                _(
+                self.env._(
                     "Centrapay only takes positive amounts here. Refund a Centrapay "
                     "payment from its original order."
                 )
             )
         return amount
 
-    # --- Demo ---------------------------------------------------------------------------
+    # --- Demo ---------------------------------------------------------------------
 
     @api.model
     def _centrapay_configure_demo(self, credentials):

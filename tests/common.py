@@ -111,14 +111,17 @@ class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCo
         return [
             call
             for call in self.control.calls()
-            if (method is None or call["method"] == method) and path_part in call["path"]
+            if (method is None or call["method"] == method)
+            and path_part in call["path"]
         ]
 
     def sandbox_client(self):
         return CentrapayClient(self.sandbox.base_url, self.sandbox.api_key)
 
 
-class CentrapayHttpCommon(TupleTimeoutMixin, NzdCompanyMixin, TestPointOfSaleHttpCommon):
+class CentrapayHttpCommon(
+    TupleTimeoutMixin, NzdCompanyMixin, TestPointOfSaleHttpCommon
+):
     """The point_of_sale tour fixture plus a Centrapay method on a fresh sandbox."""
 
     @classmethod

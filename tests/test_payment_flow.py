@@ -50,7 +50,9 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
             }
         )
         self.assertEqual(request.pos_order_id, order)
-        self.assertEqual(request.pos_payment_id.centrapay_short_code, state["short_code"])
+        self.assertEqual(
+            request.pos_payment_id.centrapay_short_code, state["short_code"]
+        )
 
     def test_same_line_and_amount_reuses_the_request(self):
         first = self.create_request(5)
@@ -132,7 +134,10 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
 
     def test_lost_create_response_is_recovered(self):
         self.control.add_fault(
-            method="POST", path="/api/payment-requests", kind="commit_then_drop", times=1
+            method="POST",
+            path="/api/payment-requests",
+            kind="commit_then_drop",
+            times=1,
         )
         with self.assertLogs("odoo.addons.pos_centrapay", "WARNING") as logs:
             state = self.create_request(9)

@@ -15,25 +15,39 @@ class TestCentrapayTours(CentrapayHttpCommon):
 
     def test_pay(self):
         self.start_pos_tour("CentrapayPayTour")
-        request = self.Request.search([("payment_method_id", "=", self.centrapay_method.id)])
+        request = self.Request.search(
+            [("payment_method_id", "=", self.centrapay_method.id)]
+        )
         self.assertEqual(request.status, "paid")
-        self.assertTrue(request.pos_payment_id, "the synced payment line links its request")
-        self.assertEqual(request.pos_payment_id.centrapay_short_code, request.short_code)
+        self.assertTrue(
+            request.pos_payment_id, "the synced payment line links its request"
+        )
+        self.assertEqual(
+            request.pos_payment_id.centrapay_short_code, request.short_code
+        )
         self.assertEqual(request.pos_order_id.state, "paid")
 
     def test_cancel(self):
         self.start_pos_tour("CentrapayCancelTour")
-        request = self.Request.search([("payment_method_id", "=", self.centrapay_method.id)])
+        request = self.Request.search(
+            [("payment_method_id", "=", self.centrapay_method.id)]
+        )
         self.assertEqual(request.status, "cancelled")
         self.assertEqual(request.cancellation_reason, "CANCELLED_BY_MERCHANT")
 
     def test_expire(self):
         self.start_pos_tour("CentrapayExpireTour")
-        request = self.Request.search([("payment_method_id", "=", self.centrapay_method.id)])
+        request = self.Request.search(
+            [("payment_method_id", "=", self.centrapay_method.id)]
+        )
         self.assertEqual(request.status, "expired")
 
     def test_reload_mid_payment_then_pay(self):
         self.start_pos_tour("CentrapayReloadTour")
-        request = self.Request.search([("payment_method_id", "=", self.centrapay_method.id)])
-        self.assertEqual(len(request), 1, "the reload resumed the request, it made no new one")
+        request = self.Request.search(
+            [("payment_method_id", "=", self.centrapay_method.id)]
+        )
+        self.assertEqual(
+            len(request), 1, "the reload resumed the request, it made no new one"
+        )
         self.assertEqual(request.status, "paid")

@@ -1,5 +1,6 @@
 import json
 
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from .common import CentrapayHttpCommon
@@ -9,7 +10,9 @@ from .common import CentrapayHttpCommon
 class TestCentrapayWebhook(CentrapayHttpCommon):
     def setUp(self):
         super().setUp()
-        self.env["ir.config_parameter"].sudo().set_param("web.base.url", self.base_url())
+        self.env["ir.config_parameter"].sudo().set_param(
+            "web.base.url", self.base_url()
+        )
         self.centrapay_method.centrapay_webhook_enabled = True
         self.main_pos_config.open_ui()
         self.state = self.centrapay_method.centrapay_create_request(
@@ -59,7 +62,10 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
     def test_forged_webhooks_are_rejected(self):
         body = self.notification()
         cases = {
-            "wrong audience": (body, self.control.sign(body, "https://elsewhere/webhook")),
+            "wrong audience": (
+                body,
+                self.control.sign(body, "https://elsewhere/webhook"),
+            ),
             "tampered body": (
                 self.notification("n-2"),
                 self.control.sign(body, self.audience),
@@ -67,7 +73,10 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
             "not a token": (body, "forged"),
         }
         for name, (payload, token) in cases.items():
-            with self.subTest(name), self.assertLogs("odoo.addons.pos_centrapay", "WARNING"):
+            with (
+                self.subTest(name),
+                self.assertLogs("odoo.addons.pos_centrapay", "WARNING"),
+            ):
                 self.assertEqual(self.post(payload, token).status_code, 401)
         self.request.invalidate_recordset()
         self.assertEqual(self.request.status, "new")
@@ -93,5 +102,5 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
             self.state["centrapay_id"]
         )
         self.assertNotIn(key, json.dumps(status, default=str))
-        with self.assertRaises(Exception):
+        with self.assertRaises(AccessError):
             self.centrapay_method.with_user(self.pos_user).read(["centrapay_api_key"])

@@ -68,7 +68,7 @@ def run(cmd, check=True, **kw):
 
 
 def module_requirements():
-    """Our own Python dependencies (``requirements.txt``), as pip requirement strings."""
+    """Our own Python dependencies (``requirements.txt``) as pip requirements."""
     lines = (REPO / "requirements.txt").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
@@ -93,7 +93,14 @@ def ensure_venv(name, requirements, constraints=()):
         cfile.write_text("\n".join(constraints) + "\n")
         # A build constraint: cbor2 and friends fail to build with setuptools>=70.
         env["PIP_CONSTRAINT"] = str(cfile)
-    pip = [venv / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    pip = [
+        venv / "bin" / "python",
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+    ]
     run(pip + ["wheel", "setuptools<70"], env=env)
     rfile = venv / "requirements.txt"
     rfile.write_text("\n".join(requirements) + "\n")
@@ -128,7 +135,7 @@ def odoo_source():
 
 def read_manifest(path):
     try:
-        return eval(path.read_text(), {"__builtins__": {}})  # noqa: S307
+        return eval(path.read_text(), {"__builtins__": {}})
     except Exception as exc:  # a broken third-party manifest must not stop us
         say(f"skipping unreadable manifest {path}: {exc}")
         return None
@@ -163,19 +170,29 @@ def community_tree(src):
                 data = read_manifest(mf)
                 if data is not None:
                     manifests[mod.name] = (mod, data)
-    excluded = {n for n, (_, d) in manifests.items() if d.get("license") in ENTERPRISE_LICENSES}
+    excluded = {
+        n for n, (_, d) in manifests.items() if d.get("license") in ENTERPRISE_LICENSES
+    }
     changed = True
-    while changed:  # also drop anything depending, directly or not, on an excluded addon
+    while (
+        changed
+    ):  # also drop anything depending, directly or not, on an excluded addon
         changed = False
         for name, (_, data) in manifests.items():
-            if name not in excluded and any(dep in excluded for dep in data.get("depends", [])):
+            if name not in excluded and any(
+                dep in excluded for dep in data.get("depends", [])
+            ):
                 excluded.add(name)
                 changed = True
-    (view / "odoo" / "addons" / "__init__.py").symlink_to(src / "odoo" / "addons" / "__init__.py")
+    (view / "odoo" / "addons" / "__init__.py").symlink_to(
+        src / "odoo" / "addons" / "__init__.py"
+    )
     for name, (mod, _) in manifests.items():
         if name not in excluded:
             (view / "odoo" / "addons" / name).symlink_to(mod)
-    (view / ".complete").write_text(f"{len(manifests) - len(excluded)} community addons\n")
+    (view / ".complete").write_text(
+        f"{len(manifests) - len(excluded)} community addons\n"
+    )
     say(f"Odoo community view: {view} ({len(excluded)} enterprise addons left out)")
     return view
 
@@ -183,9 +200,13 @@ def community_tree(src):
 def odoo_venv(view):
     src_req = (view / "requirements.txt").read_text().splitlines()
     reqs = [line for line in src_req if line.strip() and not line.startswith("#")]
-    ensure_debian_packages(["libldap2-dev", "libsasl2-dev", "libpq-dev"], header="/usr/include/ldap.h")
+    ensure_debian_packages(
+        ["libldap2-dev", "libsasl2-dev", "libpq-dev"], header="/usr/include/ldap.h"
+    )
     venv = ensure_venv(
-        "venv-odoo", reqs + module_requirements() + ODOO_EXTRA_REQUIREMENTS, constraints=["setuptools<70"]
+        "venv-odoo",
+        reqs + module_requirements() + ODOO_EXTRA_REQUIREMENTS,
+        constraints=["setuptools<70"],
     )
     site = next((venv / "lib").glob("python3*/site-packages"))
     (site / "odoo-src.pth").write_text(str(view) + "\n")
@@ -196,16 +217,24 @@ def ensure_debian_packages(pkgs, header=None, binary=None):
     if (header and Path(header).exists()) or (binary and shutil.which(binary)):
         return
     missing = [
-        p for p in pkgs
+        p
+        for p in pkgs
         if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0
     ]
     if not missing:
         return
     if os.geteuid() != 0:
-        sys.exit(f"Please install the Debian packages {' '.join(missing)} (apt-get install -y ...).")
+        sys.exit(
+            f"Please install the Debian packages {' '.join(missing)} "
+            "(apt-get install -y ...)."
+        )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(["apt-get", "update", "-qq"], env=env)
-    run(["apt-get", "install", "-y", "-qq", *missing], env=env, stdout=subprocess.DEVNULL)
+    run(
+        ["apt-get", "install", "-y", "-qq", *missing],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def chromium():
@@ -221,18 +250,26 @@ def postgres():
     if os.environ.get("PGHOST") or os.environ.get("PGPORT"):
         if subprocess.run(["pg_isready", "-q"]).returncode == 0:
             return {}
-    if shutil.which("pg_lsclusters") and subprocess.run(["pg_isready", "-q"]).returncode != 0:
-        clusters = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout
+    if (
+        shutil.which("pg_lsclusters")
+        and subprocess.run(["pg_isready", "-q"]).returncode != 0
+    ):
+        clusters = subprocess.run(
+            ["pg_lsclusters", "-h"], capture_output=True, text=True
+        ).stdout
         for line in clusters.splitlines():
             ver, name = line.split()[:2]
             subprocess.run(["pg_ctlcluster", ver, name, "start"], check=False)
     if subprocess.run(["pg_isready", "-q"]).returncode == 0:
         user = os.environ.get("USER") or "root"
         if os.geteuid() == 0:
-            probe = subprocess.run(["psql", "-d", "postgres", "-tAc", "select 1"], capture_output=True)
+            probe = subprocess.run(
+                ["psql", "-d", "postgres", "-tAc", "select 1"], capture_output=True
+            )
             if probe.returncode != 0:
                 subprocess.run(
-                    ["su", "postgres", "-c", f"createuser -s {user}"], check=False,
+                    ["su", "postgres", "-c", f"createuser -s {user}"],
+                    check=False,
                     capture_output=True,
                 )
         return {}
@@ -241,10 +278,15 @@ def postgres():
 
 def throwaway_cluster():
     """A private PostgreSQL cluster in the cache, for machines without one running."""
-    bindir = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
+    bindir = next(
+        iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None
+    )
     if not bindir or not (bindir / "initdb").exists():
-        sys.exit("No PostgreSQL server found: install PostgreSQL 15 (apt-get install postgresql) "
-                 "or point PGHOST/PGPORT at one.")
+        sys.exit(
+            "No PostgreSQL server found: install PostgreSQL 15 "
+            "(apt-get install postgresql) "
+            "or point PGHOST/PGPORT at one."
+        )
     data = CACHE / "pgdata"
     sock = CACHE / "pgsock"
     sock.mkdir(parents=True, exist_ok=True)
@@ -256,11 +298,26 @@ def throwaway_cluster():
             shutil.chown(path, "postgres", "postgres")
         CACHE.chmod(0o755)
     if not (data / "PG_VERSION").exists():
-        run(owner + [bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust"], stdout=subprocess.DEVNULL)
+        run(
+            owner + [bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust"],
+            stdout=subprocess.DEVNULL,
+        )
     env = {"PGHOST": str(sock), "PGPORT": "5433", "PGUSER": "postgres"}
     if subprocess.run(["pg_isready", "-q", "-h", sock, "-p", "5433"]).returncode != 0:
-        run(owner + [bindir / "pg_ctl", "-D", data, "-l", data / "server.log", "-w", "start",
-                     "-o", f"-k {sock} -p 5433 -c listen_addresses=''"])
+        run(
+            owner
+            + [
+                bindir / "pg_ctl",
+                "-D",
+                data,
+                "-l",
+                data / "server.log",
+                "-w",
+                "start",
+                "-o",
+                f"-k {sock} -p 5433 -c listen_addresses=''",
+            ]
+        )
     os.environ.update(env)
     return env
 
@@ -282,22 +339,37 @@ def addons_link():
 
 def odoo_cmd(venv, view, db, *args):
     return [
-        venv / "bin" / "python", "-m", "odoo",
-        "--addons-path", f"{view / 'odoo' / 'addons'},{addons_link()}",
-        "-d", db, "--db-filter", f"^{db}$", *args,
+        venv / "bin" / "python",
+        "-m",
+        "odoo",
+        "--addons-path",
+        f"{view / 'odoo' / 'addons'},{addons_link()}",
+        "-d",
+        db,
+        "--db-filter",
+        f"^{db}$",
+        *args,
     ]
 
 
 def db_exists(name):
-    out = subprocess.run(["psql", "-d", "postgres", "-tAc",
-                          f"select 1 from pg_database where datname='{name}'"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            "psql",
+            "-d",
+            "postgres",
+            "-tAc",
+            f"select 1 from pg_database where datname='{name}'",
+        ],
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip() == "1"
 
 
 def base_template(venv, view):
     """A cached database with our dependencies (and demo data) installed."""
-    manifest = eval((REPO / "__manifest__.py").read_text())  # noqa: S307
+    manifest = eval((REPO / "__manifest__.py").read_text())
     deps = sorted(manifest["depends"])
     name = f"pcp_base_{digest(view, *deps)}"
     if db_exists(name):
@@ -305,8 +377,17 @@ def base_template(venv, view):
     say(f"building template database {name} with {', '.join(deps)} (first run only)")
     tmp = name + "_tmp"
     subprocess.run(["dropdb", "--if-exists", tmp], check=True)
-    run(odoo_cmd(venv, view, tmp, "-i", ",".join(deps), "--stop-after-init",
-                 "--log-level=warn"))
+    run(
+        odoo_cmd(
+            venv,
+            view,
+            tmp,
+            "-i",
+            ",".join(deps),
+            "--stop-after-init",
+            "--log-level=warn",
+        )
+    )
     run(["psql", "-d", "postgres", "-c", f'ALTER DATABASE "{tmp}" RENAME TO "{name}"'])
     return name
 
@@ -317,8 +398,12 @@ def fresh_db(venv, view, name, logfile):
     subprocess.run(["dropdb", "--if-exists", "--force", name], check=True)
     run(["createdb", "-T", template, name])
     with open(logfile, "w") as log:
-        res = run(odoo_cmd(venv, view, name, "-i", MODULE, "--stop-after-init"),
-                  stdout=log, stderr=subprocess.STDOUT, check=False)
+        res = run(
+            odoo_cmd(venv, view, name, "-i", MODULE, "--stop-after-init"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
     if res.returncode != 0:
         print(Path(logfile).read_text()[-5000:])
         sys.exit(f"installing {MODULE} failed, see {logfile}")
@@ -333,7 +418,9 @@ def checklog(path):
     bad = []
     for line in Path(path).read_text(errors="replace").splitlines():
         m = LOG_LINE.match(line)
-        if m and (m.group(2).startswith(f"odoo.addons.{MODULE}") or MODULE in m.group(3)):
+        if m and (
+            m.group(2).startswith(f"odoo.addons.{MODULE}") or MODULE in m.group(3)
+        ):
             bad.append(line)
     return bad
 
@@ -359,14 +446,33 @@ def lint_tier():
     stamp = node / ".pcp-stamp"
     if not stamp.exists() or stamp.read_text() != digest(*NODE_PACKAGES):
         node.mkdir(parents=True, exist_ok=True)
-        run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", node, *NODE_PACKAGES])
+        run(
+            [
+                "npm",
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                node,
+                *NODE_PACKAGES,
+            ]
+        )
         stamp.write_text(digest(*NODE_PACKAGES))
     env = dict(os.environ)
     env["PATH"] = f"{venv / 'bin'}:{node / 'node_modules' / '.bin'}:{env['PATH']}"
     env["NODE_PATH"] = str(node / "node_modules")
     env["PRE_COMMIT_HOME"] = str(CACHE / "pre-commit")
-    res = run([venv / "bin" / "pre-commit", "run", "--all-files", "--show-diff-on-failure"],
-              cwd=REPO, env=env, check=False)
+    # prettier resolves its plugins from the project: a git-ignored link suffices.
+    modules_link = REPO / "node_modules"
+    if not modules_link.exists():
+        modules_link.symlink_to(node / "node_modules")
+    res = run(
+        [venv / "bin" / "pre-commit", "run", "--all-files", "--show-diff-on-failure"],
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
     return res.returncode == 0
 
 
@@ -375,9 +481,21 @@ def lite_tier(reports):
     xml = reports / "lite.xml"
     # The repo root is an Odoo addon (its __init__.py imports odoo): rooting pytest
     # in the test folder keeps it from importing the root as a package.
-    run([venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "--rootdir=centrapay/tests", f"--junitxml={xml}", "centrapay/tests"],
-        cwd=REPO, check=False)
+    run(
+        [
+            venv / "bin" / "python",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir=centrapay/tests",
+            f"--junitxml={xml}",
+            "centrapay/tests",
+        ],
+        cwd=REPO,
+        check=False,
+    )
     return junit_counts(xml)
 
 
@@ -395,13 +513,26 @@ def odoo_tier(reports, view):
     test_log = reports / "odoo-tests.log"
     addons = f"{view / 'odoo' / 'addons'},{addons_link()}"
     conf = reports / "odoo.conf"
-    conf.write_text(f"[options]\naddons_path = {addons}\nlogfile = {test_log}\n"
-                    f"log_level = info\ndb_name = {db}\n")
-    cmd = [venv / "bin" / "python", "-m", "pytest", "-p", "no:cacheprovider", "-q",
-           f"--odoo-config={conf}", f"--odoo-database={db}", "--odoo-http",
-           "--odoo-log-level=info",
-           f"--odoo-extra=test-tags=/{MODULE}", "--odoo-extra=test-enable",
-           f"--junitxml={xml}", addons_link() / MODULE / "tests"]
+    conf.write_text(
+        f"[options]\naddons_path = {addons}\nlogfile = {test_log}\n"
+        f"log_level = info\ndb_name = {db}\n"
+    )
+    cmd = [
+        venv / "bin" / "python",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--odoo-config={conf}",
+        f"--odoo-database={db}",
+        "--odoo-http",
+        "--odoo-log-level=info",
+        f"--odoo-extra=test-tags=/{MODULE}",
+        "--odoo-extra=test-enable",
+        f"--junitxml={xml}",
+        addons_link() / MODULE / "tests",
+    ]
     env = dict(os.environ, ODOO_RC=str(conf))
     run(cmd, cwd=addons_link() / MODULE, env=env, check=False)
     problems += [f"tests: {line}" for line in checklog(test_log)]
@@ -433,21 +564,23 @@ def cmd_test(args):
     counts = lite_tier(reports)
     timings["odoo-free tier"] = time.time() - t
     say("odoo-free tier: {} passed, {} failed, {} skipped".format(*counts))
-    totals = [a + b for a, b in zip(totals, counts)]
+    totals = [a + b for a, b in zip(totals, counts, strict=True)]
     src = odoo_source()
     if src is None:
-        banner([
-            "ODOO TIER SKIPPED: no Odoo 18.0 source tree available.",
-            "Only the Odoo-free tests ran. To run the Odoo tests and browser tours,",
-            "set ODOO_SRC to an Odoo 18.0 source tree and run this command again:",
-            "  ODOO_SRC=/path/to/odoo-18.0 python3 tools/dev.py test",
-        ])
+        banner(
+            [
+                "ODOO TIER SKIPPED: no Odoo 18.0 source tree available.",
+                "Only the Odoo-free tests ran. To run the Odoo tests and tours,",
+                "set ODOO_SRC to an Odoo 18.0 source tree and run this command again:",
+                "  ODOO_SRC=/path/to/odoo-18.0 python3 tools/dev.py test",
+            ]
+        )
     else:
         t = time.time()
         counts = odoo_tier(reports, community_tree(src))
         timings["odoo tier"] = time.time() - t
         say("odoo tier: {} passed, {} failed, {} skipped".format(*counts))
-        totals = [a + b for a, b in zip(totals, counts)]
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
     for name, secs in timings.items():
         say(f"wall time {name}: {secs:.0f}s")
     if totals[1] or not ok:
@@ -462,8 +595,10 @@ def cmd_test(args):
 def cmd_demo(args):
     src = odoo_source()
     if src is None:
-        sys.exit("The demo needs Odoo 18.0: set ODOO_SRC to an Odoo 18.0 source tree "
-                 "(for example a checkout of github.com/odoo/odoo at branch 18.0).")
+        sys.exit(
+            "The demo needs Odoo 18.0: set ODOO_SRC to an Odoo 18.0 source tree "
+            "(for example a checkout of github.com/odoo/odoo at branch 18.0)."
+        )
     view = community_tree(src)
     venv = odoo_venv(view)
     postgres()
@@ -471,9 +606,19 @@ def cmd_demo(args):
     state.mkdir(parents=True, exist_ok=True)
     host = args.host
     sandbox = subprocess.Popen(
-        [venv / "bin" / "python", "-m", "centrapay.sandbox", "--host", host,
-         "--port", str(args.sandbox_port), "--state", state / "state.json",
-         "--webhook-url", f"http://{host}:{args.port}/pos_centrapay/webhook"],
+        [
+            venv / "bin" / "python",
+            "-m",
+            "centrapay.sandbox",
+            "--host",
+            host,
+            "--port",
+            str(args.sandbox_port),
+            "--state",
+            state / "state.json",
+            "--webhook-url",
+            f"http://{host}:{args.port}/pos_centrapay/webhook",
+        ],
         cwd=REPO,
     )
     creds_file = state / "credentials.json"
@@ -491,16 +636,24 @@ def cmd_demo(args):
         "env['pos.payment.method']._centrapay_configure_demo(" + repr(creds) + ")\n"
         "env.cr.commit()\n"
     )
-    run(odoo_cmd(venv, view, db, "shell", "--no-http"), input=configure.encode(),
-        stdout=subprocess.DEVNULL)
-    banner([
-        f"POS:      http://{host}:{args.port}/odoo/action-point_of_sale.action_client_pos_menu",
-        f"Login:    admin / admin   (database {db})",
-        f"Sandbox:  {creds['base_url']}  (control API {creds['base_url']}/_sandbox)",
-        "Pay a QR: open its URL in another browser and press Pay.",
-    ])
-    odoo = subprocess.Popen(odoo_cmd(venv, view, db, "--http-interface", host,
-                                     "--http-port", str(args.port)))
+    run(
+        odoo_cmd(venv, view, db, "shell", "--no-http"),
+        input=configure.encode(),
+        stdout=subprocess.DEVNULL,
+    )
+    banner(
+        [
+            f"POS:      http://{host}:{args.port}/odoo/action-point_of_sale.action_client_pos_menu",
+            f"Login:    admin / admin   (database {db})",
+            f"Sandbox:  {creds['base_url']}  (control: {creds['base_url']}/_sandbox)",
+            "Pay a QR: open its URL in another browser and press Pay.",
+        ]
+    )
+    odoo = subprocess.Popen(
+        odoo_cmd(
+            venv, view, db, "--http-interface", host, "--http-port", str(args.port)
+        )
+    )
     try:
         odoo.wait()
     except KeyboardInterrupt:
@@ -515,9 +668,15 @@ def cmd_demo(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("test", help="run lint, the Odoo-free tests and the Odoo tests and tours")
-    t.add_argument("--no-lint", action="store_true", help="skip the linters (not for CI)")
-    d = sub.add_parser("demo", help="run the sandbox and Odoo with a configured Centrapay POS")
+    t = sub.add_parser(
+        "test", help="run lint, the Odoo-free tests and the Odoo tests and tours"
+    )
+    t.add_argument(
+        "--no-lint", action="store_true", help="skip the linters (not for CI)"
+    )
+    d = sub.add_parser(
+        "demo", help="run the sandbox and Odoo with a configured Centrapay POS"
+    )
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8069)
     d.add_argument("--sandbox-port", type=int, default=8900)
