@@ -337,11 +337,12 @@ def addons_link():
     return extra
 
 
-def odoo_cmd(venv, view, db, *args):
+def odoo_cmd(venv, view, db, *args, command=None):
     return [
         venv / "bin" / "python",
         "-m",
         "odoo",
+        *([command] if command else []),
         "--addons-path",
         f"{view / 'odoo' / 'addons'},{addons_link()}",
         "-d",
@@ -605,62 +606,79 @@ def cmd_demo(args):
     state = CACHE / "demo-sandbox"
     state.mkdir(parents=True, exist_ok=True)
     host = args.host
-    sandbox = subprocess.Popen(
-        [
-            venv / "bin" / "python",
-            "-m",
-            "centrapay.sandbox",
-            "--host",
-            host,
-            "--port",
-            str(args.sandbox_port),
-            "--state",
-            state / "state.json",
-            "--webhook-url",
-            f"http://{host}:{args.port}/pos_centrapay/webhook",
-        ],
-        cwd=REPO,
-    )
+    sandbox_cmd = [
+        venv / "bin" / "python",
+        "-m",
+        "centrapay.sandbox",
+        "--host",
+        host,
+        "--port",
+        str(args.sandbox_port),
+        "--state",
+        state / "state.json",
+        # Odoo and the sandbox share this machine: webhooks go over loopback.
+        "--webhook-url",
+        f"http://127.0.0.1:{args.port}/pos_centrapay/webhook",
+    ]
+    if args.public_url:
+        sandbox_cmd += ["--public-url", args.public_url]
     creds_file = state / "credentials.json"
-    for _ in range(100):
-        if creds_file.exists() and sandbox.poll() is None:
-            break
-        time.sleep(0.1)
-    if sandbox.poll() is not None:
-        sys.exit("the Centrapay sandbox did not start")
-    creds = json.loads(creds_file.read_text())
-    db = args.db
-    if args.reset or not db_exists(db):
-        fresh_db(venv, view, db, CACHE / "demo-install.log")
-    configure = (
-        "env['pos.payment.method']._centrapay_configure_demo(" + repr(creds) + ")\n"
-        "env.cr.commit()\n"
-    )
-    run(
-        odoo_cmd(venv, view, db, "shell", "--no-http"),
-        input=configure.encode(),
-        stdout=subprocess.DEVNULL,
-    )
-    banner(
-        [
-            f"POS:      http://{host}:{args.port}/odoo/action-point_of_sale.action_client_pos_menu",
-            f"Login:    admin / admin   (database {db})",
-            f"Sandbox:  {creds['base_url']}  (control: {creds['base_url']}/_sandbox)",
-            "Pay a QR: open its URL in another browser and press Pay.",
-        ]
-    )
-    odoo = subprocess.Popen(
-        odoo_cmd(
-            venv, view, db, "--http-interface", host, "--http-port", str(args.port)
-        )
-    )
+    creds_file.unlink(missing_ok=True)
+    sandbox = subprocess.Popen(sandbox_cmd, cwd=REPO)
+    odoo = None
     try:
+        for _ in range(100):
+            if creds_file.exists() or sandbox.poll() is not None:
+                break
+            time.sleep(0.1)
+        if sandbox.poll() is not None or not creds_file.exists():
+            sys.exit("The Centrapay sandbox did not start (is the port free?).")
+        creds = json.loads(creds_file.read_text())
+        db = args.db
+        if args.reset or not db_exists(db):
+            fresh_db(venv, view, db, CACHE / "demo-install.log")
+        configure = (
+            "env['pos.payment.method']._centrapay_configure_demo("
+            + repr(creds)
+            + ")\nenv.cr.commit()\n"
+        )
+        run(
+            odoo_cmd(venv, view, db, "--no-http", command="shell"),
+            input=configure.encode(),
+            stdout=subprocess.DEVNULL,
+        )
+        config_id = subprocess.run(
+            [
+                "psql",
+                "-d",
+                db,
+                "-tAc",
+                "SELECT res_id FROM ir_model_data WHERE module='pos_centrapay' "
+                "AND name='pos_config_centrapay_cafe'",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        banner(
+            [
+                f"POS:      http://{host}:{args.port}/pos/ui?config_id={config_id}",
+                f"Login:    admin / admin   (database {db})",
+                f"Sandbox:  {creds['base_url']}  (control: {creds['base_url']}/_sandbox)",
+                "Pay a QR: open its URL in another browser and press Pay.",
+            ]
+        )
+        odoo = subprocess.Popen(
+            odoo_cmd(
+                venv, view, db, "--http-interface", host, "--http-port", str(args.port)
+            )
+        )
         odoo.wait()
     except KeyboardInterrupt:
         pass
     finally:
         for proc in (odoo, sandbox):
-            if proc.poll() is None:
+            if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
 
@@ -682,6 +700,10 @@ def main():
     d.add_argument("--sandbox-port", type=int, default=8900)
     d.add_argument("--db", default="pos_centrapay_demo")
     d.add_argument("--reset", action="store_true", help="recreate the demo database")
+    d.add_argument(
+        "--public-url",
+        help="the sandbox URL a phone can reach, e.g. http://192.168.1.20:8900",
+    )
     args = parser.parse_args()
     return {"test": cmd_test, "demo": cmd_demo}[args.cmd](args)
 

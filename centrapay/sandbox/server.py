@@ -603,7 +603,7 @@ class Sandbox:
     def _ctl_clock(self, req):
         if req.method == "POST":
             body = _json_body(req)
-            seconds = body.get("advanceSeconds")
+            seconds = body.get("advanceSeconds") if isinstance(body, dict) else None
             if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
                 raise bad_request("advanceSeconds must be a number")
             with self.store.mutate() as state:
@@ -689,11 +689,20 @@ class Sandbox:
         if not isinstance(body, dict) or not isinstance(body.get("aud"), str):
             raise bad_request("aud is required")
         if "bodyBase64" in body:
-            raw = base64.b64decode(body["bodyBase64"])
+            try:
+                raw = base64.b64decode(body["bodyBase64"], validate=True)
+            except (TypeError, ValueError) as exc:
+                raise bad_request("bodyBase64 is not valid base64") from exc
         elif isinstance(body.get("body"), str):
             raw = body["body"].encode()
         else:
             raise bad_request("body (string) or bodyBase64 is required")
+        for claim in ("iat", "exp"):
+            value = body.get(claim)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int)
+            ):
+                raise bad_request(f"{claim} must be an integer")
         token = self.signer.sign(raw, body["aud"], body.get("iat"), body.get("exp"))
         return json_response(200, {"authorization": token, "kid": self.signer.kid})
 
@@ -819,32 +828,34 @@ class _Handler(BaseHTTPRequestHandler):
         fault = sandbox._take_fault(req.method, req.path)
         if fault is None:
             response, account = sandbox.serve_api(req)
-            self._send(response)
-            sandbox.record_call(req, response.status, account, None, started)
+            stall = 0.0
+        else:
+            response, account, stall = self._apply_fault(sandbox, req, fault)
+        # Logged before answering: a client that got its answer must find the
+        # call in the log.
+        status = response.status if response else None
+        sandbox.record_call(req, status, account, fault and fault["kind"], started)
+        if stall:
+            sandbox._stop_event.wait(stall)
+        if response is None:
+            self.close_connection = True  # no answer at all
             return
-        response, account = self._apply_fault(sandbox, req, fault)
-        sandbox.record_call(
-            req, response.status if response else None, account, fault["kind"], started
-        )
+        self._send(response)
 
     def _apply_fault(self, sandbox, req, fault):
-        """Answer according to ``fault``; returns what was sent (None: nothing)."""
+        """Return ``(response or None, account, seconds to stall before it)``."""
         kind = fault["kind"]
-        account = None
-        real = None
         if kind == "latency":
             sandbox._stop_event.wait(fault["seconds"])
-            real, account = sandbox.serve_api(req)
-            self._send(real)
-            return real, account
+            return (*sandbox.serve_api(req), 0.0)
+        real, account = None, None
         if fault["commit"]:
             # The operation happens (state committed); only the answer is lost.
             real, account = sandbox.serve_api(req)
         if kind == "timeout":
-            sandbox._stop_event.wait(fault["seconds"])
-        if kind in ("drop", "commit_then_drop", "timeout"):
-            self.close_connection = True
-            return None, account
+            return None, account, fault["seconds"]
+        if kind in ("drop", "commit_then_drop"):
+            return None, account, 0.0
         if kind == "rate_limit":
             error = ApiError(
                 429,
@@ -871,8 +882,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"<center><h1>{title}</h1></center><hr><center>nginx</center>"
                 "</body></html>",
             )
-        self._send(response)
-        return response, account
+        return response, account, 0.0
 
     def _send(self, response):
         try:

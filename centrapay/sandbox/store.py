@@ -113,8 +113,10 @@ class Store:
                 os.chmod(tmp, 0o600)  # the state holds the API key and signing key
                 os.replace(tmp, self.path)
             except BaseException:
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(tmp)
+                except OSError as exc:
+                    _logger.debug("could not remove %s: %s", tmp, exc)
                 raise
 
     def reset(self):

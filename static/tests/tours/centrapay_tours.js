@@ -7,102 +7,107 @@ import * as ReceiptScreen from "@point_of_sale/../tests/tours/utils/receipt_scre
 import {registry} from "@web/core/registry";
 
 function startCentrapayPayment() {
-  return [
-    Chrome.startPoS(),
-    Dialog.confirm("Open Register"),
-    ProductScreen.addOrderline("Desk Pad", "1"),
-    ProductScreen.clickPayButton(),
-    PaymentScreen.clickPaymentMethod("Centrapay"),
-    Centrapay.qrIsShown(),
-  ];
+    return [
+        Chrome.startPoS(),
+        Dialog.confirm("Open Register"),
+        ProductScreen.addOrderline("Desk Pad", "1"),
+        ProductScreen.clickPayButton(),
+        PaymentScreen.clickPaymentMethod("Centrapay"),
+        Centrapay.qrIsShown(),
+    ];
 }
 
 function finishPaidOrder() {
-  // The POS validates a fully paid terminal order by itself.
-  return [
-    Centrapay.qrIsClosed(),
-    ReceiptScreen.isShown(),
-    Centrapay.receiptShowsCentrapay(),
-  ];
+    // The POS validates a fully paid terminal order by itself.
+    return [
+        Centrapay.qrIsClosed(),
+        ReceiptScreen.isShown(),
+        Centrapay.receiptShowsCentrapay(),
+    ];
 }
 
 registry.category("web_tour.tours").add("CentrapaySmokeTour", {
-  steps: () =>
-    [
-      Chrome.startPoS(),
-      Dialog.confirm("Open Register"),
-      ProductScreen.addOrderline("Desk Pad", "1"),
-      ProductScreen.clickPayButton(),
-      PaymentScreen.isShown(),
-      {
-        content: "Centrapay is offered as a payment method",
-        trigger: ".paymentmethod:contains('Centrapay')",
-      },
-    ].flat(Infinity),
+    steps: () =>
+        [
+            Chrome.startPoS(),
+            Dialog.confirm("Open Register"),
+            ProductScreen.addOrderline("Desk Pad", "1"),
+            ProductScreen.clickPayButton(),
+            PaymentScreen.isShown(),
+            {
+                content: "Centrapay is offered as a payment method",
+                trigger: ".paymentmethod:contains('Centrapay')",
+            },
+        ].flat(Infinity),
 });
 
 registry.category("web_tour.tours").add("CentrapayPayTour", {
-  steps: () =>
-    [startCentrapayPayment(), Centrapay.sandbox("pay"), finishPaidOrder()].flat(
-      Infinity
-    ),
+    steps: () =>
+        [startCentrapayPayment(), Centrapay.sandbox("pay"), finishPaidOrder()].flat(
+            Infinity
+        ),
 });
 
 registry.category("web_tour.tours").add("CentrapayCancelTour", {
-  steps: () =>
-    [
-      startCentrapayPayment(),
-      {
-        content: "the cashier cancels",
-        trigger: ".modal .centrapay-cancel",
-        run: "click",
-      },
-      Centrapay.qrIsClosed(),
-      {
-        content: "the line can be retried",
-        trigger: ".paymentline .electronic_status:contains('Transaction cancelled')",
-      },
-    ].flat(Infinity),
+    steps: () =>
+        [
+            startCentrapayPayment(),
+            {
+                content: "the cashier cancels",
+                trigger: ".modal .centrapay-cancel",
+                run: "click",
+            },
+            Centrapay.qrIsClosed(),
+            {
+                content: "the line can be retried",
+                trigger:
+                    ".paymentline .electronic_status:contains('Transaction cancelled')",
+            },
+        ].flat(Infinity),
 });
 
 registry.category("web_tour.tours").add("CentrapayExpireTour", {
-  steps: () =>
-    [
-      startCentrapayPayment(),
-      Centrapay.sandbox("expire"),
-      Centrapay.qrIsClosed(),
-      {
-        content: "the cashier is told it expired",
-        trigger: ".modal-body:contains('expired')",
-      },
-      Dialog.confirm(),
-      {
-        content: "the line can be retried",
-        trigger: ".paymentline .electronic_status:contains('Transaction cancelled')",
-      },
-    ].flat(Infinity),
+    steps: () =>
+        [
+            startCentrapayPayment(),
+            Centrapay.sandbox("expire"),
+            Centrapay.qrIsClosed(),
+            {
+                content: "the cashier is told it expired",
+                trigger: ".modal-body:contains('expired')",
+            },
+            Dialog.confirm(),
+            {
+                content: "the line can be retried",
+                trigger:
+                    ".paymentline .electronic_status:contains('Transaction cancelled')",
+            },
+        ].flat(Infinity),
 });
 
 registry.category("web_tour.tours").add("CentrapayReloadTour", {
-  steps: () =>
-    [
-      startCentrapayPayment(),
-      {
-        content: "the browser reloads mid-payment",
-        trigger: ".centrapay-qr-dialog",
-        run: () => window.location.reload(),
-      },
-      {
-        content: "the POS is back with the pending order",
-        trigger: ".pos .product-screen, .pos .payment-screen",
-      },
-      {
-        content: "go to the payment screen",
-        trigger: ".product-screen .pay-order-button, .payment-screen",
-        run: () => document.querySelector(".product-screen .pay-order-button")?.click(),
-      },
-      Centrapay.qrIsShown(),
-      Centrapay.sandbox("pay"),
-      finishPaidOrder(),
-    ].flat(Infinity),
+    steps: () =>
+        [
+            startCentrapayPayment(),
+            {
+                content: "the browser reloads mid-payment",
+                trigger: ".centrapay-qr-dialog",
+                run: () => window.location.reload(),
+            },
+            {
+                content: "the POS is back with the pending order",
+                trigger: ".pos .product-screen, .pos .payment-screen",
+            },
+            {
+                content: "go to the payment screen",
+                trigger: ".product-screen .pay-order-button, .payment-screen",
+                run: () =>
+                    document
+                        .querySelector(".product-screen .pay-order-button")
+                        ?.click(),
+            },
+            Centrapay.qrIsShown(),
+            Centrapay.sandbox("pay"),
+            finishPaidOrder(),
+        ].flat(Infinity),
 });

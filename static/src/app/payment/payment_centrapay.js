@@ -16,251 +16,263 @@ const FINAL_STATUSES = ["paid", "cancelled", "expired", "error"];
  * the QR code of the request's url and waits for the server to say it is final.
  */
 export class PaymentCentrapay extends PaymentInterface {
-  setup() {
-    super.setup(...arguments);
-    // Payment line uuid -> {state, resolve, timers, closeDialog}
-    this.waits = {};
-    this.lastWaitId = 0;
-  }
+    setup() {
+        super.setup(...arguments);
+        // Payment line uuid -> {state, resolve, timers, closeDialog}
+        this.waits = {};
+        this.lastWaitId = 0;
+    }
 
-  // The terminal lives on a reactive record: compare ids, not (proxied) objects.
-  _isCurrent(wait) {
-    return Boolean(wait) && this.waits[wait.line.uuid]?.id === wait.id;
-  }
+    // The terminal lives on a reactive record: compare ids, not (proxied) objects.
+    _isCurrent(wait) {
+        return Boolean(wait) && this.waits[wait.line.uuid]?.id === wait.id;
+    }
 
-  async send_payment_request(uuid) {
-    await super.send_payment_request(...arguments);
-    const order = this.pos.get_order();
-    const line = order.get_paymentline_by_uuid(uuid);
-    line.set_payment_status("waiting");
-    const state = await this._call("centrapay_create_request", {
-      amount: line.amount,
-      payment_uuid: line.uuid,
-      order_uuid: order.uuid,
-      order_name: order.pos_reference || order.name,
-      session_id: this.pos.session.id,
-      device_id: this._deviceId(),
-      line_items: this._lineItems(order, line),
-    });
-    if (!state || state.error) {
-      this._showError(
-        state?.error || _t("Centrapay could not create the payment request.")
-      );
-      return false;
+    async send_payment_request(uuid) {
+        await super.send_payment_request(...arguments);
+        const order = this.pos.get_order();
+        const line = order.get_paymentline_by_uuid(uuid);
+        line.set_payment_status("waiting");
+        const state = await this._call("centrapay_create_request", {
+            amount: line.amount,
+            payment_uuid: line.uuid,
+            order_uuid: order.uuid,
+            order_name: order.pos_reference || order.name,
+            session_id: this.pos.session.id,
+            device_id: this._deviceId(),
+            line_items: this._lineItems(order, line),
+        });
+        if (!state || state.error) {
+            this._showError(
+                state?.error || _t("Centrapay could not create the payment request.")
+            );
+            return false;
+        }
+        line.update({
+            centrapay_request_id: state.centrapay_id,
+            centrapay_short_code: state.short_code,
+        });
+        line.set_payment_status("waitingCard");
+        return this._waitForFinal(line, state);
     }
-    line.update({
-      centrapay_request_id: state.centrapay_id,
-      centrapay_short_code: state.short_code,
-    });
-    line.set_payment_status("waitingCard");
-    return this._waitForFinal(line, state);
-  }
 
-  async send_payment_cancel(order, uuid) {
-    await super.send_payment_cancel(...arguments);
-    const line = order.get_paymentline_by_uuid(uuid);
-    const wait = this.waits[uuid];
-    if (!line?.centrapay_request_id) {
-      return true;
+    async send_payment_cancel(order, uuid) {
+        await super.send_payment_cancel(...arguments);
+        const line = order.get_paymentline_by_uuid(uuid);
+        const wait = this.waits[uuid];
+        if (!line?.centrapay_request_id) {
+            return true;
+        }
+        const state = await this._call(
+            "centrapay_cancel_request",
+            line.centrapay_request_id
+        );
+        if (!state || state.error) {
+            this._showError(
+                state?.error || _t("Centrapay could not cancel the request.")
+            );
+            return false;
+        }
+        // Let the payment screen apply its own status first, then settle the line.
+        setTimeout(() => this._settle(line, state, wait, {quiet: true}), 0);
+        // A request paid before the void went through is paid: keep the line.
+        return state.status !== "paid" && state.status !== "new";
     }
-    const state = await this._call(
-      "centrapay_cancel_request",
-      line.centrapay_request_id
-    );
-    if (!state || state.error) {
-      this._showError(state?.error || _t("Centrapay could not cancel the request."));
-      return false;
-    }
-    // Let the payment screen apply its own status first, then settle the line.
-    setTimeout(() => this._settle(line, state, wait, {quiet: true}), 0);
-    // A request paid before the void went through is paid: keep the line.
-    return state.status !== "paid" && state.status !== "new";
-  }
 
-  close() {
-    for (const uuid of Object.keys(this.waits)) {
-      this._stopWaiting(uuid);
+    close() {
+        for (const uuid of Object.keys(this.waits)) {
+            this._stopWaiting(uuid);
+        }
     }
-  }
 
-  /** Resume waiting for a line whose request was sent before a reload. */
-  async resume(line) {
-    const state = await this._call("centrapay_get_status", line.centrapay_request_id);
-    if (!state || state.error) {
-      return false;
+    /** Resume waiting for a line whose request was sent before a reload. */
+    async resume(line) {
+        const state = await this._call(
+            "centrapay_get_status",
+            line.centrapay_request_id
+        );
+        if (!state || state.error) {
+            return false;
+        }
+        line.set_payment_status("waitingCard");
+        return this._waitForFinal(line, state);
     }
-    line.set_payment_status("waitingCard");
-    return this._waitForFinal(line, state);
-  }
 
-  /** A status change pushed over the bus. */
-  async onStatusPushed(payload) {
-    const wait = this.waits[payload.payment_uuid];
-    if (wait && FINAL_STATUSES.includes(payload.status)) {
-      await this._refresh(wait);
+    /** A status change pushed over the bus. */
+    async onStatusPushed(payload) {
+        const wait = this.waits[payload.payment_uuid];
+        if (wait && FINAL_STATUSES.includes(payload.status)) {
+            await this._refresh(wait);
+        }
     }
-  }
 
-  _waitForFinal(line, serverState) {
-    const state = reactive({...serverState, deadline: this._deadline(serverState)});
-    return new Promise((resolve) => {
-      const wait = {id: ++this.lastWaitId, line, state, resolve, timers: []};
-      this.waits[line.uuid] = wait;
-      if (FINAL_STATUSES.includes(state.status)) {
-        this._settle(line, state, wait);
-        return;
-      }
-      line.qrPaymentData = {
-        name: line.payment_method_id.name,
-        amount: this.env.utils.formatCurrency(line.amount),
-        qrCode: state.qr,
-      };
-      wait.closeDialog = this.env.services.dialog.add(
-        CentrapayQrDialog,
-        {
-          state,
-          amount: this.env.utils.formatCurrency(line.amount),
-          onCancel: () => this.pos.get_order() && this._cancelFromDialog(line),
-        },
-        {onClose: () => (wait.closeDialog = null)}
-      );
-      wait.timers.push(setInterval(() => this._refresh(wait), FALLBACK_POLL_MS));
-      // The POS gives up a few seconds after expiry (SPEC §7.2) and voids.
-      const timeoutMs =
-        state.deadline - Date.now() + (state.pos_timeout_seconds || 7) * 1000;
-      wait.timers.push(setTimeout(() => this._onPosTimeout(wait), timeoutMs));
-    });
-  }
+    _waitForFinal(line, serverState) {
+        const state = reactive({...serverState, deadline: this._deadline(serverState)});
+        return new Promise((resolve) => {
+            const wait = {id: ++this.lastWaitId, line, state, resolve, timers: []};
+            this.waits[line.uuid] = wait;
+            if (FINAL_STATUSES.includes(state.status)) {
+                this._settle(line, state, wait);
+                return;
+            }
+            line.qrPaymentData = {
+                name: line.payment_method_id.name,
+                amount: this.env.utils.formatCurrency(line.amount),
+                qrCode: state.qr,
+            };
+            wait.closeDialog = this.env.services.dialog.add(
+                CentrapayQrDialog,
+                {
+                    state,
+                    amount: this.env.utils.formatCurrency(line.amount),
+                    onCancel: () =>
+                        this.pos.get_order() && this._cancelFromDialog(line),
+                },
+                {onClose: () => (wait.closeDialog = null)}
+            );
+            wait.timers.push(setInterval(() => this._refresh(wait), FALLBACK_POLL_MS));
+            // The POS gives up a few seconds after expiry (SPEC §7.2) and voids.
+            const timeoutMs =
+                state.deadline - Date.now() + (state.pos_timeout_seconds || 7) * 1000;
+            wait.timers.push(setTimeout(() => this._onPosTimeout(wait), timeoutMs));
+        });
+    }
 
-  async _cancelFromDialog(line) {
-    const order = line.pos_order_id;
-    line.set_payment_status("waitingCancel");
-    const cancelled = await this.send_payment_cancel(order, line.uuid);
-    line.set_payment_status(cancelled ? "retry" : "waitingCard");
-    if (cancelled) {
-      this.pos.paymentTerminalInProgress = false;
+    async _cancelFromDialog(line) {
+        const order = line.pos_order_id;
+        line.set_payment_status("waitingCancel");
+        const cancelled = await this.send_payment_cancel(order, line.uuid);
+        line.set_payment_status(cancelled ? "retry" : "waitingCard");
+        if (cancelled) {
+            this.pos.paymentTerminalInProgress = false;
+        }
     }
-  }
 
-  async _onPosTimeout(wait) {
-    if (!this._isCurrent(wait)) {
-      return;
+    async _onPosTimeout(wait) {
+        if (!this._isCurrent(wait)) {
+            return;
+        }
+        const state = await this._call(
+            "centrapay_cancel_request",
+            wait.line.centrapay_request_id
+        );
+        if (state && !state.error) {
+            this._settle(wait.line, state, wait);
+        }
     }
-    const state = await this._call(
-      "centrapay_cancel_request",
-      wait.line.centrapay_request_id
-    );
-    if (state && !state.error) {
-      this._settle(wait.line, state, wait);
-    }
-  }
 
-  async _refresh(wait) {
-    if (!this._isCurrent(wait)) {
-      return;
+    async _refresh(wait) {
+        if (!this._isCurrent(wait)) {
+            return;
+        }
+        const state = await this._call(
+            "centrapay_get_status",
+            wait.line.centrapay_request_id
+        );
+        if (state && !state.error && FINAL_STATUSES.includes(state.status)) {
+            this._settle(wait.line, state, wait);
+        }
     }
-    const state = await this._call(
-      "centrapay_get_status",
-      wait.line.centrapay_request_id
-    );
-    if (state && !state.error && FINAL_STATUSES.includes(state.status)) {
-      this._settle(wait.line, state, wait);
-    }
-  }
 
-  _settle(line, state, wait, {quiet = false} = {}) {
-    if (!this._isCurrent(wait)) {
-      return;
+    _settle(line, state, wait, {quiet = false} = {}) {
+        if (!this._isCurrent(wait)) {
+            return;
+        }
+        Object.assign(wait.state, state);
+        this._stopWaiting(line.uuid);
+        if (state.status === "paid") {
+            line.update({
+                transaction_id: state.centrapay_id,
+                payment_ref_no: state.short_code,
+                card_type: state.paid_by || "Centrapay",
+            });
+            line.set_receipt_info(
+                [
+                    _t("Centrapay"),
+                    _t("Short code: %s", state.short_code),
+                    state.paid_by ? _t("Paid with: %s", state.paid_by) : "",
+                ]
+                    .filter(Boolean)
+                    .join("\n")
+            );
+            wait.resolve(true);
+            return;
+        }
+        if (!quiet) {
+            this._showError(this._finalMessage(state));
+        }
+        wait.resolve(false);
     }
-    Object.assign(wait.state, state);
-    this._stopWaiting(line.uuid);
-    if (state.status === "paid") {
-      line.update({
-        transaction_id: state.centrapay_id,
-        payment_ref_no: state.short_code,
-        card_type: state.paid_by || "Centrapay",
-      });
-      line.set_receipt_info(
-        [
-          _t("Centrapay"),
-          _t("Short code: %s", state.short_code),
-          state.paid_by ? _t("Paid with: %s", state.paid_by) : "",
-        ]
-          .filter(Boolean)
-          .join("\n")
-      );
-      wait.resolve(true);
-      return;
-    }
-    if (!quiet) {
-      this._showError(this._finalMessage(state));
-    }
-    wait.resolve(false);
-  }
 
-  _stopWaiting(uuid) {
-    const wait = this.waits[uuid];
-    if (!wait) {
-      return;
+    _stopWaiting(uuid) {
+        const wait = this.waits[uuid];
+        if (!wait) {
+            return;
+        }
+        delete this.waits[uuid];
+        wait.timers.forEach((timer) => clearTimeout(timer));
+        if (wait.closeDialog) {
+            wait.closeDialog();
+        }
+        wait.line.qrPaymentData = null;
     }
-    delete this.waits[uuid];
-    wait.timers.forEach((timer) => clearTimeout(timer));
-    if (wait.closeDialog) {
-      wait.closeDialog();
-    }
-    wait.line.qrPaymentData = null;
-  }
 
-  _finalMessage(state) {
-    if (state.status === "expired") {
-      return _t("The Centrapay payment request expired before it was paid.");
+    _finalMessage(state) {
+        if (state.status === "expired") {
+            return _t("The Centrapay payment request expired before it was paid.");
+        }
+        if (state.status === "cancelled") {
+            return _t("The Centrapay payment request was cancelled.");
+        }
+        return state.error || _t("The Centrapay payment failed.");
     }
-    if (state.status === "cancelled") {
-      return _t("The Centrapay payment request was cancelled.");
+
+    _deadline(state) {
+        return Date.now() + Math.max(0, state.expires_in || 0) * 1000;
     }
-    return state.error || _t("The Centrapay payment failed.");
-  }
 
-  _deadline(state) {
-    return Date.now() + Math.max(0, state.expires_in || 0) * 1000;
-  }
-
-  async _call(method, arg) {
-    try {
-      return await this.env.services.orm.silent.call("pos.payment.method", method, [
-        [this.payment_method_id.id],
-        arg,
-      ]);
-    } catch {
-      return {error: _t("Could not reach the Odoo server. Check the connection.")};
+    async _call(method, arg) {
+        try {
+            return await this.env.services.orm.silent.call(
+                "pos.payment.method",
+                method,
+                [[this.payment_method_id.id], arg]
+            );
+        } catch {
+            return {
+                error: _t("Could not reach the Odoo server. Check the connection."),
+            };
+        }
     }
-  }
 
-  _lineItems(order, line) {
-    if (Math.abs(order.get_total_with_tax() - line.amount) > 0.000001) {
-      return []; // A split tender: the basket's items would not sum to the amount.
+    _lineItems(order, line) {
+        if (Math.abs(order.get_total_with_tax() - line.amount) > 0.000001) {
+            return []; // A split tender: the basket's items would not sum to the amount.
+        }
+        return order.lines.map((orderLine) => ({
+            name: orderLine.get_full_product_name(),
+            qty: orderLine.get_quantity(),
+            price: orderLine.get_price_with_tax(),
+            sku: orderLine.product_id.default_code || undefined,
+        }));
     }
-    return order.lines.map((orderLine) => ({
-      name: orderLine.get_full_product_name(),
-      qty: orderLine.get_quantity(),
-      price: orderLine.get_price_with_tax(),
-      sku: orderLine.product_id.default_code || undefined,
-    }));
-  }
 
-  _deviceId() {
-    const key = "pos_centrapay.device_id";
-    let deviceId = localStorage.getItem(key);
-    if (!deviceId) {
-      deviceId = uuidv4();
-      localStorage.setItem(key, deviceId);
+    _deviceId() {
+        const key = "pos_centrapay.device_id";
+        let deviceId = localStorage.getItem(key);
+        if (!deviceId) {
+            deviceId = uuidv4();
+            localStorage.setItem(key, deviceId);
+        }
+        return deviceId;
     }
-    return deviceId;
-  }
 
-  _showError(message) {
-    this.env.services.dialog.add(AlertDialog, {title: _t("Centrapay"), body: message});
-  }
+    _showError(message) {
+        this.env.services.dialog.add(AlertDialog, {
+            title: _t("Centrapay"),
+            body: message,
+        });
+    }
 }
 
 register_payment_method("centrapay", PaymentCentrapay);

@@ -1,56 +1,58 @@
 /** Tour steps for the Centrapay QR screen and the sandbox patron. */
 
 export function qrIsShown() {
-  return [
-    {
-      content: "the QR code of the Centrapay request is shown",
-      trigger: ".centrapay-qr-dialog img.centrapay-qr[src^='data:image/svg+xml']",
-    },
-    {
-      content: "with the request's short code",
-      trigger: ".centrapay-qr-dialog .centrapay-short-code:contains('CP-')",
-    },
-    {
-      content: "and a countdown to its expiry",
-      trigger: ".centrapay-qr-dialog .centrapay-countdown:contains(':')",
-    },
-  ];
+    return [
+        {
+            content: "the QR code of the Centrapay request is shown",
+            trigger: ".centrapay-qr-dialog img.centrapay-qr[src^='data:image/svg+xml']",
+        },
+        {
+            content: "with the request's short code",
+            trigger: ".centrapay-qr-dialog .centrapay-short-code:contains('CP-')",
+        },
+        {
+            content: "and a countdown to its expiry",
+            trigger: ".centrapay-qr-dialog .centrapay-countdown:contains(':')",
+        },
+    ];
 }
 
 /** The patron's side, through the sandbox's control API (another origin). */
 export function sandbox(action) {
-  return {
-    content: `the sandbox patron: ${action}`,
-    trigger: ".centrapay-qr-dialog[data-pay-url]",
-    run: async () => {
-      const payUrl = new URL(
-        document.querySelector(".centrapay-qr-dialog").dataset.payUrl
-      );
-      const id = payUrl.pathname.split("/").pop();
-      await fetch(`${payUrl.origin}/_sandbox/payment-requests/${id}/${action}`, {
-        method: "POST",
-        mode: "no-cors",
-      });
-    },
-  };
+    return {
+        content: `the sandbox patron: ${action}`,
+        trigger: ".centrapay-qr-dialog[data-pay-url]",
+        run: async () => {
+            const payUrl = new URL(
+                document.querySelector(".centrapay-qr-dialog").dataset.payUrl
+            );
+            const id = payUrl.pathname.split("/").pop();
+            await fetch(`${payUrl.origin}/_sandbox/payment-requests/${id}/${action}`, {
+                method: "POST",
+                mode: "no-cors",
+            });
+        },
+    };
 }
 
 export function qrIsClosed() {
-  return {
-    content: "the QR code is gone",
-    trigger: "body:not(:has(.centrapay-qr-dialog))",
-  };
+    return {
+        content: "the QR code is gone",
+        trigger: "body:not(:has(.centrapay-qr-dialog))",
+    };
 }
 
 export function receiptShowsCentrapay() {
-  return [
-    {
-      content: "the receipt shows the short code",
-      trigger: ".pos-receipt .pos-payment-terminal-receipt:contains('Short code: CP-')",
-    },
-    {
-      content: "and what paid it",
-      trigger: ".pos-receipt .pos-payment-terminal-receipt:contains('Paid with:')",
-    },
-  ];
+    return [
+        {
+            content: "the receipt shows the short code",
+            trigger:
+                ".pos-receipt .pos-payment-terminal-receipt:contains('Short code: CP-')",
+        },
+        {
+            content: "and what paid it",
+            trigger:
+                ".pos-receipt .pos-payment-terminal-receipt:contains('Paid with:')",
+        },
+    ];
 }

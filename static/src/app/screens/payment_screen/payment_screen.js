@@ -3,36 +3,36 @@ import {onMounted} from "@odoo/owl";
 import {patch} from "@web/core/utils/patch";
 
 patch(PaymentScreen.prototype, {
-  setup() {
-    super.setup(...arguments);
-    onMounted(() => this.centrapayResumePendingLine());
-  },
+    setup() {
+        super.setup(...arguments);
+        onMounted(() => this.centrapayResumePendingLine());
+    },
 
-  /** After a reload mid-payment, wait again for the request the line holds. */
-  async centrapayResumePendingLine() {
-    const line = this.currentOrder?.payment_ids.find(
-      (paymentLine) =>
-        paymentLine.payment_method_id.use_payment_terminal === "centrapay" &&
-        paymentLine.centrapay_request_id &&
-        ["waiting", "waitingCard", "waitingCancel"].includes(
-          paymentLine.get_payment_status()
-        )
-    );
-    const terminal = line?.payment_method_id.payment_terminal;
-    if (!terminal || terminal.waits[line.uuid]) {
-      return;
-    }
-    this.pos.paymentTerminalInProgress = true;
-    const paid = await terminal.resume(line);
-    line.handle_payment_response(paid);
-    this.pos.paymentTerminalInProgress = false;
-    // As sendPaymentRequest does for a payment that completes without a reload.
-    if (
-      paid &&
-      this.currentOrder.is_paid() &&
-      this.pos.config.auto_validate_terminal_payment
-    ) {
-      this.validateOrder(false);
-    }
-  },
+    /** After a reload mid-payment, wait again for the request the line holds. */
+    async centrapayResumePendingLine() {
+        const line = this.currentOrder?.payment_ids.find(
+            (paymentLine) =>
+                paymentLine.payment_method_id.use_payment_terminal === "centrapay" &&
+                paymentLine.centrapay_request_id &&
+                ["waiting", "waitingCard", "waitingCancel"].includes(
+                    paymentLine.get_payment_status()
+                )
+        );
+        const terminal = line?.payment_method_id.payment_terminal;
+        if (!terminal || terminal.waits[line.uuid]) {
+            return;
+        }
+        this.pos.paymentTerminalInProgress = true;
+        const paid = await terminal.resume(line);
+        line.handle_payment_response(paid);
+        this.pos.paymentTerminalInProgress = false;
+        // As sendPaymentRequest does for a payment that completes without a reload.
+        if (
+            paid &&
+            this.currentOrder.is_paid() &&
+            this.pos.config.auto_validate_terminal_payment
+        ) {
+            this.validateOrder(false);
+        }
+    },
 });

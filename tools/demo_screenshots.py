@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Refresh README's screenshots from a running demo (``tools/dev.py demo``).
+
+Runs one Centrapay payment in headless Chromium: the POS QR screen, the sandbox's
+patron pay page (a second browser tab), then the receipt.
+
+    ~/.cache/pos_centrapay/venv-odoo/bin/python tools/demo_screenshots.py \\
+        --pos-path "/pos/ui?config_id=4"
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+from cdp import Browser, login_and_open_pos, start_centrapay_payment
+
+OUT = Path(__file__).resolve().parent.parent / "static" / "description"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base-url", default="http://127.0.0.1:8069")
+    parser.add_argument("--pos-path", required=True)
+    args = parser.parse_args()
+    browser = Browser()
+    try:
+        pos = browser.page()
+        login_and_open_pos(pos, args.base_url, args.pos_path)
+        pay_url = start_centrapay_payment(pos)
+        time.sleep(1)
+        pos.screenshot(OUT / "pos_qr_screen.png")
+        patron = browser.page()
+        patron.goto(pay_url)
+        patron.screenshot(OUT / "sandbox_pay_page.png")
+        patron.click("form button[type=submit]")
+        pos.wait("document.querySelector('.receipt-screen .pos-receipt')", timeout=30)
+        time.sleep(1)
+        pos.screenshot(OUT / "pos_receipt.png")
+    finally:
+        browser.close()
+    print(f"screenshots written to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
