@@ -22,7 +22,8 @@ class CentrapayWebhookController(http.Controller):
         Verified (ES256 JWT, audience, body hash), deduplicated by notification id,
         then the request is re-read from Centrapay: its status is the truth.
         """
-        raw_body = request.httprequest.get_data(cache=False)
+        # Cached: Odoo replays the request on a serialization failure.
+        raw_body = request.httprequest.get_data()
         try:
             payment_request_id = json.loads(raw_body)["data"]["paymentRequestId"]
         except (ValueError, KeyError, TypeError):

@@ -19,6 +19,9 @@ from ..centrapay.money import line_items_sum_ok
 
 _logger = logging.getLogger(__name__)
 
+# When the status job last ended a pass, per database (see _centrapay_cron).
+_LAST_PASS = {}
+
 STATUSES = [
     ("draft", "Creating"),
     ("new", "Waiting for payment"),
@@ -250,7 +253,8 @@ class CentrapayPaymentRequest(models.Model):
         """Re-read the request from Centrapay (E2), or find a lost create (E4)."""
         self.ensure_one()
         client = self.payment_method_id._centrapay_client()
-        self._centrapay_spend(interactive=False)
+        if not self._centrapay_take(interactive=False):
+            return  # Over budget: the next poll reads it.
         try:
             if self.centrapay_id:
                 self._centrapay_apply(client.get_payment_request(self.centrapay_id))
@@ -401,23 +405,31 @@ class CentrapayPaymentRequest(models.Model):
         """Cron entry point: one pass, paced to about one a second while work remains.
 
         Reporting progress makes the cron runner commit and call again at once
-        (and reschedule as soon as possible after its batch limit), which is
-        what keeps the polling near 1 Hz without waiting for the next minute.
+        (and reschedule as soon as possible after its batch limit), which keeps
+        the polling near 1 Hz without waiting for the next minute. The pause comes
+        before the pass, while this transaction holds no row locks yet, so a
+        webhook or the cashier is never kept waiting by it.
         """
-        started = time.monotonic()
-        remaining = self._centrapay_poll_due()
-        if remaining:
+        last = _LAST_PASS.get(self.env.cr.dbname)
+        if last is not None:
             time.sleep(
-                max(0.0, const.POLL_INTERVAL_SECONDS - (time.monotonic() - started))
+                max(0.0, const.POLL_INTERVAL_SECONDS - (time.monotonic() - last))
             )
+        remaining = self._centrapay_poll_due()
+        _LAST_PASS[self.env.cr.dbname] = time.monotonic()
+        if remaining:
             self.env["ir.cron"]._notify_progress(done=1, remaining=remaining)
 
     # --- Rate budget --------------------------------------------------------------
 
-    def _centrapay_spend(self, interactive):
+    def _centrapay_take(self, interactive):
         """Take a token from the account's shared budget (see centrapay.rate.limit)."""
         key = self.payment_method_id._centrapay_rate_key()
-        if not self.env["centrapay.rate.limit"]._take(key, interactive=interactive):
+        return self.env["centrapay.rate.limit"]._take(key, interactive=interactive)
+
+    def _centrapay_spend(self, interactive):
+        """Take a token, or tell the cashier to try again shortly."""
+        if not self._centrapay_take(interactive):
             raise UserError(
                 self.env._(
                     "Centrapay is busy (too many requests for this account). "

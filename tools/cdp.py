@@ -35,8 +35,13 @@ class Browser:
         self.port = port
         self.profile = tempfile.mkdtemp(prefix="pcp-chrome-")
         self.proc = subprocess.Popen(
-            [shutil.which("chromium"), *FLAGS, f"--remote-debugging-port={port}",
-             f"--user-data-dir={self.profile}", "about:blank"],
+            [
+                shutil.which("chromium"),
+                *FLAGS,
+                f"--remote-debugging-port={port}",
+                f"--user-data-dir={self.profile}",
+                "about:blank",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -49,7 +54,9 @@ class Browser:
         raise RuntimeError("Chromium did not start")
 
     def _json(self, path, method="GET"):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", method=method
+        )
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.loads(resp.read())
 
@@ -80,11 +87,15 @@ class Page:
 
     def js(self, expression):
         result = self.send(
-            "Runtime.evaluate", expression=expression, awaitPromise=True,
+            "Runtime.evaluate",
+            expression=expression,
+            awaitPromise=True,
             returnByValue=True,
         )
         if "exceptionDetails" in result:
-            raise RuntimeError(f"JS error in {expression!r}: {result['exceptionDetails']}")
+            raise RuntimeError(
+                f"JS error in {expression!r}: {result['exceptionDetails']}"
+            )
         return result["result"].get("value")
 
     def goto(self, url):
@@ -115,7 +126,8 @@ def login_and_open_pos(page, base_url, pos_path, login="admin", password="admin"
     page.goto(f"{base_url}/web/login")
     page.js(
         f"document.querySelector('input[name=login]').value = {json.dumps(login)};"
-        f"document.querySelector('input[name=password]').value = {json.dumps(password)};"
+        "document.querySelector('input[name=password]').value = "
+        f"{json.dumps(password)};"
         "document.querySelector('form.oe_login_form').submit();"
     )
     time.sleep(2)
@@ -137,9 +149,12 @@ def start_centrapay_payment(page):
     page.click(".product-screen article.product")
     page.click(".product-screen .pay-order-button")
     page.wait("document.querySelector('.payment-screen')")
-    page.js(
-        "[...document.querySelectorAll('.paymentmethod')]"
-        ".find(e => e.textContent.includes('Centrapay')).click()"
-    )
+    try:  # with Centrapay as the only method, the POS starts it by itself
+        page.wait("document.querySelector('.centrapay-qr-dialog')", timeout=3)
+    except TimeoutError:
+        page.js(
+            "[...document.querySelectorAll('.paymentmethod')]"
+            ".find(e => e.textContent.includes('Centrapay')).click()"
+        )
     page.wait("document.querySelector('.centrapay-qr-dialog[data-pay-url]')")
     return page.js("document.querySelector('.centrapay-qr-dialog').dataset.payUrl")

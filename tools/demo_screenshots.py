@@ -33,7 +33,14 @@ def main():
         patron.goto(pay_url)
         patron.screenshot(OUT / "sandbox_pay_page.png")
         patron.click("form button[type=submit]")
-        pos.wait("document.querySelector('.receipt-screen .pos-receipt')", timeout=30)
+        # Chromium throttles timers in background tabs: the till is in front.
+        pos.send("Page.bringToFront")
+        try:
+            pos.wait("document.querySelector('.receipt-screen')", timeout=30)
+        except TimeoutError:
+            pos.screenshot("/tmp/pcp-demo-failure.png")
+            patron.screenshot("/tmp/pcp-demo-failure-patron.png")
+            raise
         time.sleep(1)
         pos.screenshot(OUT / "pos_receipt.png")
     finally:

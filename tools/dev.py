@@ -660,11 +660,12 @@ def cmd_demo(args):
             text=True,
             check=True,
         ).stdout.strip()
+        pos_url = f"http://{host}:{args.port}/pos/ui?config_id={config_id}"
         banner(
             [
-                f"POS:      http://{host}:{args.port}/pos/ui?config_id={config_id}",
+                f"POS:      {pos_url}",
                 f"Login:    admin / admin   (database {db})",
-                f"Sandbox:  {creds['base_url']}  (control: {creds['base_url']}/_sandbox)",
+                f"Sandbox:  {creds['base_url']}  (control API under /_sandbox)",
                 "Pay a QR: open its URL in another browser and press Pay.",
             ]
         )
