@@ -315,15 +315,16 @@ class PosPaymentMethod(models.Model):
     def _centrapay_configure_demo(self, credentials):
         """Point the demo Centrapay method at a running sandbox (tools/dev.py demo)."""
         method = self.env.ref("pos_centrapay.pos_payment_method_centrapay_demo")
-        method.write(
-            {
-                "centrapay_environment": "sandbox",
-                "centrapay_base_url": credentials["base_url"],
-                "centrapay_api_key": credentials["api_key"],
-                "centrapay_merchant_config_id": credentials["merchant_config_id"],
-                "centrapay_merchant_id": credentials["merchant_id"],
-                "centrapay_merchant_account_id": credentials["merchant_account_id"],
-                "centrapay_webhook_enabled": True,
-            }
-        )
+        vals = {
+            "centrapay_environment": "sandbox",
+            "centrapay_base_url": credentials["base_url"],
+            "centrapay_api_key": credentials["api_key"],
+            "centrapay_merchant_config_id": credentials["merchant_config_id"],
+            "centrapay_merchant_id": credentials["merchant_id"],
+            "centrapay_merchant_account_id": credentials["merchant_account_id"],
+            "centrapay_webhook_enabled": True,
+        }
+        # Only what changed: an open POS session forbids other writes, and a
+        # restarted sandbox keeps its credentials.
+        method.write({k: v for k, v in vals.items() if method.sudo()[k] != v})
         return method

@@ -1,3 +1,5 @@
+from . import test_concurrency
+from . import test_configuration
 from . import test_payment_flow
 from . import test_smoke
 from . import test_tours

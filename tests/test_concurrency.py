@@ -1,0 +1,72 @@
+import threading
+import time
+from decimal import Decimal
+
+from odoo import SUPERUSER_ID, api
+from odoo.tests import tagged
+
+from .common import CentrapayCommon, centrapay_method_vals
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayStatusJobLocking(CentrapayCommon):
+    """Two status jobs at once, each in its own committed transaction."""
+
+    def test_two_status_jobs_never_process_one_request_twice(self):
+        created = self.sandbox_client().create_payment_request(
+            config_id=self.sandbox.merchant_config_id,
+            amount=Decimal("3.50"),
+            currency="NZD",
+            external_ref="concurrency-1",
+        )
+        # The test's own transaction is invisible to other workers: commit the
+        # fixture in one of its own, and remove it afterwards.
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            journal = env["account.journal"].create(
+                {"name": "Centrapay Lock Test", "code": "CPLT", "type": "bank"}
+            )
+            method = env["pos.payment.method"].create(
+                centrapay_method_vals(self.sandbox, journal)
+            )
+            request = env["centrapay.payment.request"].create(
+                {
+                    "centrapay_id": created["id"],
+                    "status": "new",
+                    "amount": 3.5,
+                    "currency_id": env.ref("base.NZD").id,
+                    "external_ref": "concurrency-1",
+                    "payment_method_id": method.id,
+                }
+            )
+            ids = (journal.id, method.id, request.id)
+        self.addCleanup(self._remove_committed, *ids)
+        # The first job holds the row while Centrapay answers slowly.
+        self.control.add_fault(
+            method="GET",
+            path=f"/api/payment-requests/{created['id']}",
+            kind="latency",
+            seconds=1.0,
+            times=1,
+        )
+
+        def status_job():
+            with self.registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                env["centrapay.payment.request"]._centrapay_poll_due()
+
+        first = threading.Thread(target=status_job)
+        second = threading.Thread(target=status_job)
+        first.start()
+        time.sleep(0.3)
+        second.start()
+        first.join(10)
+        second.join(10)
+        self.assertEqual(len(self.calls("GET", created["id"])), 1)
+
+    def _remove_committed(self, journal_id, method_id, request_id):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["centrapay.payment.request"].browse(request_id).unlink()
+            env["pos.payment.method"].browse(method_id).unlink()
+            env["account.journal"].browse(journal_id).unlink()

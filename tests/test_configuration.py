@@ -1,0 +1,74 @@
+from odoo.exceptions import ValidationError
+from odoo.modules.neutralize import get_neutralization_queries
+from odoo.tests import tagged
+
+from .common import CentrapayCommon, centrapay_method_vals
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayConfiguration(CentrapayCommon):
+    def test_missing_credentials_are_refused(self):
+        for field, message in (
+            ("centrapay_api_key", "API key"),
+            ("centrapay_merchant_config_id", "merchant config id"),
+        ):
+            with self.subTest(field), self.assertRaisesRegex(ValidationError, message):
+                self.env["pos.payment.method"].create(
+                    centrapay_method_vals(self.sandbox, self.journal, **{field: False})
+                )
+
+    def test_unsupported_currency_is_refused(self):
+        jpy = self.env.ref("base.JPY")
+        jpy.active = True
+        journal = self.env["account.journal"].create(
+            {"name": "Yen", "code": "JPYB", "type": "bank", "currency_id": jpy.id}
+        )
+        with self.assertRaisesRegex(ValidationError, "JPY"):
+            self.env["pos.payment.method"].create(
+                centrapay_method_vals(self.sandbox, journal)
+            )
+
+    def test_expiry_bounds(self):
+        with self.assertRaisesRegex(ValidationError, "between 30 and 900"):
+            self.method.centrapay_expiry_seconds = 5
+            self.method.flush_recordset()
+
+    def test_api_key_is_for_pos_managers_only(self):
+        field = self.env["pos.payment.method"]._fields["centrapay_api_key"]
+        self.assertEqual(field.groups, "point_of_sale.group_pos_manager")
+        self.assertFalse(field.copy)
+        self.assertNotIn(
+            "centrapay_api_key",
+            self.env["pos.payment.method"]._load_pos_data_fields(self.pos_config.id),
+        )
+
+    def test_neutralize_blanks_the_credentials(self):
+        queries = list(get_neutralization_queries(["pos_centrapay"]))
+        self.assertTrue(queries)
+        for query in queries:
+            self.env.cr.execute(query)
+        self.method.invalidate_recordset()
+        self.assertFalse(self.method.sudo().centrapay_api_key)
+        self.assertFalse(self.method.centrapay_webhook_enabled)
+        self.assertEqual(self.method.centrapay_base_url, "http://127.0.0.1:8900")
+
+    def test_test_connection(self):
+        action = self.method.action_centrapay_test_connection()
+        self.assertEqual(action["params"]["type"], "success")
+        self.method.centrapay_api_key = "not-the-key"
+        with self.assertRaisesRegex(Exception, "refused the API key"):
+            self.method.action_centrapay_test_connection()
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayRateBudget(CentrapayCommon):
+    def test_polls_keep_a_reserve_for_the_cashier(self):
+        RateLimit = self.env["centrapay.rate.limit"]
+        key = self.method._centrapay_rate_key()
+        polls = 0
+        while RateLimit._take(key, interactive=False) and polls < 100:
+            polls += 1
+        # 20 tokens of burst, 5 kept back for the cashier (refill: 3 a second).
+        self.assertLessEqual(polls, 17)
+        self.assertGreaterEqual(polls, 14)
+        self.assertTrue(RateLimit._take(key, interactive=True, wait=0))
