@@ -1,4 +1,6 @@
-from odoo import fields, models
+from decimal import Decimal, InvalidOperation
+
+from odoo import api, fields, models
 
 
 class CentrapayPaymentActivity(models.Model):
@@ -19,3 +21,12 @@ class CentrapayPaymentActivity(models.Model):
     external_ref = fields.Char(readonly=True)
     occurred_at = fields.Datetime(readonly=True)
     company_id = fields.Many2one(related="request_id.company_id", store=True)
+
+    @api.model
+    def _centrapay_amount(self, value, currency):
+        """A Centrapay monetary (minor units as a string) in major units."""
+        try:
+            minor = Decimal(str((value or {}).get("amount") or 0))
+        except (InvalidOperation, AttributeError):
+            return 0.0
+        return float(minor.scaleb(-currency.decimal_places))

@@ -241,6 +241,48 @@ class CentrapayPaymentRequest(models.Model):
         self.write(vals)
         if self.status != before:
             self._centrapay_notify_pos()
+            if self.status in const.FINAL_STATUSES:
+                self._centrapay_sync_activities()
+
+    def _centrapay_sync_activities(self):
+        """Store the request's activities (E9): payment, cancellation, refund..."""
+        self.ensure_one()
+        if not self.centrapay_id or not self._centrapay_take(interactive=False):
+            return  # Over budget: the back office can refresh them later.
+        client = self.payment_method_id._centrapay_client()
+        try:
+            items = client.list_payment_request_activities(self.centrapay_id)
+        except cp_errors.CentrapayError as exc:
+            self._centrapay_note_error(exc)
+            return
+        money = self.env["centrapay.payment.activity"]._centrapay_amount
+        # Centrapay's record, not the user's: whoever triggered the read.
+        self.sudo().activity_ids = [fields.Command.clear()] + [
+            fields.Command.create(
+                {
+                    "activity_number": int(item.get("activityNumber") or 0),
+                    "activity_type": item.get("type"),
+                    "amount": money(item.get("value"), self.currency_id),
+                    "asset_type": item.get("assetType"),
+                    "external_ref": item.get("externalRef"),
+                    "occurred_at": _parse_timestamp(item.get("createdAt")),
+                }
+            )
+            for item in items
+        ]
+
+    def action_centrapay_refresh(self):
+        """Back office: read the request (and its activities) from Centrapay now."""
+        for request in self:
+            request._centrapay_lock(wait=True)
+            request._centrapay_refresh()
+            if request.status in const.FINAL_STATUSES:
+                request._centrapay_sync_activities()
+
+    def action_centrapay_void(self):
+        """Back office: void a request still waiting for payment."""
+        for request in self.filtered(lambda r: r.status in const.PENDING_STATUSES):
+            request._centrapay_void(reason="back office")
 
     def _centrapay_note_error(self, exc, unknown=False):
         vals = {"last_error": self._centrapay_error_message(exc)}

@@ -29,9 +29,13 @@ class TestCentrapayConfiguration(CentrapayCommon):
             )
 
     def test_expiry_bounds(self):
+        # A method outside any open POS session, which may be edited.
+        method = self.env["pos.payment.method"].create(
+            centrapay_method_vals(self.sandbox, self.journal)
+        )
         with self.assertRaisesRegex(ValidationError, "between 30 and 900"):
-            self.method.centrapay_expiry_seconds = 5
-            self.method.flush_recordset()
+            method.centrapay_expiry_seconds = 5
+            method.flush_recordset()
 
     def test_api_key_is_for_pos_managers_only(self):
         field = self.env["pos.payment.method"]._fields["centrapay_api_key"]

@@ -29,6 +29,10 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         self.assertEqual(status["status"], "paid")
         self.assertTrue(status["paid_by"])
         self.assertEqual(request.paid_by_description, status["paid_by"])
+        self.assertEqual(
+            request.activity_ids.mapped("activity_type"), ["payment", "request"]
+        )
+        self.assertEqual(request.activity_ids[0].amount, 12.5)
 
         order = self.env["pos.order"].create(
             {
@@ -75,6 +79,9 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         self.assertEqual(result["status"], "cancelled")
         self.assertEqual(result["cancellation_reason"], "CANCELLED_BY_MERCHANT")
         self.assertEqual(len(self.calls("POST", "/void")), 1)
+        self.assertIn(
+            "cancellation", self.record(state).activity_ids.mapped("activity_type")
+        )
 
     def test_cancel_loses_the_race_to_paid(self):
         state = self.create_request(3)
