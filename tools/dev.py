@@ -684,6 +684,29 @@ def cmd_demo(args):
                 proc.wait(timeout=30)
 
 
+def cmd_pot(args):
+    """Export i18n/pos_centrapay.pot from a database with the module installed."""
+    src = odoo_source()
+    if src is None:
+        sys.exit("Exporting translations needs Odoo 18.0: set ODOO_SRC.")
+    view = community_tree(src)
+    venv = odoo_venv(view)
+    postgres()
+    db = "pcp_pot"
+    fresh_db(venv, view, db, CACHE / "pot-install.log")
+    (REPO / "i18n").mkdir(exist_ok=True)
+    run(
+        odoo_cmd(
+            venv,
+            view,
+            db,
+            f"--i18n-export={REPO / 'i18n' / f'{MODULE}.pot'}",
+            f"--modules={MODULE}",
+            "--stop-after-init",
+        )
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -705,8 +728,9 @@ def main():
         "--public-url",
         help="the sandbox URL a phone can reach, e.g. http://192.168.1.20:8900",
     )
+    sub.add_parser("pot", help="export the module's translation template")
     args = parser.parse_args()
-    return {"test": cmd_test, "demo": cmd_demo}[args.cmd](args)
+    return {"test": cmd_test, "demo": cmd_demo, "pot": cmd_pot}[args.cmd](args)
 
 
 if __name__ == "__main__":
