@@ -504,7 +504,8 @@ def odoo_tier(reports, view):
     venv = odoo_venv(view)
     chromium()
     postgres()
-    db = "pcp_test"
+    # One database per checkout, so that two clones can test at the same time.
+    db = f"pcp_test_{digest(REPO)[:8]}"
     install_log = reports / "install.log"
     started = time.time()
     fresh_db(venv, view, db, install_log)
@@ -537,6 +538,7 @@ def odoo_tier(reports, view):
     env = dict(os.environ, ODOO_RC=str(conf))
     run(cmd, cwd=addons_link() / MODULE, env=env, check=False)
     problems += [f"tests: {line}" for line in checklog(test_log)]
+    subprocess.run(["dropdb", "--if-exists", "--force", db], check=False)
     passed, failed, skipped = junit_counts(xml)
     if problems:
         say("ERROR/WARNING log lines from pos_centrapay (each fails the run):")
@@ -684,6 +686,16 @@ def cmd_demo(args):
                 proc.wait(timeout=30)
 
 
+def cmd_sandbox(args):
+    """Run the Centrapay sandbox on its own, in the Odoo-free virtualenv."""
+    venv = ensure_venv("venv-lite", LITE_REQUIREMENTS + module_requirements())
+    cmd = [venv / "bin" / "python", "-m", "centrapay.sandbox", *args.sandbox_args]
+    try:
+        return subprocess.run([str(c) for c in cmd], cwd=REPO, check=False).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_pot(args):
     """Export i18n/pos_centrapay.pot from a database with the module installed."""
     src = odoo_source()
@@ -729,8 +741,21 @@ def main():
         help="the sandbox URL a phone can reach, e.g. http://192.168.1.20:8900",
     )
     sub.add_parser("pot", help="export the module's translation template")
-    args = parser.parse_args()
-    return {"test": cmd_test, "demo": cmd_demo, "pot": cmd_pot}[args.cmd](args)
+    sub.add_parser(
+        "sandbox", help="run the Centrapay sandbox alone (options: --host, --port, ...)"
+    )
+    # The sandbox's own options pass through untouched.
+    args, rest = parser.parse_known_args()
+    if rest and args.cmd != "sandbox":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.sandbox_args = rest
+    commands = {
+        "test": cmd_test,
+        "demo": cmd_demo,
+        "pot": cmd_pot,
+        "sandbox": cmd_sandbox,
+    }
+    return commands[args.cmd](args)
 
 
 if __name__ == "__main__":
