@@ -256,8 +256,6 @@ class PosPaymentMethod(models.Model):
 
     def centrapay_get_status(self, centrapay_id):
         """The request's state, re-read from Centrapay when the last read is stale."""
-        self.ensure_one()
-        self._centrapay_check_pos_user()
         request = self._centrapay_pos_request(centrapay_id)
         if not request:
             return {"error": self.env._("Unknown Centrapay payment request.")}
@@ -266,8 +264,6 @@ class PosPaymentMethod(models.Model):
 
     def centrapay_cancel_request(self, centrapay_id):
         """Void the request (there is no cancel endpoint) and return its final state."""
-        self.ensure_one()
-        self._centrapay_check_pos_user()
         request = self._centrapay_pos_request(centrapay_id)
         if not request:
             return {"error": self.env._("Unknown Centrapay payment request.")}
@@ -275,6 +271,9 @@ class PosPaymentMethod(models.Model):
         return request._centrapay_public_state()
 
     def _centrapay_pos_request(self, centrapay_id):
+        """The request of this method with that Centrapay id, for a POS user."""
+        self.ensure_one()
+        self._centrapay_check_pos_user()
         return (
             self.env["centrapay.payment.request"]
             .sudo()

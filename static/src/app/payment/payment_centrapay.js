@@ -102,7 +102,7 @@ export class PaymentCentrapay extends PaymentInterface {
     async onStatusPushed(payload) {
         const wait = this.waits[payload.payment_uuid];
         if (wait && FINAL_STATUSES.includes(payload.status)) {
-            await this._refresh(wait);
+            await this._askServer(wait, "centrapay_get_status");
         }
     }
 
@@ -130,11 +130,21 @@ export class PaymentCentrapay extends PaymentInterface {
                 },
                 {onClose: () => (wait.closeDialog = null)}
             );
-            wait.timers.push(setInterval(() => this._refresh(wait), FALLBACK_POLL_MS));
+            wait.timers.push(
+                setInterval(
+                    () => this._askServer(wait, "centrapay_get_status"),
+                    FALLBACK_POLL_MS
+                )
+            );
             // The POS gives up a few seconds after expiry (SPEC §7.2) and voids.
             const timeoutMs =
                 state.deadline - Date.now() + (state.pos_timeout_seconds || 7) * 1000;
-            wait.timers.push(setTimeout(() => this._onPosTimeout(wait), timeoutMs));
+            wait.timers.push(
+                setTimeout(
+                    () => this._askServer(wait, "centrapay_cancel_request"),
+                    timeoutMs
+                )
+            );
         });
     }
 
@@ -148,27 +158,12 @@ export class PaymentCentrapay extends PaymentInterface {
         }
     }
 
-    async _onPosTimeout(wait) {
+    /** Ask the server (status, or void at the POS timeout); settle when final. */
+    async _askServer(wait, method) {
         if (!this._isCurrent(wait)) {
             return;
         }
-        const state = await this._call(
-            "centrapay_cancel_request",
-            wait.line.centrapay_request_id
-        );
-        if (state && !state.error) {
-            this._settle(wait.line, state, wait);
-        }
-    }
-
-    async _refresh(wait) {
-        if (!this._isCurrent(wait)) {
-            return;
-        }
-        const state = await this._call(
-            "centrapay_get_status",
-            wait.line.centrapay_request_id
-        );
+        const state = await this._call(method, wait.line.centrapay_request_id);
         if (state && !state.error && FINAL_STATUSES.includes(state.status)) {
             this._settle(wait.line, state, wait);
         }
