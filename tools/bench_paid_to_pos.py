@@ -63,26 +63,40 @@ def main():
     if args.webhooks == "off":
         control.set_webhook(None)
     browser = Browser()
-    samples = []
+    samples, calls = [], []
     try:
         pos = browser.page()
         login_and_open_pos(pos, args.base_url, args.pos_path)
         for run in range(1, args.runs + 1):
+            control.clear_calls()
             pay_url = start_centrapay_payment(pos)
             pos.js(OBSERVER)
             paid_at = pay(pay_url)
             pos.wait("window.__cpClosedAt", timeout=30)
             samples.append(pos.js("window.__cpClosedAt") - paid_at)
-            print(f"run {run}: {samples[-1]:.0f} ms", flush=True)
             pos.click(".receipt-screen .button.next.highlight[name='done']")
             pos.wait("document.querySelector('.product-screen article.product')")
+            # Centrapay API calls Odoo made for this payment (the patron's excluded).
+            request_id = pay_url.rpartition("/")[2]
+            calls.append(
+                sum(
+                    1
+                    for call in control.calls()
+                    if call["path"].startswith("/api/")
+                    and (request_id in call["path"] or call["method"] == "POST")
+                    and not call["path"].endswith("/pay")
+                )
+            )
+            print(f"run {run}: {samples[-1]:.0f} ms, {calls[-1]} API calls", flush=True)
     finally:
         browser.close()
         control.set_webhook(webhook_url)
     print(
         f"webhooks {args.webhooks}: paid -> POS shows paid over {len(samples)} runs: "
         f"median {statistics.median(samples):.0f} ms, "
-        f"min {min(samples):.0f} ms, max {max(samples):.0f} ms"
+        f"min {min(samples):.0f} ms, max {max(samples):.0f} ms; "
+        f"Centrapay API calls per payment: median {statistics.median(calls):g}, "
+        f"max {max(calls)}"
     )
 
 
