@@ -95,16 +95,8 @@ registry.category("web_tour.tours").add("CentrapayReloadTour", {
                 run: () => window.location.reload(),
             },
             {
-                content: "the POS is back with the pending order",
-                trigger: ".pos .product-screen, .pos .payment-screen",
-            },
-            {
-                content: "go to the payment screen",
-                trigger: ".product-screen .pay-order-button, .payment-screen",
-                run: () =>
-                    document
-                        .querySelector(".product-screen .pay-order-button")
-                        ?.click(),
+                content: "the POS returns to the pending payment by itself",
+                trigger: ".pos .payment-screen",
             },
             Centrapay.qrIsShown(),
             Centrapay.sandbox("pay"),

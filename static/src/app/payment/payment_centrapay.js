@@ -11,6 +11,18 @@ import {uuidv4} from "@point_of_sale/utils";
 const FALLBACK_POLL_MS = 2000;
 const FINAL_STATUSES = ["paid", "cancelled", "expired", "error"];
 
+/** The order's Centrapay line still waiting for its request, e.g. after a reload. */
+export function findPendingCentrapayLine(order) {
+    return order?.payment_ids.find(
+        (line) =>
+            line.payment_method_id.use_payment_terminal === "centrapay" &&
+            line.centrapay_request_id &&
+            ["waiting", "waitingCard", "waitingCancel"].includes(
+                line.get_payment_status()
+            )
+    );
+}
+
 /**
  * Centrapay QR Code Flow. The Odoo server talks to Centrapay; the POS only shows
  * the QR code of the request's url and waits for the server to say it is final.

@@ -1,3 +1,4 @@
+import {findPendingCentrapayLine} from "@pos_centrapay/app/payment/payment_centrapay";
 import {PaymentScreen} from "@point_of_sale/app/screens/payment_screen/payment_screen";
 import {onMounted} from "@odoo/owl";
 import {patch} from "@web/core/utils/patch";
@@ -10,14 +11,7 @@ patch(PaymentScreen.prototype, {
 
     /** After a reload mid-payment, wait again for the request the line holds. */
     async centrapayResumePendingLine() {
-        const line = this.currentOrder?.payment_ids.find(
-            (paymentLine) =>
-                paymentLine.payment_method_id.use_payment_terminal === "centrapay" &&
-                paymentLine.centrapay_request_id &&
-                ["waiting", "waitingCard", "waitingCancel"].includes(
-                    paymentLine.get_payment_status()
-                )
-        );
+        const line = findPendingCentrapayLine(this.currentOrder);
         const terminal = line?.payment_method_id.payment_terminal;
         if (!terminal || terminal.waits[line.uuid]) {
             return;
