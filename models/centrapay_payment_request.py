@@ -413,7 +413,23 @@ class CentrapayPaymentRequest(models.Model):
         )
         ids = [row[0] for row in self.env.cr.fetchall()]
         for request in self.browse(ids):
-            request._centrapay_process()
+            try:
+                with self.env.cr.savepoint():
+                    request._centrapay_process()
+            except UserError as exc:
+                # A misconfigured method must not stall every other request: the
+                # error is kept on the request and retried with the usual backoff.
+                _logger.warning(
+                    "Centrapay request %s skipped by the status job: %s",
+                    request.id,
+                    type(exc).__name__,
+                )
+                request.write(
+                    {
+                        "last_error": exc.args[0],
+                        "next_poll_at": fields.Datetime.now() + timedelta(seconds=30),
+                    }
+                )
         return self.search_count([("status", "in", const.PENDING_STATUSES)])
 
     def _centrapay_process(self):

@@ -167,3 +167,19 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         result = self.create_request(2)
         self.assertIn("API key", result["error"])
         self.assertNotIn("wrong-key", result["error"])
+
+    def test_a_misconfigured_method_does_not_stall_the_status_job(self):
+        state = self.create_request(4)
+        request = self.record(state)
+        # Bypasses the constraints, as a broken database or a module update might.
+        self.env.cr.execute(
+            "UPDATE pos_payment_method SET use_payment_terminal = NULL WHERE id = %s",
+            [self.method.id],
+        )
+        self.method.invalidate_recordset()
+        request.next_poll_at = False
+        with self.assertLogs("odoo.addons.pos_centrapay", "WARNING"):
+            self.Request._centrapay_poll_due()
+        self.assertIn("not configured for Centrapay", request.last_error)
+        self.assertEqual(request.status, "new")
+        self.assertTrue(request.next_poll_at)
