@@ -26,6 +26,8 @@ POLL_INTERVAL_SECONDS = 1
 STALE_AFTER_SECONDS = 3
 # Consecutive unknown outcomes before the request is voided (SPEC §7.3).
 MAX_UNKNOWN_ERRORS = 3
+# A request still pending this long after its expiry is abandoned (status error).
+GIVE_UP_AFTER_SECONDS = 600
 
 # Shared rate budget per API key, kept under Centrapay's 200 requests/minute.
 RATE_LIMIT_PER_MINUTE = 180

@@ -79,6 +79,9 @@ class CentrapayPaymentRequest(models.Model):
     )
     last_error = fields.Char(readonly=True)
     unknown_error_count = fields.Integer(readonly=True)
+    error_count = fields.Integer(
+        readonly=True, help="Consecutive failed calls of any kind (for the backoff)."
+    )
     void_requested = fields.Boolean(readonly=True)
     last_read_at = fields.Datetime(readonly=True)
     next_poll_at = fields.Datetime(readonly=True, index=True)
@@ -178,6 +181,7 @@ class CentrapayPaymentRequest(models.Model):
         except cp_errors.CentrapayUnknownOutcome as exc:
             # It may exist: the status job looks it up by externalRef and voids it.
             self._centrapay_note_error(exc, unknown=True)
+            self._centrapay_schedule()
             raise UserError(self._centrapay_error_message(exc)) from exc
         except cp_errors.CentrapayError as exc:
             self._centrapay_note_error(exc)
@@ -231,6 +235,7 @@ class CentrapayPaymentRequest(models.Model):
             "cancellation_reason": payment_request.get("cancellationReason") or False,
             "last_read_at": fields.Datetime.now(),
             "unknown_error_count": 0,
+            "error_count": 0,
             "last_error": False,
         }
         if totals:
@@ -285,7 +290,10 @@ class CentrapayPaymentRequest(models.Model):
             request._centrapay_void(reason="back office")
 
     def _centrapay_note_error(self, exc, unknown=False):
-        vals = {"last_error": self._centrapay_error_message(exc)}
+        vals = {
+            "last_error": self._centrapay_error_message(exc),
+            "error_count": self.error_count + 1,
+        }
         if unknown:
             vals["unknown_error_count"] = self.unknown_error_count + 1
         self.write(vals)
@@ -354,9 +362,11 @@ class CentrapayPaymentRequest(models.Model):
         try:
             self._centrapay_spend(interactive=True)
             self._centrapay_apply(client.get_payment_request(self.centrapay_id))
-        except cp_errors.CentrapayUnknownOutcome as exc:
+        except cp_errors.CentrapayError as exc:
             # An unknown status is exactly when a void is due (SPEC §7.3).
-            self._centrapay_note_error(exc, unknown=True)
+            self._centrapay_note_error(
+                exc, unknown=isinstance(exc, cp_errors.CentrapayUnknownOutcome)
+            )
         if self.status != "new":
             return
         try:
@@ -453,7 +463,24 @@ class CentrapayPaymentRequest(models.Model):
                 if self.unknown_error_count >= const.MAX_UNKNOWN_ERRORS
                 else "POS timeout"
             )
-        backoff = min(2 ** max(self.unknown_error_count - 1, 0), 30)
+        started = self.expires_at or self.create_date
+        if self.status in const.PENDING_STATUSES and now >= started + timedelta(
+            seconds=const.GIVE_UP_AFTER_SECONDS
+        ):
+            # Centrapay expires every request it knows: one still pending this long
+            # after its expiry cannot be read at all. Stop, and say so.
+            self.write(
+                {
+                    "status": "error",
+                    "last_error": self.env._(
+                        "Centrapay could not be reached about this request; it was "
+                        "abandoned. Check it in the Centrapay portal."
+                    ),
+                }
+            )
+            self._centrapay_notify_pos()
+            return
+        backoff = min(2 ** max(self.error_count - 1, 0), 30)
         self.next_poll_at = now + timedelta(
             seconds=const.POLL_INTERVAL_SECONDS * backoff
         )

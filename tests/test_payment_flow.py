@@ -183,3 +183,22 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         self.assertIn("not configured for Centrapay", request.last_error)
         self.assertEqual(request.status, "new")
         self.assertTrue(request.next_poll_at)
+
+    def test_an_unreadable_request_is_abandoned_not_polled_forever(self):
+        state = self.create_request(4)
+        request = self.record(state)
+        self.control.add_fault(
+            path=f"/api/payment-requests/{state['centrapay_id']}",
+            kind="status",
+            status=403,
+            times=1000,
+        )
+        request.write(
+            {
+                "expires_at": fields.Datetime.now() - timedelta(minutes=11),
+                "next_poll_at": False,
+            }
+        )
+        self.Request._centrapay_poll_due()
+        self.assertEqual(request.status, "error")
+        self.assertIn("abandoned", request.last_error)
