@@ -36,7 +36,10 @@ def _parse_timestamp(value):
     """A Centrapay timestamp as a naive UTC datetime (Odoo's convention)."""
     if not value:
         return False
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return False  # Malformed: keep what we knew.
     return parsed.astimezone(timezone.utc).replace(tzinfo=None)
 
 
@@ -45,6 +48,7 @@ class CentrapayPaymentRequest(models.Model):
     _description = "Centrapay Payment Request"
     _order = "id desc"
     _rec_name = "name"
+    _check_company_auto = True
 
     name = fields.Char(compute="_compute_name", store=True)
     centrapay_id = fields.Char("Centrapay ID", readonly=True, index=True, copy=False)
@@ -63,12 +67,24 @@ class CentrapayPaymentRequest(models.Model):
     device_id = fields.Char(readonly=True)
     operator_id = fields.Char(readonly=True)
     payment_method_id = fields.Many2one(
-        "pos.payment.method", readonly=True, required=True, ondelete="restrict"
+        "pos.payment.method",
+        readonly=True,
+        required=True,
+        ondelete="restrict",
+        check_company=True,
     )
-    config_id = fields.Many2one("pos.config", "Point of Sale", readonly=True)
-    session_id = fields.Many2one("pos.session", readonly=True, index=True)
-    pos_order_id = fields.Many2one("pos.order", "Order", readonly=True, index=True)
-    pos_payment_id = fields.Many2one("pos.payment", "Payment", readonly=True)
+    config_id = fields.Many2one(
+        "pos.config", "Point of Sale", readonly=True, check_company=True
+    )
+    session_id = fields.Many2one(
+        "pos.session", readonly=True, index=True, check_company=True
+    )
+    pos_order_id = fields.Many2one(
+        "pos.order", "Order", readonly=True, index=True, check_company=True
+    )
+    pos_payment_id = fields.Many2one(
+        "pos.payment", "Payment", readonly=True, check_company=True
+    )
     pos_order_uuid = fields.Char(readonly=True, index=True)
     pos_payment_uuid = fields.Char(readonly=True, index=True)
     paid_by_description = fields.Char("Paid With", readonly=True)
@@ -83,6 +99,10 @@ class CentrapayPaymentRequest(models.Model):
         readonly=True, help="Consecutive failed calls of any kind (for the backoff)."
     )
     void_requested = fields.Boolean(readonly=True)
+    refunded_by_void = fields.Boolean(
+        readonly=True,
+        help="The patron paid just before our void, which refunded the payment.",
+    )
     last_read_at = fields.Datetime(readonly=True)
     next_poll_at = fields.Datetime(readonly=True, index=True)
     company_id = fields.Many2one(
@@ -124,6 +144,7 @@ class CentrapayPaymentRequest(models.Model):
         for request in open_requests:
             if (
                 request.status == "new"
+                and not request.void_requested
                 and request.currency_id == currency
                 and request.currency_id.compare_amounts(request.amount, float(amount))
                 == 0
@@ -132,6 +153,10 @@ class CentrapayPaymentRequest(models.Model):
             ):
                 return request
             request._centrapay_void(reason="superseded")
+            if request.status == "paid":
+                # The patron paid the old QR code just now: that is this line's
+                # payment, whatever the new amount. Never ask to pay twice.
+                return request
         request = self.create(
             {
                 "amount": float(amount),
@@ -223,16 +248,24 @@ class CentrapayPaymentRequest(models.Model):
         """Store what Centrapay says about this request; push any change to the POS."""
         self.ensure_one()
         before = self.status
+        status = payment_request.get("status")
+        if status not in dict(STATUSES):
+            raise cp_errors.CentrapayUnknownOutcome(
+                "malformed", f"unexpected status {status!r}"
+            )
+        cancellation_reason = payment_request.get("cancellationReason") or False
+        if status == "paid" and self.refunded_by_void:
+            status, cancellation_reason = "cancelled", "REFUNDED_BY_VOID"
         paid_by = payment_request.get("paidBy") or {}
         totals = paid_by.get("assetTotals") or []
         vals = {
             "centrapay_id": payment_request.get("id") or self.centrapay_id,
             "short_code": payment_request.get("shortCode") or self.short_code,
             "url": payment_request.get("url") or self.url,
-            "status": payment_request.get("status") or self.status,
+            "status": status,
             "expires_at": _parse_timestamp(payment_request.get("expiresAt"))
             or self.expires_at,
-            "cancellation_reason": payment_request.get("cancellationReason") or False,
+            "cancellation_reason": cancellation_reason,
             "last_read_at": fields.Datetime.now(),
             "unknown_error_count": 0,
             "error_count": 0,
@@ -371,7 +404,11 @@ class CentrapayPaymentRequest(models.Model):
             return
         try:
             self._centrapay_spend(interactive=True)
-            client.void_payment_request(self.centrapay_id)
+            activity = client.void_payment_request(self.centrapay_id)
+            if activity.get("type") == "refund":
+                # Paid between our read and the void: Centrapay refunded it and
+                # still says "paid" (SPEC §6.7). The sale is not paid.
+                self.refunded_by_void = True
         except cp_errors.CentrapayError as exc:
             # REQUEST_EXPIRED, a lost answer...: the read below tells the truth.
             self._centrapay_note_error(
@@ -403,11 +440,12 @@ class CentrapayPaymentRequest(models.Model):
         return locked
 
     @api.model
-    def _centrapay_poll_due(self, limit=50):
-        """Process every pending request that is due; return how many remain pending.
+    def _centrapay_poll_due(self, limit=50, ids=None):
+        """Process pending requests that are due (or just ``ids``, when due).
 
         Rows are taken with ``FOR UPDATE SKIP LOCKED``: two cron workers, or the
-        cron and a webhook, never work on the same request at once.
+        cron and a webhook, never work on the same request at once. Returns the
+        ids of the requests that were processed.
         """
         now = fields.Datetime.now()
         self.flush_model(["status", "next_poll_at"])
@@ -415,32 +453,32 @@ class CentrapayPaymentRequest(models.Model):
             """
             SELECT id FROM centrapay_payment_request
              WHERE status IN %s AND (next_poll_at IS NULL OR next_poll_at <= %s)
+               AND (%s IS NULL OR id = ANY(%s))
              ORDER BY next_poll_at NULLS FIRST, id
              LIMIT %s
                FOR UPDATE SKIP LOCKED
             """,
-            [const.PENDING_STATUSES, now, limit],
+            [const.PENDING_STATUSES, now, ids and True, list(ids or []), limit],
         )
-        ids = [row[0] for row in self.env.cr.fetchall()]
-        for request in self.browse(ids):
+        taken = [row[0] for row in self.env.cr.fetchall()]
+        for request in self.browse(taken):
             try:
                 with self.env.cr.savepoint():
                     request._centrapay_process()
-            except UserError as exc:
-                # A misconfigured method must not stall every other request: the
-                # error is kept on the request and retried with the usual backoff.
-                _logger.warning(
-                    "Centrapay request %s skipped by the status job: %s",
-                    request.id,
-                    type(exc).__name__,
+            except Exception as exc:  # noqa: BLE001 (one request must not stall all)
+                # Kept on the request, logged with its traceback, retried later.
+                _logger.exception(
+                    "Centrapay status job failed on request %s", request.id
                 )
+                message = exc.args[0] if isinstance(exc, UserError) else repr(exc)
                 request.write(
                     {
-                        "last_error": exc.args[0],
-                        "next_poll_at": fields.Datetime.now() + timedelta(seconds=30),
+                        "last_error": str(message)[:500],
+                        "error_count": request.error_count + 1,
+                        "next_poll_at": now + timedelta(seconds=30),
                     }
                 )
-        return self.search_count([("status", "in", const.PENDING_STATUSES)])
+        return taken
 
     def _centrapay_process(self):
         """One step of the status job for one (locked) request."""
@@ -487,23 +525,47 @@ class CentrapayPaymentRequest(models.Model):
 
     @api.model
     def _centrapay_cron(self):
-        """Cron entry point: one pass, paced to about one a second while work remains.
+        """Cron entry point: poll due requests, about once a second while any wait.
 
-        Reporting progress makes the cron runner commit and call again at once
-        (and reschedule as soon as possible after its batch limit), which keeps
-        the polling near 1 Hz without waiting for the next minute. The pause comes
-        before the pass, while this transaction holds no row locks yet, so a
-        webhook or the cashier is never kept waiting by it.
+        Each request is locked, processed and committed in a transaction of its
+        own, so a webhook or the cashier waits for one HTTP call at most, and each
+        change reaches the POS bus at once. Reporting progress makes the cron
+        runner call again at once (and reschedule as soon as possible after its
+        batch limit): that keeps the polling near 1 Hz without waiting for the
+        next minute. Requests in a longer backoff are left to a later trigger.
         """
         last = _LAST_PASS.get(self.env.cr.dbname)
         if last is not None:
             time.sleep(
                 max(0.0, const.POLL_INTERVAL_SECONDS - (time.monotonic() - last))
             )
-        remaining = self._centrapay_poll_due()
+        now = fields.Datetime.now()
+        due = self.search(
+            [
+                ("status", "in", const.PENDING_STATUSES),
+                "|",
+                ("next_poll_at", "=", False),
+                ("next_poll_at", "<=", now),
+            ],
+            limit=50,
+        )
+        for request_id in due.ids:
+            with self.pool.cursor() as cr:
+                self.with_env(self.env(cr=cr))._centrapay_poll_due(ids=[request_id])
         _LAST_PASS[self.env.cr.dbname] = time.monotonic()
-        if remaining:
-            self.env["ir.cron"]._notify_progress(done=1, remaining=remaining)
+        soon = now + timedelta(seconds=2 * const.POLL_INTERVAL_SECONDS)
+        pending = self.search(
+            [("status", "in", const.PENDING_STATUSES)], order="next_poll_at"
+        )
+        if pending.filtered(lambda r: not r.next_poll_at or r.next_poll_at <= soon):
+            # done >= 1: the runner reads done=0 as "not using the progress API".
+            self.env["ir.cron"]._notify_progress(
+                done=max(1, len(due)), remaining=len(pending)
+            )
+        elif pending:
+            self.env.ref("pos_centrapay.ir_cron_centrapay_status")._trigger(
+                at=pending[0].next_poll_at
+            )
 
     # --- Rate budget --------------------------------------------------------------
 
@@ -662,4 +724,7 @@ class CentrapayPaymentRequest(models.Model):
             return "duplicate"
         request._centrapay_lock(wait=True)
         request._centrapay_refresh()
+        if str(notification.get("type", "")).startswith("payment-request:refund"):
+            # A refund leaves the status "paid": its trace is in the activities.
+            request._centrapay_sync_activities()
         return "processed"

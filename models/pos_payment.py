@@ -1,4 +1,8 @@
+import logging
+
 from odoo import api, fields, models
+
+_logger = logging.getLogger(__name__)
 
 
 class PosPayment(models.Model):
@@ -26,6 +30,23 @@ class PosPayment(models.Model):
         by_id = {r.centrapay_id: r for r in requests}
         for payment in self:
             request = by_id.get(payment.centrapay_request_id)
+            if not request:
+                continue
+            if (
+                request.payment_method_id != payment.payment_method_id
+                or request.status != "paid"
+                or request.currency_id.compare_amounts(request.amount, payment.amount)
+            ):
+                # Kept, as the POS recorded it, but flagged for reconciliation.
+                _logger.warning(
+                    "POS payment %s claims Centrapay request %s (%s, %s) that does "
+                    "not match it",
+                    payment.id,
+                    request.centrapay_id,
+                    request.status,
+                    request.amount,
+                )
+                continue
             if request:
                 request.write(
                     {

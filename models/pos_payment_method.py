@@ -2,7 +2,7 @@ import logging
 from decimal import Decimal
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessDenied, UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import float_repr
 
 from .. import const
@@ -199,7 +199,9 @@ class PosPaymentMethod(models.Model):
         if not self.env.su and not self.env.user.has_group(
             "point_of_sale.group_pos_user"
         ):
-            raise AccessDenied()
+            raise AccessError(
+                self.env._("Only Point of Sale users can take Centrapay payments.")
+            )
 
     def action_centrapay_test_connection(self):
         """Check the URL and key with one harmless authenticated read."""
@@ -245,9 +247,15 @@ class PosPaymentMethod(models.Model):
         try:
             amount = self._centrapay_parse_amount(data.get("amount"))
             session = self.env["pos.session"].browse(int(data.get("session_id") or 0))
-            if not session.exists() or self not in session.config_id.payment_method_ids:
+            if (
+                not session.exists()
+                or session.state != "opened"
+                or self not in session.config_id.payment_method_ids
+            ):
                 raise UserError(
-                    self.env._("This payment method is not part of the POS session.")
+                    self.env._(
+                        "This payment method is not part of an open POS session."
+                    )
                 )
             request = Request._centrapay_create_for_line(self, session, amount, data)
         except (UserError, ValidationError) as exc:

@@ -76,6 +76,7 @@ class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCo
         )
         cls.pos_config.open_ui()
         cls.session = cls.pos_config.current_session_id
+        cls.session.set_opening_control(0, "")  # the cashier opens the register
         cls.Request = cls.env["centrapay.payment.request"]
 
     def setUp(self):

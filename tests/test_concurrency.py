@@ -50,18 +50,30 @@ class TestCentrapayStatusJobLocking(CentrapayCommon):
             times=1,
         )
 
-        def status_job():
-            with self.registry.cursor() as cr:
-                env = api.Environment(cr, SUPERUSER_ID, {})
-                env["centrapay.payment.request"]._centrapay_poll_due()
+        taken, errors, took = {}, [], {}
 
-        first = threading.Thread(target=status_job)
-        second = threading.Thread(target=status_job)
+        def status_job(name):
+            started = time.monotonic()
+            try:
+                with self.registry.cursor() as cr:
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    taken[name] = env["centrapay.payment.request"]._centrapay_poll_due()
+            except Exception as exc:  # noqa: BLE001 (reported by the assertion below)
+                errors.append(exc)
+            took[name] = time.monotonic() - started
+
+        first = threading.Thread(target=status_job, args=["first"])
+        second = threading.Thread(target=status_job, args=["second"])
         first.start()
         time.sleep(0.3)
         second.start()
         first.join(10)
         second.join(10)
+        self.assertFalse(first.is_alive() or second.is_alive())
+        self.assertEqual(errors, [])
+        self.assertEqual(taken, {"first": [ids[2]], "second": []})
+        # The second job skipped the locked row instead of waiting for it.
+        self.assertLess(took["second"], 0.5)
         self.assertEqual(len(self.calls("GET", created["id"])), 1)
 
     def _remove_committed(self, journal_id, method_id, request_id):

@@ -1,9 +1,10 @@
+import threading
 from datetime import timedelta
 
 from odoo import fields
 from odoo.tests import tagged
 
-from .common import CentrapayCommon
+from .common import CentrapayCommon, centrapay_method_vals
 
 
 @tagged("post_install", "-at_install")
@@ -91,6 +92,37 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         # Voiding a paid request refunds it: it must not be sent.
         self.assertFalse(self.calls("POST", "/void"))
 
+    def test_a_payment_landing_between_read_and_void_is_not_reported_paid(self):
+        state = self.create_request(3)
+        centrapay_id = state["centrapay_id"]
+        # The void waits a second before Centrapay handles it; the patron pays then.
+        self.control.add_fault(
+            method="POST",
+            path=f"/api/payment-requests/{centrapay_id}/void",
+            kind="latency",
+            seconds=1.0,
+        )
+        patron = threading.Timer(0.3, self.control.pay, [centrapay_id])
+        patron.start()
+        result = self.method.centrapay_cancel_request(centrapay_id)
+        patron.join()
+        # Centrapay refunded the payment and still says "paid": the sale is not paid.
+        self.assertEqual(result["status"], "cancelled")
+        self.assertEqual(result["cancellation_reason"], "REFUNDED_BY_VOID")
+        request = self.record(state)
+        self.make_stale(request)
+        self.Request._centrapay_poll_due()
+        self.assertEqual(request.status, "cancelled")
+        self.assertIn("refund", request.activity_ids.mapped("activity_type"))
+
+    def test_a_new_amount_after_the_old_qr_was_paid_keeps_that_payment(self):
+        first = self.create_request(5)
+        self.control.pay(first["centrapay_id"])
+        again = self.create_request(7)
+        self.assertEqual(again["centrapay_id"], first["centrapay_id"])
+        self.assertEqual(again["status"], "paid")
+        self.assertEqual(len(self.calls("POST", "/api/payment-requests")), 1)
+
     def test_expiry(self):
         state = self.create_request(4)
         request = self.record(state)
@@ -171,6 +203,13 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
     def test_a_misconfigured_method_does_not_stall_the_status_job(self):
         state = self.create_request(4)
         request = self.record(state)
+        healthy = self.record(self.create_request(5, payment_uuid="line-2"))
+        other_method = self.env["pos.payment.method"].create(
+            centrapay_method_vals(self.sandbox, self.journal, name="Centrapay 2")
+        )
+        healthy.payment_method_id = other_method
+        self.control.pay(healthy.centrapay_id)
+        healthy.next_poll_at = False
         # Bypasses the constraints, as a broken database or a module update might.
         self.env.cr.execute(
             "UPDATE pos_payment_method SET use_payment_terminal = NULL WHERE id = %s",
@@ -183,6 +222,7 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         self.assertIn("not configured for Centrapay", request.last_error)
         self.assertEqual(request.status, "new")
         self.assertTrue(request.next_poll_at)
+        self.assertEqual(healthy.status, "paid", "the other request was still polled")
 
     def test_an_unreadable_request_is_abandoned_not_polled_forever(self):
         state = self.create_request(4)

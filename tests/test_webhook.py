@@ -15,6 +15,7 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
         )
         self.centrapay_method.centrapay_webhook_enabled = True
         self.main_pos_config.open_ui()
+        self.main_pos_config.current_session_id.set_opening_control(0, "")
         self.state = self.centrapay_method.centrapay_create_request(
             {
                 "amount": 8.0,
@@ -95,8 +96,12 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
     def test_api_key_never_reaches_the_pos(self):
         key = self.sandbox.api_key
         session = self.main_pos_config.current_session_id
-        loaded = session.with_user(self.pos_user).load_data([])
-        self.assertNotIn(key, json.dumps(loaded, default=str))
+        for user in (self.pos_user, self.pos_admin):
+            loaded = session.with_user(user).load_data([])
+            methods = loaded["pos.payment.method"]
+            self.assertNotIn("error", methods)
+            self.assertIn("Centrapay", [m["name"] for m in methods["data"]])
+            self.assertNotIn(key, json.dumps(loaded, default=str))
         self.assertNotIn(key, json.dumps(self.state, default=str))
         status = self.centrapay_method.with_user(self.pos_user).centrapay_get_status(
             self.state["centrapay_id"]

@@ -33,6 +33,8 @@ export class PaymentCentrapay extends PaymentInterface {
         // Payment line uuid -> {state, resolve, timers, closeDialog}
         this.waits = {};
         this.lastWaitId = 0;
+        // Lines whose cancel came while their request was being created.
+        this.cancelledDuringCreate = new Set();
     }
 
     // The terminal lives on a reactive record: compare ids, not (proxied) objects.
@@ -60,6 +62,11 @@ export class PaymentCentrapay extends PaymentInterface {
             );
             return false;
         }
+        if (this.cancelledDuringCreate.delete(line.uuid)) {
+            // Nobody will show this QR code: void it at once.
+            await this._call("centrapay_cancel_request", state.centrapay_id);
+            return false;
+        }
         line.update({
             centrapay_request_id: state.centrapay_id,
             centrapay_short_code: state.short_code,
@@ -73,6 +80,8 @@ export class PaymentCentrapay extends PaymentInterface {
         const line = order.get_paymentline_by_uuid(uuid);
         const wait = this.waits[uuid];
         if (!line?.centrapay_request_id) {
+            // The request is still being created: void it as soon as it exists.
+            this.cancelledDuringCreate.add(uuid);
             return true;
         }
         const state = await this._call(
@@ -85,10 +94,20 @@ export class PaymentCentrapay extends PaymentInterface {
             );
             return false;
         }
+        if (!FINAL_STATUSES.includes(state.status)) {
+            // The void did not go through (yet): keep waiting, the server retries.
+            this._showError(_t("Centrapay has not confirmed the cancellation yet."));
+            return false;
+        }
         // Let the payment screen apply its own status first, then settle the line.
-        setTimeout(() => this._settle(line, state, wait, {quiet: true}), 0);
+        if (this._isCurrent(wait)) {
+            setTimeout(() => this._settle(line, state, wait, {quiet: true}), 0);
+        } else if (state.status === "paid") {
+            // Already settled as paid while the cancel was on its way.
+            setTimeout(() => line.set_payment_status("done"), 0);
+        }
         // A request paid before the void went through is paid: keep the line.
-        return state.status !== "paid" && state.status !== "new";
+        return state.status !== "paid";
     }
 
     close() {
@@ -99,11 +118,14 @@ export class PaymentCentrapay extends PaymentInterface {
 
     /** Resume waiting for a line whose request was sent before a reload. */
     async resume(line) {
-        const state = await this._call(
-            "centrapay_get_status",
-            line.centrapay_request_id
-        );
+        let state = await this._call("centrapay_get_status", line.centrapay_request_id);
+        // Offline, the request may still be paid: keep asking, never give up on it.
+        while (state?.offline) {
+            await new Promise((resolve) => setTimeout(resolve, FALLBACK_POLL_MS));
+            state = await this._call("centrapay_get_status", line.centrapay_request_id);
+        }
         if (!state || state.error) {
+            this._showError(state?.error || _t("Centrapay request not found."));
             return false;
         }
         line.set_payment_status("waitingCard");
@@ -140,7 +162,15 @@ export class PaymentCentrapay extends PaymentInterface {
                     onCancel: () =>
                         this.pos.get_order() && this._cancelFromDialog(line),
                 },
-                {onClose: () => (wait.closeDialog = null)}
+                {
+                    // Closing the QR (its x, Escape) abandons it: void (SPEC §7.2).
+                    onClose: () => {
+                        wait.closeDialog = null;
+                        if (this._isCurrent(wait)) {
+                            this._cancelFromDialog(line);
+                        }
+                    },
+                }
             );
             wait.timers.push(
                 setInterval(
@@ -248,6 +278,7 @@ export class PaymentCentrapay extends PaymentInterface {
         } catch {
             return {
                 error: _t("Could not reach the Odoo server. Check the connection."),
+                offline: true,
             };
         }
     }
