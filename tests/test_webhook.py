@@ -1,8 +1,10 @@
 import json
+from decimal import Decimal
 
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
+from ..centrapay.client import CentrapayClient
 from .common import CentrapayHttpCommon
 
 
@@ -59,6 +61,33 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
         self.assertEqual(self.request.status, "paid")
         again = self.post(body, token)
         self.assertEqual(again.json()["result"], "duplicate")
+
+    def test_refund_webhook_records_the_refund_activity(self):
+        centrapay_id = self.state["centrapay_id"]
+        self.control.pay(centrapay_id)
+        self.post(
+            self.notification("n-paid"),
+            self.control.sign(self.notification("n-paid"), self.audience),
+        )
+        client = CentrapayClient(self.sandbox.base_url, self.sandbox.api_key)
+        client.refund_payment_request(
+            centrapay_id, amount=Decimal("3"), currency="NZD", external_ref="refund-1"
+        )
+        body = json.dumps(
+            {
+                "id": "n-refund",
+                "type": "payment-request:refund-completed",
+                "data": {"paymentRequestId": centrapay_id},
+                "accountId": self.sandbox.merchant_account_id,
+                "test": True,
+                "createdAt": "2026-11-25T00:00:00.000Z",
+            }
+        ).encode()
+        response = self.post(body, self.control.sign(body, self.audience))
+        self.assertEqual(response.json()["result"], "processed")
+        self.request.invalidate_recordset()
+        self.assertEqual(self.request.status, "paid")
+        self.assertIn("refund", self.request.activity_ids.mapped("activity_type"))
 
     def test_forged_webhooks_are_rejected(self):
         body = self.notification()
