@@ -213,7 +213,8 @@ class CentrapayPaymentRequest(models.Model):
             self.status = "error"
             raise UserError(self._centrapay_error_message(exc)) from exc
         self._centrapay_apply(response)
-        self._centrapay_schedule()
+        # Due at once: the job's next pass reads it, and from then on every pass.
+        self._centrapay_schedule(delay=0)
 
     def _centrapay_line_items(self, amount, line_items):
         """Line items for Centrapay, or None when they would not sum to ``amount``.
@@ -440,14 +441,15 @@ class CentrapayPaymentRequest(models.Model):
         return locked
 
     @api.model
-    def _centrapay_poll_due(self, limit=50, ids=None):
-        """Process pending requests that are due (or just ``ids``, when due).
+    def _centrapay_poll_due(self, limit=50, ids=None, due_by=None):
+        """Process pending requests due by ``due_by`` (default now), or just ``ids``.
 
         Rows are taken with ``FOR UPDATE SKIP LOCKED``: two cron workers, or the
         cron and a webhook, never work on the same request at once. Returns the
         ids of the requests that were processed.
         """
         now = fields.Datetime.now()
+        due_by = due_by or now
         self.flush_model(["status", "next_poll_at"])
         self.env.cr.execute(
             """
@@ -458,7 +460,7 @@ class CentrapayPaymentRequest(models.Model):
              LIMIT %s
                FOR UPDATE SKIP LOCKED
             """,
-            [const.PENDING_STATUSES, now, ids and True, list(ids or []), limit],
+            [const.PENDING_STATUSES, due_by, ids and True, list(ids or []), limit],
         )
         taken = [row[0] for row in self.env.cr.fetchall()]
         for request in self.browse(taken):
@@ -540,31 +542,42 @@ class CentrapayPaymentRequest(models.Model):
                 max(0.0, const.POLL_INTERVAL_SECONDS - (time.monotonic() - last))
             )
         now = fields.Datetime.now()
-        due = self.search(
-            [
-                ("status", "in", const.PENDING_STATUSES),
-                "|",
-                ("next_poll_at", "=", False),
-                ("next_poll_at", "<=", now),
-            ],
-            limit=50,
-        )
-        for request_id in due.ids:
+        # Half a period of slack: a request due just after this pass is read now,
+        # not a whole period later.
+        due_by = now + timedelta(seconds=const.POLL_INTERVAL_SECONDS / 2)
+        pending_domain = [("status", "in", const.PENDING_STATUSES)]
+        # A fresh snapshot: this job's own transaction began before the pause and
+        # would not see a request created during it.
+        with self.pool.cursor() as cr:
+            fresh = self.with_env(self.env(cr=cr))
+            due = fresh.search(
+                [
+                    *pending_domain,
+                    "|",
+                    ("next_poll_at", "=", False),
+                    ("next_poll_at", "<=", due_by),
+                ],
+                limit=50,
+            ).ids
+        for request_id in due:
             with self.pool.cursor() as cr:
-                self.with_env(self.env(cr=cr))._centrapay_poll_due(ids=[request_id])
+                self.with_env(self.env(cr=cr))._centrapay_poll_due(
+                    ids=[request_id], due_by=due_by
+                )
         _LAST_PASS[self.env.cr.dbname] = time.monotonic()
+        with self.pool.cursor() as cr:
+            pending = self.with_env(self.env(cr=cr)).search_read(
+                pending_domain, ["next_poll_at"], order="next_poll_at"
+            )
         soon = now + timedelta(seconds=2 * const.POLL_INTERVAL_SECONDS)
-        pending = self.search(
-            [("status", "in", const.PENDING_STATUSES)], order="next_poll_at"
-        )
-        if pending.filtered(lambda r: not r.next_poll_at or r.next_poll_at <= soon):
+        if any(not r["next_poll_at"] or r["next_poll_at"] <= soon for r in pending):
             # done >= 1: the runner reads done=0 as "not using the progress API".
             self.env["ir.cron"]._notify_progress(
                 done=max(1, len(due)), remaining=len(pending)
             )
         elif pending:
             self.env.ref("pos_centrapay.ir_cron_centrapay_status")._trigger(
-                at=pending[0].next_poll_at
+                at=pending[0]["next_poll_at"]
             )
 
     # --- Rate budget --------------------------------------------------------------

@@ -12,19 +12,20 @@ from .common import CentrapayCommon, centrapay_method_vals
 class TestCentrapayStatusJobLocking(CentrapayCommon):
     """Two status jobs at once, each in its own committed transaction."""
 
-    def test_two_status_jobs_never_process_one_request_twice(self):
+    def _committed_request(self, external_ref):
+        """A Centrapay request and its Odoo record, committed (removed after)."""
         created = self.sandbox_client().create_payment_request(
             config_id=self.sandbox.merchant_config_id,
             amount=Decimal("3.50"),
             currency="NZD",
-            external_ref="concurrency-1",
+            external_ref=external_ref,
         )
         # The test's own transaction is invisible to other workers: commit the
         # fixture in one of its own, and remove it afterwards.
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             journal = env["account.journal"].create(
-                {"name": "Centrapay Lock Test", "code": "CPLT", "type": "bank"}
+                {"name": f"Centrapay {external_ref}", "type": "bank"}
             )
             method = env["pos.payment.method"].create(
                 centrapay_method_vals(self.sandbox, journal)
@@ -35,12 +36,27 @@ class TestCentrapayStatusJobLocking(CentrapayCommon):
                     "status": "new",
                     "amount": 3.5,
                     "currency_id": env.ref("base.NZD").id,
-                    "external_ref": "concurrency-1",
+                    "external_ref": external_ref,
                     "payment_method_id": method.id,
                 }
             )
             ids = (journal.id, method.id, request.id)
         self.addCleanup(self._remove_committed, *ids)
+        return created, ids
+
+    def test_the_cron_polls_requests_in_transactions_of_their_own(self):
+        created, ids = self._committed_request("cron-1")
+        self.control.pay(created["id"])
+        # As the cron runs it: as a user that every transaction can see.
+        self.env(user=SUPERUSER_ID)["centrapay.payment.request"]._centrapay_cron()
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.assertEqual(
+                env["centrapay.payment.request"].browse(ids[2]).status, "paid"
+            )
+
+    def test_two_status_jobs_never_process_one_request_twice(self):
+        created, ids = self._committed_request("concurrency-1")
         # The first job holds the row while Centrapay answers slowly.
         self.control.add_fault(
             method="GET",

@@ -639,6 +639,12 @@ def cmd_demo(args):
         db = args.db
         if args.reset or not db_exists(db):
             fresh_db(venv, view, db, CACHE / "demo-install.log")
+        else:  # the checkout may have changed since the last demo
+            run(
+                odoo_cmd(venv, view, db, "-u", MODULE, "--stop-after-init"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         configure = (
             "env['pos.payment.method']._centrapay_configure_demo("
             + repr(creds)
