@@ -334,11 +334,14 @@ class CentrapayPaymentRequest(models.Model):
         _logger.info("Centrapay request %s (%s): %r", self.id, self.external_ref, exc)
 
     def _centrapay_refresh(self):
-        """Re-read the request from Centrapay (E2), or find a lost create (E4)."""
+        """Re-read the request from Centrapay (E2), or find a lost create (E4).
+
+        Returns False, without any call, when the account's budget is spent.
+        """
         self.ensure_one()
         client = self.payment_method_id._centrapay_client()
         if not self._centrapay_take(interactive=False):
-            return  # Over budget: the next poll reads it.
+            return False  # Over budget: the next poll reads it.
         try:
             if self.centrapay_id:
                 self._centrapay_apply(client.get_payment_request(self.centrapay_id))
@@ -348,6 +351,7 @@ class CentrapayPaymentRequest(models.Model):
             self._centrapay_note_error(exc, unknown=True)
         except cp_errors.CentrapayError as exc:
             self._centrapay_note_error(exc)
+        return True
 
     def _centrapay_recover_lost_create(self, client):
         method = self.payment_method_id
@@ -489,10 +493,9 @@ class CentrapayPaymentRequest(models.Model):
         pos_timeout = self.expires_at and self.expires_at + timedelta(
             seconds=const.POS_TIMEOUT_GRACE_SECONDS
         )
-        if not self._centrapay_has_budget():
+        if not self._centrapay_refresh():
             self.next_poll_at = now + timedelta(seconds=const.POLL_INTERVAL_SECONDS)
             return
-        self._centrapay_refresh()
         if self.status in const.PENDING_STATUSES and (
             self.unknown_error_count >= const.MAX_UNKNOWN_ERRORS
             or (pos_timeout and now >= pos_timeout)
@@ -596,12 +599,6 @@ class CentrapayPaymentRequest(models.Model):
                     "Please try again in a few seconds."
                 )
             )
-
-    def _centrapay_has_budget(self):
-        key = self.payment_method_id._centrapay_rate_key()
-        return self.env["centrapay.rate.limit"]._available(key) > (
-            const.RATE_INTERACTIVE_RESERVE
-        )
 
     # --- What the POS sees --------------------------------------------------------
 

@@ -41,16 +41,8 @@ class CentrapayRateLimit(models.Model):
             time.sleep(0.2)
 
     @api.model
-    def _available(self, key):
-        self._update(key, floor=None)
-        with self.pool.cursor() as cr:
-            cr.execute("SELECT tokens FROM centrapay_rate_limit WHERE key = %s", [key])
-            row = cr.fetchone()
-        return row[0] if row else const.RATE_BURST
-
-    @api.model
     def _update(self, key, floor):
-        """Refill, then take a token if at least ``floor`` are there (None: none)."""
+        """Refill, then take a token if at least ``floor`` are there."""
         rate = const.RATE_LIMIT_PER_MINUTE / 60.0
         now = time.time()
         # A separate cursor: the token is spent even if the caller rolls back,
@@ -85,8 +77,7 @@ class CentrapayRateLimit(models.Model):
                     "burst": const.RATE_BURST,
                     "now": now,
                     "rate": rate,
-                    # No floor: refill only (a huge floor is never reached).
-                    "floor": floor if floor is not None else 1e9,
+                    "floor": floor,
                     "key": key,
                 },
             )

@@ -47,10 +47,9 @@ class PosPayment(models.Model):
                     request.amount,
                 )
                 continue
-            if request:
-                request.write(
-                    {
-                        "pos_payment_id": payment.id,
-                        "pos_order_id": payment.pos_order_id.id,
-                    }
-                )
+            request.write(
+                {
+                    "pos_payment_id": payment.id,
+                    "pos_order_id": payment.pos_order_id.id,
+                }
+            )
