@@ -265,6 +265,8 @@ class CentrapayClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         logger: logging.Logger | None = None,
+        before_attempt: Callable[[], None] | None = None,
+        on_rate_limited: Callable[[float | None], None] | None = None,
     ) -> None:
         self.base_url = self._check_base_url(base_url)
         self._api_key = _Secret(self._check_api_key(api_key))
@@ -296,6 +298,11 @@ class CentrapayClient:
         self._session = session if session is not None else requests.Session()
         self._sleep = sleep
         self._log = logger or logging.getLogger(__name__)
+        # Rate budget hooks: ``before_attempt`` runs before every HTTP attempt
+        # (retries, lookups and pages included) and may raise
+        # CentrapayBudgetExhausted; ``on_rate_limited`` hears every 429.
+        self._before_attempt = before_attempt
+        self._on_rate_limited = on_rate_limited
 
     @staticmethod
     def _check_base_url(base_url: Any) -> str:
@@ -376,6 +383,8 @@ class CentrapayClient:
             try:
                 return self._attempt(method, path, params, body, required, attempt)
             except CentrapayRateLimited as exc:
+                if self._on_rate_limited is not None:
+                    self._on_rate_limited(exc.retry_after)
                 delay = (
                     exc.retry_after
                     if exc.retry_after is not None
@@ -416,6 +425,8 @@ class CentrapayClient:
                 attempts=attempt,
             )  # fmt: skip
 
+        if self._before_attempt is not None:
+            self._before_attempt()
         started = time.monotonic()
         leaked: CentrapayUnknownOutcome | None = None
         try:

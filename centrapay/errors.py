@@ -114,6 +114,14 @@ class CentrapayRateLimited(CentrapayAPIError):
         return f"CentrapayRateLimited(retry_after={self.retry_after!r})"
 
 
+class CentrapayBudgetExhausted(CentrapayError):
+    """Our own rate budget for the account refused the call: nothing was sent."""
+
+    def __init__(self, retry_in: float | None = None) -> None:
+        self.retry_in = retry_in
+        super().__init__("the account's request budget is spent for now")
+
+
 class CentrapayUnknownOutcome(CentrapayError):
     """The outcome of a call is unknown: it may or may not have taken effect.
 

@@ -645,15 +645,11 @@ def cmd_demo(args):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        configure = (
-            "env['pos.payment.method']._centrapay_configure_demo("
-            + repr(creds)
-            + ")\nenv.cr.commit()\n"
-        )
         run(
             odoo_cmd(venv, view, db, "--no-http", command="shell"),
-            input=configure.encode(),
+            input=(REPO / "tools" / "demo_configure.py").read_bytes(),
             stdout=subprocess.DEVNULL,
+            env=dict(os.environ, CENTRAPAY_DEMO_CREDENTIALS=str(creds_file)),
         )
         config_id = subprocess.run(
             [
