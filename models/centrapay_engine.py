@@ -2,20 +2,21 @@ import logging
 import selectors
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import timedelta
 
 import psycopg2.errors
 
 from odoo import api, fields, models, sql_db
+from odoo.tools import SQL
 
 from .. import const
 from ..centrapay import errors as cp_errors
 
 _logger = logging.getLogger(__name__)
 
-# Postgres channel the engine listens on between passes: a webhook (or anything
-# that makes a request due at once) wakes it without waiting for the next pass.
-WAKE_CHANNEL = "centrapay_engine"
+# The engine sleeps between passes on the Postgres channel ``centrapay_engine``:
+# a webhook (or anything that makes a request due at once) wakes it at once.
 
 
 class CentrapayEngine(models.AbstractModel):
@@ -56,18 +57,38 @@ class CentrapayEngine(models.AbstractModel):
         """Run the engine soon: now if it is idle, at its next pass if it runs."""
         self.env.ref("pos_centrapay.ir_cron_centrapay_status")._trigger()
         # Delivered at commit; a running engine is sleeping on it.
-        self.env.cr.execute(f"NOTIFY {WAKE_CHANNEL}")
+        self.env.cr.execute("NOTIFY centrapay_engine")
 
     @api.model
-    def _centrapay_schedule(self, requests, delay):
-        """Make ``requests`` due for a direct read in ``delay`` seconds."""
-        requests.write(
+    def _centrapay_schedule(self, waiting, delay):
+        """Make ``waiting`` due for a direct read in ``delay`` seconds."""
+        waiting.write(
             {"next_poll_at": fields.Datetime.now() + timedelta(seconds=delay)}
         )
         if delay <= 0:
             self._centrapay_wake()
         else:
             self.env.ref("pos_centrapay.ir_cron_centrapay_status")._trigger()
+
+    @contextmanager
+    def _centrapay_own_row(self, model, row_id, condition=None):
+        """A transaction of its own holding one row, or an empty record if taken.
+
+        ``FOR UPDATE SKIP LOCKED``: another engine holding the row is skipped.
+        """
+        with self.pool.cursor() as cr:
+            env = self.env(cr=cr, su=True)
+            record = env[model].browse(row_id)
+            cr.execute(
+                SQL(
+                    "SELECT id FROM %s WHERE id = %s AND %s FOR UPDATE SKIP LOCKED",
+                    SQL.identifier(record._table),
+                    row_id,
+                    condition or SQL("TRUE"),
+                ),
+                log_exceptions=False,
+            )
+            yield record if cr.fetchone() else record.browse()
 
     # --- The cron entry point -----------------------------------------------------
 
@@ -79,7 +100,7 @@ class CentrapayEngine(models.AbstractModel):
             sql_db.db_connect(self.env.cr.dbname).cursor() as listen_cr,
             selectors.DefaultSelector() as selector,
         ):
-            listen_cr.execute(f"LISTEN {WAKE_CHANNEL}")
+            listen_cr.execute("LISTEN centrapay_engine")
             listen_cr.commit()
             connection = listen_cr._cnx
             selector.register(connection, selectors.EVENT_READ)
@@ -156,22 +177,21 @@ class CentrapayEngine(models.AbstractModel):
         now = fields.Datetime.now()
         try:
             with self.pool.cursor() as cr:
-                env = self.env(cr=cr, su=True)
-                account = env["centrapay.account"]._centrapay_for_key(key)
-                cr.execute(
-                    "SELECT id FROM centrapay_account WHERE id = %s "
-                    "FOR UPDATE SKIP LOCKED",
-                    [account.id],
-                    log_exceptions=False,
+                account_id = (
+                    self.env(cr=cr, su=True)["centrapay.account"]
+                    ._centrapay_for_key(key)
+                    .id
                 )
-                if not cr.fetchone():
-                    return account.feed_ok  # another engine follows it right now
+            with self._centrapay_own_row("centrapay.account", account_id) as account:
+                if not account:
+                    return account.browse(account_id).feed_ok  # another engine has it
+                env = account.env
                 methods = env["pos.payment.method"].browse(work["methods"])
-                requests = env["centrapay.payment.request"].browse(work["pending"])
+                pending = env["centrapay.payment.request"].browse(work["pending"])
                 merchant_id = (
                     next((m.centrapay_merchant_id for m in methods if m.active), None)
                     or account.merchant_id
-                    or next((r.merchant_id for r in requests if r.merchant_id), None)
+                    or next((r.merchant_id for r in pending if r.merchant_id), None)
                 )
                 values = {"engine_seen_at": now}
                 if merchant_id != account.merchant_id:
@@ -183,9 +203,7 @@ class CentrapayEngine(models.AbstractModel):
                 if account.feed_next_at and account.feed_next_at > now:
                     account.write(values)
                     return account.feed_ok
-                period = (
-                    const.FEED_BUSY_SECONDS if requests else const.FEED_IDLE_SECONDS
-                )
+                period = const.FEED_BUSY_SECONDS if pending else const.FEED_IDLE_SECONDS
                 values["feed_next_at"] = now + timedelta(seconds=period)
                 method = methods.filtered("active")[:1] or methods[:1]
                 try:
@@ -237,10 +255,12 @@ class CentrapayEngine(models.AbstractModel):
                 stored = Activity._centrapay_store(
                     page.items,
                     company=method.company_id,
-                    requests={r.centrapay_id: r for r in ours},
+                    by_cp_id={r.centrapay_id: r for r in ours},
                 )
                 new |= stored
-                valid = sum(1 for i in page.items if None not in Activity._centrapay_key(i))
+                valid = sum(
+                    1 for i in page.items if None not in Activity._centrapay_key(i)
+                )
                 if len(stored) < valid or not page.next_page_key:
                     if start is not None:
                         account.feed_resume_key = False
@@ -289,23 +309,18 @@ class CentrapayEngine(models.AbstractModel):
         ``budget`` (nothing sent: the account's budget is spent) or ``failed``.
         """
         try:
-            with self.pool.cursor() as cr:
-                env = self.env(cr=cr, su=True)
-                request = env["centrapay.payment.request"].browse(request_id)
-                # Still due: another engine may have read it since we listed it.
-                cr.execute(
-                    "SELECT id FROM centrapay_payment_request WHERE id = %s "
-                    "AND status IN %s AND (next_poll_at IS NULL OR next_poll_at <= %s) "
-                    "FOR UPDATE SKIP LOCKED",
-                    [
-                        request_id,
-                        const.PENDING_STATUSES,
-                        fields.Datetime.now() + timedelta(seconds=0.25),
-                    ],
-                    log_exceptions=False,
-                )
-                if not cr.fetchone():
+            # Still due: another engine may have read it since we listed it.
+            due = SQL(
+                "status IN %s AND (next_poll_at IS NULL OR next_poll_at <= %s)",
+                const.PENDING_STATUSES,
+                fields.Datetime.now() + timedelta(seconds=0.25),
+            )
+            with self._centrapay_own_row(
+                "centrapay.payment.request", request_id, due
+            ) as request:
+                if not request:
                     return "skipped"
+                env, cr = request.env, request.env.cr
                 try:
                     with cr.savepoint():
                         self.with_env(env)._centrapay_process(request, interval)
@@ -314,7 +329,10 @@ class CentrapayEngine(models.AbstractModel):
                         seconds=min(max(exc.retry_in or 1, 0.5), 5)
                     )
                     return "budget"
-                except (psycopg2.errors.SerializationFailure, psycopg2.OperationalError):
+                except (
+                    psycopg2.errors.SerializationFailure,
+                    psycopg2.OperationalError,
+                ):
                     raise
                 except Exception as exc:  # noqa: BLE001 (one request must not stall all)
                     # Kept on the request, logged with its traceback, retried later.
@@ -325,9 +343,9 @@ class CentrapayEngine(models.AbstractModel):
                     failures = request.error_count + 1
                     request.write(
                         {
-                            "last_error": str(
-                                exc.args[0] if exc.args else repr(exc)
-                            )[:500],
+                            "last_error": str(exc.args[0] if exc.args else repr(exc))[
+                                :500
+                            ],
                             "error_count": failures,
                             "next_poll_at": fields.Datetime.now()
                             + timedelta(seconds=const.retry_delay(failures)),
@@ -386,16 +404,10 @@ class CentrapayEngine(models.AbstractModel):
         settle = fields.Datetime.now() - timedelta(seconds=10)
         for request_id in request_ids:
             try:
-                with self.pool.cursor() as cr:
-                    env = self.env(cr=cr, su=True)
-                    request = env["centrapay.payment.request"].browse(request_id)
-                    cr.execute(
-                        "SELECT id FROM centrapay_payment_request WHERE id = %s "
-                        "AND ledger_pending FOR UPDATE SKIP LOCKED",
-                        [request_id],
-                        log_exceptions=False,
-                    )
-                    if not cr.fetchone():
+                with self._centrapay_own_row(
+                    "centrapay.payment.request", request_id, SQL("ledger_pending")
+                ) as request:
+                    if not request:
                         continue
                     final_types = {"payment", "paid", "cancellation", "expiry"}
                     if feed_ok and any(

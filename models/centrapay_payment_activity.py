@@ -68,14 +68,14 @@ class CentrapayPaymentActivity(models.Model):
         return float(minor.scaleb(-currency.decimal_places))
 
     @api.model
-    def _centrapay_store(self, items, request=None, company=None, requests=None):
+    def _centrapay_store(self, items, request=None, company=None, by_cp_id=None):
         """Store activities not stored yet; return the new ones.
 
         ``request``: the request they all belong to (E9). Otherwise each is
-        linked through ``requests`` (Centrapay id -> request), when ours.
+        linked through ``by_cp_id`` (Centrapay id -> request), when ours.
         Items without a request id or a number cannot be deduplicated: skipped.
         """
-        requests = requests or {}
+        by_cp_id = by_cp_id or {}
         rows = []
         uid = self.env.uid
         now = fields.Datetime.now()
@@ -90,13 +90,17 @@ class CentrapayPaymentActivity(models.Model):
                 continue
             if not cp_id or not isinstance(cp_id, str):
                 continue
-            owner = request or requests.get(cp_id) or self.env["centrapay.payment.request"]
+            owner = (
+                request or by_cp_id.get(cp_id) or self.env["centrapay.payment.request"]
+            )
             value = item.get("value") if isinstance(item.get("value"), dict) else {}
             code = value.get("currency") or owner.currency_id.name
             if code not in currencies:
-                currencies[code] = self.env["res.currency"].with_context(
-                    active_test=False
-                ).search([("name", "=", code)], limit=1)
+                currencies[code] = (
+                    self.env["res.currency"]
+                    .with_context(active_test=False)
+                    .search([("name", "=", code)], limit=1)
+                )
             currency = currencies[code] or owner.currency_id
             rows.append(
                 (

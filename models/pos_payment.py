@@ -34,9 +34,11 @@ class PosPayment(models.Model):
         does not sync: the POS shows the message and keeps the order.
         """
         lines = self.filtered(
-            lambda p: p.payment_method_id.use_payment_terminal == "centrapay"
-            and p.pos_order_id.state != "draft"
-            and not p.is_change
+            lambda p: (
+                p.payment_method_id.use_payment_terminal == "centrapay"
+                and p.pos_order_id.state != "draft"
+                and not p.is_change
+            )
         )
         if not lines:
             return
@@ -81,8 +83,9 @@ class PosPayment(models.Model):
             return self.env._("the request was made for another payment method.")
         if request.status != "paid" or request.refunded_by_void:
             return self.env._("Centrapay has not been paid for this request.")
-        if request.currency_id != self.currency_id or request.currency_id.compare_amounts(
-            request.amount, self.amount
+        if (
+            request.currency_id != self.currency_id
+            or request.currency_id.compare_amounts(request.amount, self.amount)
         ):
             return self.env._(
                 "Centrapay was paid %(paid)s, not this amount.",

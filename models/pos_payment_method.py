@@ -329,9 +329,7 @@ class PosPaymentMethod(models.Model):
                 .sudo()
                 .search([("key", "=", self._centrapay_rate_key())], limit=1)
             )
-            stale = fields.Datetime.now() - timedelta(
-                seconds=const.STALE_AFTER_SECONDS
-            )
+            stale = fields.Datetime.now() - timedelta(seconds=const.STALE_AFTER_SECONDS)
             if (
                 not (account and account._centrapay_engine_alive())
                 and (not request.last_read_at or request.last_read_at < stale)

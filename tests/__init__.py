@@ -4,3 +4,4 @@ from . import test_payment_flow
 from . import test_smoke
 from . import test_tours
 from . import test_webhook
+from . import test_security

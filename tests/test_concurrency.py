@@ -125,7 +125,7 @@ class TestCentrapayEngineConcurrency(CentrapayCommon):
                 with self.registry.cursor() as cr:
                     env = api.Environment(cr, SUPERUSER_ID, {})
                     results[name] = env["centrapay.engine"]._centrapay_process_one(
-                        ids[2], 1
+                        ids[2], 60
                     )
             except Exception as exc:  # noqa: BLE001 (reported by the assertion below)
                 errors.append(exc)
@@ -141,7 +141,7 @@ class TestCentrapayEngineConcurrency(CentrapayCommon):
         self.assertEqual(results, {"first": "done", "second": "skipped"})
         self.assertEqual(len(self.calls("GET", created["id"])), 1)
         # And once the first is done, the request is not due: no second read.
-        self.assertEqual(self._engine()._centrapay_process_one(ids[2], 1), "skipped")
+        self.assertEqual(self._engine()._centrapay_process_one(ids[2], 60), "skipped")
         self.assertEqual(len(self.calls("GET", created["id"])), 1)
 
     def test_a_serialization_failure_costs_no_backoff(self):

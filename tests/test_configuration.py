@@ -5,7 +5,6 @@ from odoo.tests import tagged
 from .. import const
 from ..centrapay import errors as cp_errors
 from ..centrapay.errors import CentrapayBudgetExhausted
-
 from .common import CentrapayCommon, centrapay_method_vals
 
 
@@ -75,12 +74,14 @@ class TestCentrapayRateBudget(CentrapayCommon):
         key = self.method._centrapay_rate_key()
         polls = 0
         # No assertRaises: it would roll the budget's own transactions back.
+        refused = None
         try:
             while polls < 1000:
                 RateLimit._take(key, interactive=False)
                 polls += 1
-        except CentrapayBudgetExhausted:
-            pass
+        except CentrapayBudgetExhausted as exc:
+            refused = exc
+        self.assertTrue(refused)
         self.assertEqual(polls, const.RATE_POLL_LIMIT_PER_MINUTE)
         # The cashier still has the rest of the window, and no more.
         for _cashier in range(
@@ -99,10 +100,12 @@ class TestCentrapayRateBudget(CentrapayCommon):
         )  # fmt: skip
         client = self.method._centrapay_client(interactive=True)
         with self.assertLogs("odoo.addons.pos_centrapay", "WARNING"):
+            failed = None
             try:
                 client.get_payment_request("some-id")
-            except cp_errors.CentrapayUnknownOutcome:
-                pass
+            except cp_errors.CentrapayUnknownOutcome as exc:
+                failed = exc
+            self.assertTrue(failed)
         http_calls = len(self.calls("GET", "/api/payment-requests/some-id"))
         self.assertEqual(http_calls, 3)
         self.assertEqual(
@@ -116,10 +119,12 @@ class TestCentrapayRateBudget(CentrapayCommon):
             retryAfter=20, times=1,
         )  # fmt: skip
         client = self.method._centrapay_client(interactive=False)
+        limited = None
         try:
             client.get_payment_request("some-id")
-        except cp_errors.CentrapayRateLimited:
-            pass
+        except cp_errors.CentrapayRateLimited as exc:
+            limited = exc
+        self.assertEqual(limited.retry_after, 20)
         taken, retry_in = self.env["centrapay.rate.limit"]._try_take(key, 100)
         self.assertFalse(taken)
         self.assertGreater(retry_in, 15)
