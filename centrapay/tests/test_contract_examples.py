@@ -61,6 +61,7 @@ NOT_EMULATED = {
     "$.paymentOptions[].acceptedCollections",
 }
 
+
 def _load(name):
     with open(os.path.join(EXAMPLES, f"{name}.json"), encoding="utf-8") as fh:
         return json.load(fh)
