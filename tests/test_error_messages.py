@@ -218,7 +218,9 @@ class TestCentrapayErrorMessages(TupleTimeoutMixin, TransactionCase):
                 exc = cp_errors.CentrapayUnknownOutcome(kind, "detail")
                 message = centrapay_error_message(self.env, exc)
                 self.assertClean(message)
-                self.assertNotIn(kind, message)
+                detail = self.env._(ERROR_MESSAGES[f"unknown_outcome.{kind}"])
+                self.assertTrue(message.startswith(detail), message)
+                self.assertNotIn(f"({kind})", message)
                 self.assertIn("voids it", message)
         too_large = cp_errors.CentrapayValidationError(
             "amount", "amount_too_large", "amount exceeds 99999999 minor units"
@@ -244,10 +246,9 @@ class TestCentrapayErrorMessages(TupleTimeoutMixin, TransactionCase):
         self.assertClean(centrapay_code_message(self.env, API_KEY, reason=API_KEY))
 
     def test_real_client_errors_are_worded_without_the_key(self):
-        # Nothing listens on port 9: a real connection failure, retried at once.
-        client = CentrapayClient(
-            "http://127.0.0.1:9", API_KEY, sleep=lambda _seconds: None
-        )
+        # Nothing listens on port 9: a real connection failure (not retried, so
+        # that the client logs no retry warning).
+        client = CentrapayClient("http://127.0.0.1:9", API_KEY, max_retries=0)
         with self.assertRaises(cp_errors.CentrapayUnknownOutcome) as caught:
             client.get_payment_request("some-id")
         message = centrapay_error_message(self.env, caught.exception)
