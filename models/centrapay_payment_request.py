@@ -13,6 +13,7 @@ from ..centrapay import errors as cp_errors
 from ..centrapay.money import line_items_sum_ok, parse_minor_units
 from ..centrapay.qr import qr_data_uri
 from ..centrapay.status import map_payment_request, refunded_after
+from ..error_messages import centrapay_error_message
 
 _logger = logging.getLogger(__name__)
 
@@ -573,29 +574,4 @@ class CentrapayPaymentRequest(models.Model):
     @api.model
     def _centrapay_error_message(self, exc):
         """A translated, key-free message for the cashier or the back office."""
-        if isinstance(exc, cp_errors.CentrapayBudgetExhausted):
-            return self.env._(
-                "Centrapay is busy (too many requests for this account). "
-                "Please try again in a few seconds."
-            )
-        if isinstance(exc, cp_errors.CentrapayUnknownOutcome):
-            return self.env._(
-                "Centrapay did not answer clearly (%(kind)s). The request will be "
-                "checked again and voided if it cannot be confirmed.",
-                kind=exc.kind,
-            )
-        if isinstance(exc, cp_errors.CentrapayAuthError):
-            return self.env._(
-                "Centrapay refused the API key. Check the payment method."
-            )
-        if isinstance(exc, cp_errors.CentrapayRateLimited):
-            return self.env._("Centrapay is busy. Please try again in a few seconds.")
-        if isinstance(exc, cp_errors.CentrapayValidationError):
-            return self.env._("Invalid Centrapay request: %s", exc.message)
-        if isinstance(exc, cp_errors.CentrapayAPIError):
-            if exc.reason:
-                return self.env._(
-                    "Centrapay: %(code)s (%(reason)s)", code=exc.code, reason=exc.reason
-                )
-            return self.env._("Centrapay: %s", exc.code)
-        return self.env._("Centrapay error.")
+        return centrapay_error_message(self.env, exc)

@@ -45,7 +45,7 @@ class PosPaymentMethod(models.Model):
     centrapay_merchant_account_id = fields.Char(
         string="Merchant Account ID",
         help="The merchant's Centrapay account id. It lets Odoo find a request "
-        "whose create response was lost, instead of charging twice.",
+        "whose create answer was lost (by its external reference) and void it.",
         copy=False,
     )
     centrapay_environment = fields.Selection(
