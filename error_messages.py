@@ -3,12 +3,12 @@
 Certification item CP-ERR-6: every documented Centrapay error code is shown in
 plain language. The code (the error body's ``message``) picks the text; the
 ``reason`` is free text that may be appended for information and never drives
-anything (doc/centrapay.md §3.4). Callers keep branching on the exception
+anything (doc §3.4). Callers keep branching on the exception
 classes of ``centrapay/errors.py``; this module only words them.
 
 ``ERROR_MESSAGES`` holds, in one place:
 
-* Centrapay's documented error codes (doc/centrapay.md §3.4, §6, §9);
+* Centrapay's documented error codes (doc §3.4, §6, §9);
 * the generic texts Centrapay sends with some HTTP statuses (§3.4);
 * cancellation reasons (§4.3) and our own ``REFUNDED_BY_VOID`` (§4.1), so a
   cancelled request can be explained with the same words;

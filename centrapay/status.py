@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import CentrapayUnknownOutcome
 
-# Centrapay's statuses (doc/centrapay.md §4.1), each our status of the same name.
+# Centrapay's statuses (doc §4.1), each our status of the same name.
 # Our local ``draft`` and ``error`` are never accepted from Centrapay.
 CENTRAPAY_STATUSES = {
     "new": "new",
@@ -23,7 +23,7 @@ CENTRAPAY_STATUSES = {
 }
 
 # The cancellation reason we record when the patron paid just before our void,
-# which Centrapay then refunded: the sale is not paid (doc/centrapay.md §6.7).
+# which Centrapay then refunded: the sale is not paid (doc §6.7).
 REFUNDED_BY_VOID = "REFUNDED_BY_VOID"
 
 
@@ -101,7 +101,7 @@ def refunded_after(activities: Any, since: datetime | None) -> bool:
     """Whether the activities hold a refund made at or after ``since``.
 
     Used after a void whose own answer was lost: voiding a paid request refunds
-    it (doc/centrapay.md §6.7), and the activities are the truth.
+    it (doc §6.7), and the activities are the truth.
     """
     for item in activities or []:
         if not isinstance(item, Mapping):

@@ -281,7 +281,7 @@ class CentrapayPaymentRequest(models.Model):
 
     @api.model
     def _centrapay_new_external_ref(self, data):
-        # Unique per attempt and per database (doc/centrapay.md §3.7): the create
+        # Unique per attempt and per database (doc §3.7): the create
         # has no idempotency key, so a lost response is recovered by looking
         # this reference up, and two databases on one merchant account (a test
         # copy and production) must never issue the same one.

@@ -31,7 +31,7 @@ SELECT COALESCE(blocked_until, 0),
 class CentrapayRateLimit(models.Model):
     """The request budget of one Centrapay account, shared by every Odoo process.
 
-    Centrapay allows 200 requests a minute per account (doc/centrapay.md §3.5).
+    Centrapay allows 200 requests a minute per account (doc §3.5).
     Each HTTP attempt, retries, lookups and pages included, takes a slot in a
     sliding 60 s window kept on this row, in a short transaction of its own:
     the cashier's calls may fill the window up to ``RATE_LIMIT_PER_MINUTE``,

@@ -11,7 +11,7 @@ from ..error_messages import (
 )
 from .common import TupleTimeoutMixin, centrapay_method_vals
 
-# Every error code Centrapay documents (doc/centrapay.md §3.4, §6, §9), kept
+# Every error code Centrapay documents (doc §3.4, §6, §9), kept
 # here independently of the table so that dropping one from it fails a test.
 DOCUMENTED_CODES = (
     # Create (E1)

@@ -295,7 +295,7 @@ def test_path_segments_and_page_keys_are_url_encoded(client, server):
 
 
 def test_both_page_key_names_are_read(client, server):
-    # SPEC §3.6: E4's example answers "pageKey", the others "nextPageKey".
+    # doc §3.6: E4's example answers "pageKey", the others "nextPageKey".
     server.reply(200, {"items": [{"id": "a"}], "pageKey": "k2"})
     server.reply(200, {"items": [{"id": "b"}], "nextPageKey": "k3"})
     server.reply(200, {"items": [{"id": "c"}]})

@@ -178,7 +178,7 @@ export class PaymentCentrapay extends PaymentInterface {
                         this.pos.get_order() && this._cancelFromDialog(line),
                 },
                 {
-                    // Closing the QR (its x, Escape) abandons it: void (SPEC §7.2).
+                    // Closing the QR (its x, Escape) abandons it: void (doc §7.2).
                     onClose: () => {
                         wait.closeDialog = null;
                         if (this._isCurrent(wait)) {
@@ -193,7 +193,7 @@ export class PaymentCentrapay extends PaymentInterface {
                     FALLBACK_POLL_MS
                 )
             );
-            // The POS gives up a few seconds after expiry (SPEC §7.2) and voids.
+            // The POS gives up a few seconds after expiry (doc §7.2) and voids.
             const timeoutMs =
                 state.deadline - Date.now() + (state.pos_timeout_seconds || 7) * 1000;
             wait.timers.push(
