@@ -55,6 +55,12 @@ Start a demo on ports of its own (its Odoo log in a file), then::
     ~/.cache/pos_centrapay/venv-odoo/bin/python tools/bench_concurrency.py \\
         --tills 10 --webhooks off
 
+Besides refusals, the table counts RPC errors: till calls that failed (an
+HTTP 500, a JSON-RPC error such as a pool or serialization error), with their
+messages under the table, as are the calls by kind, the webhook answers and,
+with ``--odoo-log``, the errors, warnings and serialization retries that Odoo
+logged during the run.
+
 ``--tills`` and ``--webhooks`` take comma-separated lists: one run (one table
 row) per combination, each repeating its wave of N tills ``--rounds`` times.
 ``--json`` prints the runs as JSON instead of the table. The whole benchmark
@@ -85,6 +91,7 @@ FINAL = ("paid", "cancelled", "expired", "error")
 PENDING = ("draft", "new")
 WATCH_INTERVAL = 0.05
 RPC_TIMEOUT = 60
+LOGIN_CONCURRENCY = 5
 
 
 def say(msg):
@@ -376,6 +383,11 @@ class Wave:
         self.go.set()
         for thread in threads:
             thread.join(max(0.0, deadline - time.time()))
+        # A till that read "paid" itself stops at once: let the watcher see it too.
+        while time.time() < deadline and any(
+            p.get("centrapay_id") and not p.get("known_at") for p in self.payments
+        ):
+            time.sleep(WATCH_INTERVAL)
         leftovers = [
             p for p in self.payments if p.get("centrapay_id") and not p.get("known_at")
         ]
@@ -542,6 +554,7 @@ def summarize(n, webhooks, rounds, payments, calls, deliveries, extra):
         "calls_by_kind": dict(Counter(call_kind(c) for c in api_calls)),
         "refusals": sum(refusals.values()),
         "refusal_messages": dict(refusals),
+        "latencies_ms": sorted(round(ms) for ms in latencies),
         "create_p50_ms": percentile(creates, 0.5),
         "create_max_ms": max(creates) if creates else None,
         "pos_polls": sum(p["polls"] for p in payments),
@@ -554,6 +567,7 @@ def summarize(n, webhooks, rounds, payments, calls, deliveries, extra):
                 if p.get("known_at") and p["final_status"] != "paid"
             )
         ),
+        "rpc_error_count": sum(len(p["rpc_errors"]) for p in payments),
         "rpc_errors": dict(Counter(e for p in payments for e in p["rpc_errors"])),
         "webhook_deliveries": dict(
             Counter(str(d["status"] or d["error"]) for d in deliveries)
@@ -594,21 +608,34 @@ class Bench:
         self.watcher.start()
 
     def login_tills(self, n):
-        """Log in the tills missing (in parallel); each keeps its Odoo session."""
-        new = [None] * (n - len(self.tills))
-        base = len(self.tills)
+        """Log in the tills missing; each keeps its own Odoo session.
 
-        def login(i):
-            new[i] = self.demo.till(base + i + 1)
+        A few at a time: 50 logins at once overflow the demo's database pool.
+        """
+        missing = range(len(self.tills) + 1, n + 1)
+        gate = threading.Semaphore(LOGIN_CONCURRENCY)
+        new, errors = {}, Counter()
 
-        threads = [threading.Thread(target=login, args=(i,)) for i in range(len(new))]
+        def login(index):
+            with gate:
+                for attempt in range(3):
+                    try:
+                        new[index] = self.demo.till(index)
+                        return
+                    except Exception as exc:  # noqa: BLE001 (retried, reported)
+                        errors[str(exc)[:200]] += 1
+                        time.sleep(1 + attempt)
+
+        threads = [threading.Thread(target=login, args=(i,)) for i in missing]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        if None in new:
+        if errors:
+            say(f"till logins failed (retried): {dict(errors)}")
+        if len(new) < len(missing):
             raise SystemExit("some tills could not log in")
-        self.tills += new
+        self.tills += [new[i] for i in missing]
         return self.tills[:n]
 
     def set_webhooks(self, on):
@@ -714,6 +741,7 @@ COLUMNS = [
     ("peak/60 s", "peak_60s", "{}"),
     ("429s", "http_429", "{}"),
     ("refusals", "refusals", "{}"),
+    ("RPC errors", "rpc_error_count", "{}"),
 ]
 
 
