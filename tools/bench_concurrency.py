@@ -61,6 +61,11 @@ messages under the table, as are the calls by kind, the webhook answers and,
 with ``--odoo-log``, the errors, warnings and serialization retries that Odoo
 logged during the run.
 
+The figures are the sandbox's too: it saves its whole state (a JSON file,
+fsynced) under one lock on every change, so it answers more slowly as a demo
+accumulates requests; at 50 tills its own delays can cause timeouts, client
+retries and 429s. The "sandbox answer times" note shows how slow it was.
+
 ``--tills`` and ``--webhooks`` take comma-separated lists: one run (one table
 row) per combination, each repeating its wave of N tills ``--rounds`` times.
 ``--json`` prints the runs as JSON instead of the table. The whole benchmark
@@ -552,6 +557,10 @@ def summarize(n, webhooks, rounds, payments, calls, deliveries, extra):
         "peak_60s": peak_per_window([parse_ts(c["timestamp"]) for c in api_calls]),
         "http_429": sum(1 for c in api_calls if c["status"] == 429),
         "calls_by_kind": dict(Counter(call_kind(c) for c in api_calls)),
+        # The sandbox's own answer times: a slow sandbox is not a slow Odoo.
+        "sandbox_ms": [
+            percentile([c["durationMs"] for c in api_calls], q) for q in (0.5, 0.95, 1)
+        ],
         "refusals": sum(refusals.values()),
         "refusal_messages": dict(refusals),
         "latencies_ms": sorted(round(ms) for ms in latencies),
@@ -764,7 +773,10 @@ def notes(row):
     out = [
         f"  calls by kind: {row['calls_by_kind']}; create p50/max "
         f"{row['create_p50_ms'] or 0:.0f}/{row['create_max_ms'] or 0:.0f} ms; "
-        f"POS polls {row['pos_polls']}; webhook deliveries {row['webhook_deliveries']}"
+        f"POS polls {row['pos_polls']}; webhook deliveries {row['webhook_deliveries']}",
+        "  sandbox answer times p50/p95/max: "
+        + "/".join("-" if ms is None else f"{ms:.0f}" for ms in row["sandbox_ms"])
+        + " ms",
     ]
     for key in ("refusal_messages", "rpc_errors", "pay_errors", "final_not_paid"):
         if row[key]:
