@@ -859,13 +859,21 @@ def main():
     args = parse_args()
     random.seed(args.seed)
     control = SandboxControl(args.sandbox)
-    webhook_config = control.webhook_config()
+    try:
+        webhook_config = control.webhook_config()
+    except OSError as exc:
+        raise SystemExit(
+            f"no sandbox at {args.sandbox} ({exc}): start the demo"
+        ) from None
     threading.Thread(
         target=hard_stop,
         args=(control, webhook_config, args.timeout + 60),
         daemon=True,
     ).start()
-    bench = Bench(args)
+    try:
+        bench = Bench(args)
+    except OSError as exc:
+        raise SystemExit(f"no Odoo at {args.url} ({exc})") from None
     bench.webhook_config = webhook_config
     if "on" in args.webhooks:
         bench.demo.ensure_base_url()
