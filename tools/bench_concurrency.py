@@ -713,6 +713,7 @@ class Bench:
             "pending_before": leftover,
             "seconds": round(time.time() - started, 1),
             "watch": self.watch_mode,
+            "watch_errors": dict(self.watcher.errors),
             "call_log_full": len(calls) >= 5000,
             "odoo_log": {
                 "errors": sum(1 for line in log if " ERROR " in line),
@@ -778,7 +779,13 @@ def notes(row):
         + "/".join("-" if ms is None else f"{ms:.0f}" for ms in row["sandbox_ms"])
         + " ms",
     ]
-    for key in ("refusal_messages", "rpc_errors", "pay_errors", "final_not_paid"):
+    for key in (
+        "refusal_messages",
+        "rpc_errors",
+        "pay_errors",
+        "final_not_paid",
+        "watch_errors",
+    ):
         if row[key]:
             out.append(f"  {key}: {row[key]}")
     if row["not_known"]:
