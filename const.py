@@ -21,13 +21,15 @@ PENDING_STATUSES = ("draft", "new")
 FINAL_STATUSES = ("paid", "cancelled", "expired", "error")
 
 # The status engine (models/centrapay_engine.py).
-# A pass every second while anything waits: follow each account's activity feed,
-# then read due requests directly.
-ENGINE_PASS_SECONDS = 1.0
+# A pass every quarter second while anything waits: follow each account's feed when due,
+# then read the requests that are due directly.
+ENGINE_PASS_SECONDS = 0.25
 # One cron call runs passes for this long, then reports progress so the cron
 # runner calls it again at once. Ten calls (Odoo's batch limit per job run) stay
 # well inside a prefork worker's limit_time_real (120 s by default).
 ENGINE_WINDOW_SECONDS = 8.0
+# Direct reads in one pass stop after this long; the rest wait for the next.
+ENGINE_READS_PER_PASS_SECONDS = 0.5
 # The feed is read every second while requests wait, every 30 s otherwise.
 FEED_BUSY_SECONDS = 1
 FEED_IDLE_SECONDS = 30
@@ -55,10 +57,14 @@ def retry_delay(failures):
 
 
 # The rate budget per account, counted per HTTP attempt in a sliding 60 s
-# window, under Centrapay's 200 requests/minute. Polls stop earlier, leaving
-# the rest to the cashier's own calls (create, cancel).
-RATE_LIMIT_PER_MINUTE = 180
+# window, under Centrapay's 200 requests/minute (5 spare for clock skew): a
+# cashier is refused only when the account is at Centrapay's limit. The feed stops earlier, and
+# direct reads earlier still, leaving the rest to the cashier (create, cancel).
+RATE_LIMIT_PER_MINUTE = 195
 RATE_POLL_LIMIT_PER_MINUTE = 150
+# Direct reads stop earlier still, so they never starve the feed, which finds
+# every payment with one call.
+RATE_READ_LIMIT_PER_MINUTE = 120
 RATE_INTERACTIVE_WAIT_SECONDS = 5
 # A 429 without Retry-After pauses the account this long.
 RATE_429_PAUSE = 5

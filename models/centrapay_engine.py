@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import psycopg2.errors
+import psycopg2.pool
 
 from odoo import api, fields, models, sql_db
 from odoo.tools import SQL
@@ -104,9 +105,16 @@ class CentrapayEngine(models.AbstractModel):
             listen_cr.commit()
             connection = listen_cr._cnx
             selector.register(connection, selectors.EVENT_READ)
+            pending = 0
             while True:
                 started = time.monotonic()
-                pending = self._centrapay_pass()
+                try:
+                    pending = self._centrapay_pass()
+                except (psycopg2.pool.PoolError, psycopg2.OperationalError) as exc:
+                    # The database is saturated (all connections taken): keep
+                    # the loop alive and try again at the next pass.
+                    _logger.info("Centrapay engine pass skipped: %s", exc)
+                    pending = pending or 1
                 left = deadline - time.monotonic()
                 if not pending or left <= 0:
                     break
@@ -127,6 +135,7 @@ class CentrapayEngine(models.AbstractModel):
     @api.model
     def _centrapay_pass(self):
         """One pass over every account; returns how many requests still wait."""
+        self._centrapay_take_webhooks()
         with self.pool.cursor() as cr:
             env = self.env(cr=cr, su=True)
             methods = (
@@ -156,16 +165,44 @@ class CentrapayEngine(models.AbstractModel):
                 self._centrapay_account_pass(key, work)
         return len(pending)
 
+    def _centrapay_take_webhooks(self):
+        """Requests that new webhooks are about are read first, this pass."""
+        try:
+            with self.pool.cursor() as cr:
+                env = self.env(cr=cr, su=True)
+                read, refunded = env["centrapay.webhook.event"]._centrapay_take_new()
+                if not read:
+                    return
+                Request = env["centrapay.payment.request"]
+                Request.search(
+                    [
+                        ("centrapay_id", "in", list(read)),
+                        ("status", "in", const.PENDING_STATUSES),
+                    ]
+                ).write({"next_poll_at": False, "read_now": True})
+                # A refund leaves the status "paid": its trace is in the ledger.
+                Request.search([("centrapay_id", "in", list(refunded))]).write(
+                    {"ledger_pending": True}
+                )
+        except psycopg2.errors.SerializationFailure:
+            return  # another engine took them; or the next pass will
+
+    @api.model
+    def _centrapay_read_interval(self, waiting, feed_ok):
+        """Seconds between two direct reads of a request, with ``waiting`` of them.
+
+        Direct reads share what the feed leaves of their part of the budget,
+        never more often than once a second each: with one till a request is
+        read every second; with 50, every 50 s, and the feed catches their
+        payments in about a second.
+        """
+        feed_per_minute = 60 / const.FEED_BUSY_SECONDS if feed_ok else 0
+        per_minute = max(1.0, const.RATE_READ_LIMIT_PER_MINUTE - feed_per_minute)
+        return max(const.DIRECT_READ_MIN_SECONDS, max(1, waiting) * 60 / per_minute)
+
     def _centrapay_account_pass(self, key, work):
         feed_ok = self._centrapay_feed_step(key, work)
-        # Reads share what the feed leaves of the poll budget, spread over the
-        # requests that wait, never more often than once a second each: with
-        # one till, a request is read every second; with 50, every 33 s, and
-        # the feed catches their payments in about a second.
-        waiting = max(1, len(work["pending"]))
-        feed_per_minute = 60 / const.FEED_BUSY_SECONDS if feed_ok else 0
-        per_minute = max(1.0, const.RATE_POLL_LIMIT_PER_MINUTE - feed_per_minute)
-        interval = max(const.DIRECT_READ_MIN_SECONDS, waiting * 60 / per_minute)
+        interval = self._centrapay_read_interval(len(work["pending"]), feed_ok)
         budget_left = self._centrapay_read_due(work["pending"], interval)
         if budget_left:
             self._centrapay_ledger_step(work["ledger"], feed_ok)
@@ -227,7 +264,8 @@ class CentrapayEngine(models.AbstractModel):
                 values.update(feed_ok=True, feed_error=False, feed_read_at=now)
                 account.write(values)
                 if due:
-                    due.write({"next_poll_at": now})
+                    # First in line (NULLS FIRST), ahead of routine reads.
+                    due.write({"next_poll_at": False, "read_now": True})
                 return True
         except psycopg2.errors.SerializationFailure:
             # Lost a race on our own rows: nothing to undo, try next pass.
@@ -240,7 +278,7 @@ class CentrapayEngine(models.AbstractModel):
         ``FEED_MAX_PAGES`` first keeps its next page key, and a later pass goes
         on from there after reading the newest page.
         """
-        client = method._centrapay_client(interactive=False)
+        client = method._centrapay_client(interactive=False, feed=True)
         Activity = self.env["centrapay.payment.activity"].with_env(account.env)
         Request = self.env["centrapay.payment.request"].with_env(account.env)
         new = Activity.browse()
@@ -296,9 +334,14 @@ class CentrapayEngine(models.AbstractModel):
                 ],
             )
             due = [row[0] for row in cr.fetchall()]
+        # A long backlog (50 requests made due at once) is spread over passes,
+        # so the feed keeps its pace.
+        stop_at = time.monotonic() + const.ENGINE_READS_PER_PASS_SECONDS
         for request_id in due:
             if self._centrapay_process_one(request_id, interval) == "budget":
                 return False
+            if time.monotonic() >= stop_at:
+                break
         return True
 
     @api.model

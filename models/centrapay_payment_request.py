@@ -128,6 +128,11 @@ class CentrapayPaymentRequest(models.Model):
     ledger_pending = fields.Boolean(
         readonly=True, help="Final, and its activities are not in the ledger yet."
     )
+    read_now = fields.Boolean(
+        readonly=True,
+        help="A feed activity or a webhook concerns it: read it first, from the "
+        "feed's share of the budget.",
+    )
     last_read_at = fields.Datetime(readonly=True)
     next_poll_at = fields.Datetime(readonly=True, index=True)
     company_id = fields.Many2one(
@@ -335,7 +340,21 @@ class CentrapayPaymentRequest(models.Model):
             self._centrapay_note_error(exc, unknown=True)
             self.env["centrapay.engine"]._centrapay_schedule(self, delay=0)
             raise UserError(self._centrapay_error_message(exc)) from exc
-        self.env["centrapay.engine"]._centrapay_schedule(self, delay=0)
+        # Just read by the create: the engine's first own read comes at the
+        # pace it will keep, so that 50 tills at once do not read in a burst.
+        waiting = self.search_count(
+            [
+                ("payment_method_id", "=", method.id),
+                ("status", "in", const.PENDING_STATUSES),
+            ]
+        )
+        engine = self.env["centrapay.engine"]
+        engine._centrapay_schedule(
+            self,
+            delay=engine._centrapay_read_interval(
+                waiting, bool(method.centrapay_merchant_id or self.merchant_id)
+            ),
+        )
 
     def _centrapay_line_items(self, amount, line_items):
         """Line items for Centrapay, or None when they would not sum to ``amount``.
@@ -370,10 +389,15 @@ class CentrapayPaymentRequest(models.Model):
         """Read the request from Centrapay (E2), or find a lost create (E4).
 
         Failures are kept on the request. Raises CentrapayBudgetExhausted, with
-        nothing sent, when the account's budget is spent.
+        nothing sent, when the account's budget is spent. A request the feed or
+        a webhook flagged (``read_now``) is read from the feed's share.
         """
         self.ensure_one()
-        client = self.payment_method_id._centrapay_client(interactive=interactive)
+        client = self.payment_method_id._centrapay_client(
+            interactive=interactive, feed=self.read_now
+        )
+        if self.read_now:
+            self.read_now = False
         try:
             if self.centrapay_id:
                 self._centrapay_apply(client.get_payment_request(self.centrapay_id))

@@ -35,7 +35,8 @@ class CentrapayRateLimit(models.Model):
     Each HTTP attempt, retries, lookups and pages included, takes a slot in a
     sliding 60 s window kept on this row, in a short transaction of its own:
     the cashier's calls may fill the window up to ``RATE_LIMIT_PER_MINUTE``,
-    polls only up to ``RATE_POLL_LIMIT_PER_MINUTE``, so polls always yield.
+    the activity feed up to ``RATE_POLL_LIMIT_PER_MINUTE`` and direct reads up
+    to ``RATE_READ_LIMIT_PER_MINUTE``, so polls always yield to the cashier.
     A 429 blocks the account for its ``Retry-After``.
     """
 
@@ -63,17 +64,19 @@ class CentrapayRateLimit(models.Model):
         return hashlib.sha256((api_key or "").encode()).hexdigest()[:32]
 
     @api.model
-    def _take(self, key, interactive):
+    def _take(self, key, interactive, feed=False):
         """Take a slot or raise CentrapayBudgetExhausted (nothing was sent).
 
         A poll gives up at once; the cashier waits for a slot up to
-        ``RATE_INTERACTIVE_WAIT_SECONDS``.
+        ``RATE_INTERACTIVE_WAIT_SECONDS``. The feed may fill the window further
+        than direct reads.
         """
-        limit = (
-            const.RATE_LIMIT_PER_MINUTE
-            if interactive
-            else const.RATE_POLL_LIMIT_PER_MINUTE
-        )
+        if interactive:
+            limit = const.RATE_LIMIT_PER_MINUTE
+        elif feed:
+            limit = const.RATE_POLL_LIMIT_PER_MINUTE
+        else:
+            limit = const.RATE_READ_LIMIT_PER_MINUTE
         deadline = time.monotonic() + (
             const.RATE_INTERACTIVE_WAIT_SECONDS if interactive else 0
         )

@@ -2,7 +2,6 @@ import logging
 
 from odoo import api, fields, models
 
-from .. import const
 from ..centrapay.errors import WebhookVerificationError
 
 _logger = logging.getLogger(__name__)
@@ -22,8 +21,11 @@ class CentrapayWebhookEvent(models.Model):
 
     notification_id = fields.Char(required=True, readonly=True)
     notification_type = fields.Char(readonly=True)
-    request_id = fields.Many2one(
-        "centrapay.payment.request", readonly=True, ondelete="cascade"
+    # Centrapay's id, not a link: the webhook's transaction must not lock the
+    # request's row, which the engine may be updating at that very moment.
+    centrapay_request_id = fields.Char("Centrapay Request ID", readonly=True)
+    handled = fields.Boolean(
+        readonly=True, index=True, help="The engine has taken it into account."
     )
 
     _sql_constraints = [
@@ -40,9 +42,9 @@ class CentrapayWebhookEvent(models.Model):
         self.env.cr.execute(
             """
             INSERT INTO centrapay_webhook_event
-                   (notification_id, notification_type, request_id,
-                    create_uid, write_uid, create_date, write_date)
-            VALUES (%s, %s, %s, %s, %s,
+                   (notification_id, notification_type, centrapay_request_id,
+                    handled, create_uid, write_uid, create_date, write_date)
+            VALUES (%s, %s, %s, false, %s, %s,
                     now() at time zone 'UTC', now() at time zone 'UTC')
             ON CONFLICT (notification_id) DO NOTHING
             RETURNING id
@@ -50,12 +52,36 @@ class CentrapayWebhookEvent(models.Model):
             [
                 notification_id,
                 notification_type,
-                request.id or None,
+                request.centrapay_id,
                 self.env.uid,
                 self.env.uid,
             ],
         )
         return bool(self.env.cr.fetchone())
+
+    @api.model
+    def _centrapay_take_new(self):
+        """The engine's side: requests that new notifications are about.
+
+        Marks them handled; the engine then reads those requests first. Returns
+        ``(Centrapay ids to read, Centrapay ids with a refund)``.
+        """
+        self.env.cr.execute(
+            """
+            UPDATE centrapay_webhook_event SET handled = true
+             WHERE NOT handled
+         RETURNING centrapay_request_id, notification_type
+            """
+        )
+        rows = self.env.cr.fetchall()
+        return (
+            {cp_id for cp_id, _kind in rows if cp_id},
+            {
+                cp_id
+                for cp_id, kind in rows
+                if cp_id and str(kind or "").startswith("payment-request:refund")
+            },
+        )
 
     @api.model
     def _centrapay_handle_webhook(self, payment_request_id, authorization, raw_body):
@@ -65,7 +91,7 @@ class CentrapayWebhookEvent(models.Model):
         ``unavailable``: the signing keys could not be fetched; Centrapay retries.
         ``ignored``: valid, but not about a request of ours, or webhooks are off.
         ``duplicate``: that notification id was recorded before.
-        ``processed``: recorded; the engine reads the request at once.
+        ``processed``: recorded; the engine, woken, reads the request first.
         """
         Request = self.env["centrapay.payment.request"]
         request = Request.search([("centrapay_id", "=", payment_request_id)], limit=1)
@@ -93,10 +119,6 @@ class CentrapayWebhookEvent(models.Model):
         kind = str(notification.get("type") or "")
         if not self._centrapay_register(str(notification.get("id")), kind, request):
             return "duplicate"
-        if kind.startswith("payment-request:refund"):
-            # A refund leaves the status "paid": its trace is in the ledger.
-            request.ledger_pending = True
-        if request.status in const.PENDING_STATUSES:
-            request.next_poll_at = fields.Datetime.now()
+        # Nothing else here: no Centrapay call, and no write on the request.
         self.env["centrapay.engine"]._centrapay_wake()
         return "processed"

@@ -169,12 +169,13 @@ class PosPaymentMethod(models.Model):
             return const.PRODUCTION_API_URL
         return (self.centrapay_base_url or "").rstrip("/")
 
-    def _centrapay_client(self, interactive=True):
+    def _centrapay_client(self, interactive=True, feed=False):
         """A client for this method's account, spending its shared rate budget.
 
         ``interactive``: the cashier's or a manager's call, which may wait a
         little for a slot and for a short 429; otherwise a poll, which yields
-        at once and leaves retries to the engine. Raises UserError when the
+        at once and leaves retries to the engine (``feed``: the activity feed,
+        which may spend more of the budget than direct reads). Raises UserError when the
         method is not configured for Centrapay.
         """
         self.ensure_one()
@@ -193,7 +194,7 @@ class PosPaymentMethod(models.Model):
             logger=_logger,
             max_retries=2 if interactive else 0,
             max_retry_after=const.RATE_INTERACTIVE_WAIT_SECONDS if interactive else 0,
-            before_attempt=lambda: RateLimit._take(key, interactive=interactive),
+            before_attempt=lambda: RateLimit._take(key, interactive, feed),
             on_rate_limited=lambda retry_after: RateLimit._block(key, retry_after),
         )
 
@@ -329,16 +330,20 @@ class PosPaymentMethod(models.Model):
                 .sudo()
                 .search([("key", "=", self._centrapay_rate_key())], limit=1)
             )
-            stale = fields.Datetime.now() - timedelta(seconds=const.STALE_AFTER_SECONDS)
-            if (
-                not (account and account._centrapay_engine_alive())
-                and (not request.last_read_at or request.last_read_at < stale)
-                and request._centrapay_lock(wait=False)
-            ):
-                try:
-                    request._centrapay_refresh()
-                except cp_errors.CentrapayBudgetExhausted:
-                    _logger.info("Centrapay status read deferred: budget spent")
+            if not (account and account._centrapay_engine_alive()):
+                # The engine is not running (no cron worker, or its runner could
+                # not start): wake it, and meanwhile read a stale request here.
+                self.env["centrapay.engine"]._centrapay_wake()
+                stale = fields.Datetime.now() - timedelta(
+                    seconds=const.STALE_AFTER_SECONDS
+                )
+                if (
+                    not request.last_read_at or request.last_read_at < stale
+                ) and request._centrapay_lock(wait=False):
+                    try:
+                        request._centrapay_refresh()
+                    except cp_errors.CentrapayBudgetExhausted:
+                        _logger.info("Centrapay status read deferred: budget spent")
         return request._centrapay_public_state()
 
     def centrapay_cancel_request(self, centrapay_id, session_id):

@@ -6,3 +6,4 @@ from . import test_smoke
 from . import test_tours
 from . import test_webhook
 from . import test_security
+from . import test_state_machine

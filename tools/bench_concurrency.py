@@ -29,7 +29,7 @@ patron's control-API payments excluded), the most calls in any 60 s window
 (Centrapay allows 200 a minute per account) and the 429 answers.
 
 ``--webhooks off`` unsubscribes the sandbox's webhooks for the run, so only
-the status job and the tills' polls find payments; ``on`` subscribes the
+the status engine and the tills' polls find payments; ``on`` subscribes the
 demo's webhook URL. The previous subscription is restored at the end.
 
 Webhooks need ``web.base.url`` to be the URL the sandbox posts to: Odoo checks
@@ -413,10 +413,10 @@ class Wave:
             "line_items": [{"name": "Bench coffee", "qty": 1, "price": amount}],
         }
 
-    def _call(self, rpc, payment, method, arg):
+    def _call(self, rpc, payment, method, *args):
         demo = self.bench.demo
         try:
-            return rpc.call("pos.payment.method", method, [demo.method_id], arg)
+            return rpc.call("pos.payment.method", method, [demo.method_id], *args)
         except Exception as exc:  # noqa: BLE001 (counted and reported)
             payment["rpc_errors"].append(f"{method}: {exc}"[:300])
             return None
@@ -453,7 +453,11 @@ class Wave:
             if not pushed:
                 payment["polls"] += 1
             state = self._call(
-                rpc, payment, "centrapay_get_status", payment["centrapay_id"]
+                rpc,
+                payment,
+                "centrapay_get_status",
+                payment["centrapay_id"],
+                self.bench.demo.session_id,
             )
             if pushed or (state and state.get("status") in FINAL):
                 return
@@ -478,6 +482,7 @@ class Wave:
                         p,
                         "centrapay_cancel_request",
                         p["centrapay_id"],
+                        self.bench.demo.session_id,
                     )
                 ),
                 args=(payment,),
@@ -832,6 +837,12 @@ def parse_args(argv=None):
         help="max wait for a quiet call log after a run, and for no pending "
         "request before one (s)",
     )
+    parser.add_argument(
+        "--cooldown",
+        type=float,
+        default=65.0,
+        help="seconds between runs, so each starts with an empty 60 s rate window",
+    )
     parser.add_argument("--watch", choices=["db", "rpc"], default="db")
     parser.add_argument("--odoo-log", help="Odoo's log file, to count its errors")
     parser.add_argument("--seed", type=int, help="for the patrons' random moments")
@@ -895,6 +906,11 @@ def main():
     try:
         for webhooks in args.webhooks:
             for n in args.tills:
+                if rows and args.cooldown:
+                    # Centrapay's limit is per minute: each run starts with the
+                    # account's window empty, as after a quiet minute in a shop.
+                    say(f"cooling down {args.cooldown:.0f} s")
+                    time.sleep(min(args.cooldown, max(0.0, bench.left())))
                 if bench.left() <= 0:
                     timed_out = True
                     break

@@ -679,7 +679,17 @@ def cmd_demo(args):
         )
         odoo = subprocess.Popen(
             odoo_cmd(
-                venv, view, db, "--http-interface", host, "--http-port", str(args.port)
+                venv,
+                view,
+                db,
+                "--http-interface",
+                host,
+                "--http-port",
+                str(args.port),
+                # One threaded process serves every till: with 50 tills waiting
+                # at once, Odoo's default pool of 64 connections runs out.
+                "--db_maxconn",
+                "80",
             )
         )
         odoo.wait()
