@@ -58,8 +58,8 @@ def retry_delay(failures):
 
 # The rate budget per account, counted per HTTP attempt in a sliding 60 s
 # window, under Centrapay's 200 requests/minute (5 spare for clock skew): a
-# cashier is refused only when the account is at Centrapay's limit. The feed stops earlier, and
-# direct reads earlier still, leaving the rest to the cashier (create, cancel).
+# cashier is refused only when the account is at Centrapay's limit. The feed
+# stops earlier, and direct reads earlier still, leaving the rest to the cashier.
 RATE_LIMIT_PER_MINUTE = 195
 RATE_POLL_LIMIT_PER_MINUTE = 150
 # Direct reads stop earlier still, so they never starve the feed, which finds
