@@ -59,21 +59,22 @@ class TestCentrapayStateMachine(CentrapayCommon):
         )
 
     def test_a_create_answer_that_cannot_be_applied_is_kept_and_voided(self):
+        # Centrapay created it, but answered with a status the docs never list.
         self.control.add_fault(
             method="POST",
             path="/api/payment-requests",
-            kind="malformed",
-            commit=True,
+            kind="odd_body",
+            patch={"status": "draft"},
             times=1,
         )
-        with self.assertLogs("odoo.addons.pos_centrapay", "WARNING"):
-            result = self.create_request(6, payment_uuid="bad-answer")
-        self.assertIn("error", result)
+        result = self.create_request(6, payment_uuid="bad-answer")
+        self.assertTrue(result.get("error"), result)
         request = self.Request.search([("pos_payment_uuid", "=", "bad-answer")])
         self.assertTrue(request, "the record is kept")
         self.assertTrue(request.void_requested)
+        self.assertTrue(request.centrapay_id, "what identifies it is kept")
         request.next_poll_at = False
         self.engine_pass()
-        # Found by its externalRef and voided: the patron can no longer pay it.
+        # Read again and voided: the patron can no longer pay it.
         self.assertEqual(request.status, "cancelled")
         self.assertEqual(len(self.calls("POST", "/void")), 1)

@@ -61,7 +61,11 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
         self.assertFalse(self.calls_to(self.state["centrapay_id"]))
         self.request.invalidate_recordset()
         self.assertEqual(self.request.status, "new")
-        self.assertFalse(self.request.next_poll_at, "first in line for the engine")
+        event = self.env["centrapay.webhook.event"].search(
+            [("notification_id", "=", "n-1")]
+        )
+        self.assertEqual(event.centrapay_request_id, self.state["centrapay_id"])
+        self.assertFalse(event.handled, "the engine takes it on its next pass")
         self.env["centrapay.engine"]._centrapay_pass()
         self.request.invalidate_recordset()
         self.assertEqual(self.request.status, "paid")

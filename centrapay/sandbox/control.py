@@ -121,7 +121,8 @@ class SandboxControl:
         """Inject a fault into matching ``/api`` or ``/pay`` calls.
 
         ``kind`` is one of ``status``, ``latency``, ``timeout``, ``malformed``,
-        ``html``, ``drop``, ``commit_then_drop``, ``rate_limit``. Matching:
+        ``html``, ``drop``, ``commit_then_drop``, ``rate_limit``, ``odd_body``
+        (the operation runs; its JSON answer gets ``patch`` merged in). Matching:
         ``method`` (default any) and ``path`` (prefix of the URL path) or
         ``pathRegex`` (``re.search``). Options: ``status``, ``seconds``,
         ``retryAfter``, ``times`` (default 1, ``None`` = forever), ``commit``

@@ -43,6 +43,7 @@ FAULT_KINDS = (
     "drop",
     "commit_then_drop",
     "rate_limit",
+    "odd_body",
 )
 _FAULT_DEFAULT_STATUS = {"status": 503, "html": 502, "malformed": 200}
 _FAULT_DEFAULT_SECONDS = {"latency": 1.0, "timeout": 5.0}
@@ -181,7 +182,7 @@ def _json_body(req):
 
 _FAULT_FIELDS = {
     "kind", "method", "path", "pathRegex", "status", "seconds", "retryAfter",
-    "times", "commit", "message",
+    "times", "commit", "message", "patch",
 }  # fmt: skip
 
 
@@ -228,9 +229,13 @@ def _validate_fault(spec):
         ),
         "retryAfter": _number(spec, "retryAfter", 1, int),
         "times": times,
-        "commit": bool(spec.get("commit", False)) or kind == "commit_then_drop",
+        "commit": bool(spec.get("commit", False))
+        or kind in ("commit_then_drop", "odd_body"),
         "message": _string(spec, "message", None),
+        "patch": spec.get("patch") or {},
     }
+    if not isinstance(fault["patch"], dict):
+        raise bad_request("patch must be a JSON object")
     if fault["pathRegex"] is not None:
         try:
             re.compile(fault["pathRegex"])
@@ -863,6 +868,13 @@ class _Handler(BaseHTTPRequestHandler):
                 headers={"Retry-After": str(fault["retryAfter"])},
             )
             response = error_response(error)
+        elif kind == "odd_body":
+            # The operation happened; its answer is well-formed JSON with odd
+            # values (``patch`` merged in), e.g. a status the docs never list.
+            document = json.loads(real.body or b"{}")
+            if isinstance(document, dict):
+                document.update(fault["patch"])
+            response = json_response(real.status, document)
         elif kind == "status":
             error = ApiError(fault["status"], fault["message"] or "SERVER ERROR")
             response = error_response(error)

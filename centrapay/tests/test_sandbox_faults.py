@@ -168,3 +168,16 @@ def test_call_log_never_contains_the_key(api, sandbox, control):
     assert sandbox.api_key not in json.dumps(calls)
     control.clear_calls()
     assert control.calls() == []
+
+
+def test_odd_body_runs_the_operation_and_patches_its_answer(api, control):
+    control.add_fault(
+        method="POST", path=CREATE, kind="odd_body", patch={"status": "draft"}
+    )
+    answer = api.post(CREATE, api.create_body(externalRef="odd1"))
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "draft"
+    [created] = _by_ref(api, "odd1")  # committed for real
+    assert api.get(f"/api/payment-requests/{created['id']}").json()["status"] == "new"
+    with pytest.raises(SandboxControlError):
+        control.add_fault(kind="odd_body", patch=["not", "a", "dict"])
