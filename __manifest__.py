@@ -15,6 +15,7 @@
         "data/ir_sequence.xml",
         "data/ir_cron.xml",
         "views/pos_payment_method_views.xml",
+        "wizard/centrapay_refund_wizard_views.xml",
         "views/centrapay_payment_request_views.xml",
         "views/centrapay_payment_activity_views.xml",
     ],

@@ -132,7 +132,10 @@ class CentrapayPaymentActivity(models.Model):
         new_ids = [row[0] for row in self.env.cr.fetchall() if row[1]]
         self.invalidate_model()
         self.env["centrapay.payment.request"].invalidate_model(["activity_ids"])
-        return self.browse(new_ids)
+        new = self.browse(new_ids)
+        # A refund entering the ledger settles ours, or records one made outside.
+        self.env["centrapay.refund"].sudo()._centrapay_from_ledger(new)
+        return new
 
     @api.model
     def _centrapay_key(self, item):

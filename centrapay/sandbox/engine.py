@@ -81,6 +81,8 @@ class Settings:
     refund_delay_seconds: float = 0.0
     void_window_seconds: float = 24 * 3600
     page_size: int = 25
+    # Some assets refund only in full (doc §6.6 PARTIAL_REFUNDS_NOT_ALLOWED): 0.
+    partial_refunds: int = 1
 
     FIELDS: typing.ClassVar[dict] = {
         "rateLimit": "rate_limit",
@@ -88,6 +90,7 @@ class Settings:
         "refundDelaySeconds": "refund_delay_seconds",
         "voidWindowSeconds": "void_window_seconds",
         "pageSize": "page_size",
+        "partialRefunds": "partial_refunds",
     }
 
     def as_json(self):
@@ -707,6 +710,24 @@ class Engine:
         )
         return activity
 
+    def _check_refundable(self, rec, body, amount):
+        """The 403s of E8, in the order doc §6.6 gives."""
+        if body.get("confirmationIdempotencyKey") is not None:
+            raise forbidden("CONFIRMATION_NOT_FOUND", "the sandbox has no pre-auth")
+        if rec["data"]["status"] != "paid":
+            raise forbidden("NOT_PAID")
+        refundable = sum(left for _, left in self._refund_state(rec))
+        if refundable <= 0:
+            # doc §6.6: read as "fully refunded" (its text is legacy wording).
+            raise forbidden("ALREADY_REFUNDED")
+        window = self.settings.refund_window_seconds
+        if self.store.now() - rec["meta"]["paidTs"] > window:
+            raise forbidden("REFUND_WINDOW_EXCEEDED")
+        if amount > refundable:
+            raise forbidden("INVALID_AMOUNT", f"refundable amount is {refundable}")
+        if not self.settings.partial_refunds and amount != refundable:
+            raise forbidden("PARTIAL_REFUNDS_NOT_ALLOWED")
+
     def refund(self, pr_id, body, actor):
         """E8 ``POST /api/payment-requests/{id}/refund``."""
         if not isinstance(body, dict):
@@ -742,19 +763,7 @@ class Engine:
                 if int(activity["value"]["amount"]) == amount:
                     return copy.deepcopy(activity)  # idempotent replay, no new refund
                 raise forbidden("REPEAT_REFERENCE")
-            if body.get("confirmationIdempotencyKey") is not None:
-                raise forbidden("CONFIRMATION_NOT_FOUND", "the sandbox has no pre-auth")
-            if rec["data"]["status"] != "paid":
-                raise forbidden("NOT_PAID")
-            refundable = sum(left for _, left in self._refund_state(rec))
-            if refundable <= 0:
-                # doc §6.6: read as "fully refunded" (its text is legacy wording).
-                raise forbidden("ALREADY_REFUNDED")
-            window = self.settings.refund_window_seconds
-            if self.store.now() - rec["meta"]["paidTs"] > window:
-                raise forbidden("REFUND_WINDOW_EXCEEDED")
-            if amount > refundable:
-                raise forbidden("INVALID_AMOUNT", f"refundable amount is {refundable}")
+            self._check_refundable(rec, body, amount)
             activity = self._refund(
                 rec,
                 amount,

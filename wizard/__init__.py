@@ -1,0 +1,1 @@
+from . import centrapay_refund_wizard
