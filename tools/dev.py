@@ -8,6 +8,7 @@ the cache for later runs.
 """
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -78,12 +79,31 @@ def digest(*parts):
 
 
 def ensure_venv(name, requirements, constraints=()):
-    """A cached virtualenv holding ``requirements``; rebuilt when they change."""
-    venv = CACHE / name
-    stamp = venv / ".pcp-stamp"
+    """A cached virtualenv holding ``requirements``, one per set of requirements.
+
+    Named after their digest (``venv-odoo-<digest>``), so that checkouts with
+    other requirements (another branch, say) never rebuild each other's; the
+    plain name (``venv-odoo``) links to the newest, for the commands in README.
+    """
     key = digest(PY, *requirements, *constraints)
-    if stamp.exists() and stamp.read_text() == key:
-        return venv
+    venv = CACHE / f"{name}-{key}"
+    stamp = venv / ".pcp-stamp"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f".{name}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two runs never build one venv at once
+        if not (stamp.exists() and stamp.read_text() == key):
+            _build_venv(venv, requirements, constraints)
+            stamp.write_text(key)
+    link = CACHE / name
+    if link.is_symlink() or not link.exists():
+        tmp = CACHE / f".{name}.link"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(venv.name)
+        tmp.replace(link)
+    return venv
+
+
+def _build_venv(venv, requirements, constraints):
     if venv.exists():
         shutil.rmtree(venv)
     run([PY, "-m", "venv", venv])
@@ -105,8 +125,6 @@ def ensure_venv(name, requirements, constraints=()):
     rfile = venv / "requirements.txt"
     rfile.write_text("\n".join(requirements) + "\n")
     run(pip + ["-r", rfile], env=env)
-    stamp.write_text(key)
-    return venv
 
 
 # --- Odoo source -------------------------------------------------------------------
