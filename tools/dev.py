@@ -667,12 +667,13 @@ def cmd_demo(args):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        run(
-            odoo_cmd(venv, view, db, "--no-http", command="shell"),
-            input=(REPO / "tools" / "demo_configure.py").read_bytes(),
-            stdout=subprocess.DEVNULL,
-            env=dict(os.environ, CENTRAPAY_DEMO_CREDENTIALS=str(creds_file)),
-        )
+        for script in ("demo_configure.py", "demo_data.py"):
+            run(
+                odoo_cmd(venv, view, db, "--no-http", command="shell"),
+                input=(REPO / "tools" / script).read_bytes(),
+                stdout=subprocess.DEVNULL,
+                env=dict(os.environ, CENTRAPAY_DEMO_CREDENTIALS=str(creds_file)),
+            )
         config_id = subprocess.run(
             [
                 "psql",
