@@ -41,6 +41,13 @@ ODOO_EXTRA_REQUIREMENTS = [
     "pytest>=8,<10",
     "pytest-odoo==2.3.0",
     "websocket-client",
+    # gevent 22.10 (Odoo's pin for Python 3.11) checks its dependencies through
+    # pkg_resources, whose setuptools<70 cannot find a distribution named
+    # "zope_interface-8.x.dist-info" / "zope_event-5.1+": the websocket (gevent)
+    # process of a multi-worker Odoo then dies at start. The last releases with the
+    # dotted metadata name work.
+    "zope.interface==7.2",
+    "zope.event==5.0",
 ]
 LINT_REQUIREMENTS = ["pre-commit==4.7.0", "ruff==0.17.5", "pylint-odoo==10.0.12"]
 NODE_PACKAGES = [
@@ -337,11 +344,38 @@ def addons_link():
     return extra
 
 
+def odoo_launcher():
+    """Odoo's launcher script (what ``odoo-bin`` does), kept in the cache.
+
+    Not ``python -m odoo``: with ``--workers`` the prefork server spawns its
+    websocket (gevent) process as ``python sys.argv[0] gevent ...``, and
+    ``odoo/__main__.py`` run as a script fails on its relative import, in a
+    loop. Not the tree's own ``odoo-bin`` either: Python puts the script's
+    (resolved) folder first on ``sys.path``, which would import the full tree,
+    enterprise addons included, instead of the community view on the venv's path.
+    """
+    launcher = CACHE / "bin" / "odoo"
+    text = (
+        "#!/usr/bin/env python3\n"
+        "# Written by pos_centrapay's tools/dev.py: what odoo-bin does.\n"
+        "__import__('os').environ['TZ'] = 'UTC'\n"
+        "import odoo\n\n"
+        "if __name__ == '__main__':\n"
+        "    odoo.cli.main()\n"
+    )
+    if not launcher.exists() or launcher.read_text() != text:
+        launcher.parent.mkdir(parents=True, exist_ok=True)
+        tmp = launcher.with_suffix(f".{os.getpid()}")
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        tmp.replace(launcher)
+    return launcher
+
+
 def odoo_cmd(venv, view, db, *args, command=None):
     return [
         venv / "bin" / "python",
-        "-m",
-        "odoo",
+        odoo_launcher(),
         *([command] if command else []),
         "--addons-path",
         f"{view / 'odoo' / 'addons'},{addons_link()}",
