@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -629,6 +630,234 @@ def cmd_test(args):
     return 0 if ok and totals[0] > 0 else 1
 
 
+# --- Demo ----------------------------------------------------------------------------
+
+# The production topology (``demo --workers N``): Odoo's limits, stated explicitly.
+# An HTTP worker is killed when one request takes longer (Odoo's default).
+HTTP_TIME_LIMIT = 120
+# The cron worker's watchdog (--limit-time-real-cron; Odoo falls back on
+# --limit-time-real) times one whole pass of the cron runner, not one job: while
+# our status job reports progress, the runner calls it up to 10 times in a row,
+# each call pausing up to a second and then reading every due request from
+# Centrapay, where one read may take its full timeouts and retries (about 40 s)
+# when Centrapay is slow. A cron worker killed by the watchdog loses its pass, and
+# the job counts a timeout; 15 minutes leaves room for that. HTTP requests keep the
+# short limit above.
+CRON_TIME_LIMIT = 900
+# nginx's upstream timeouts: a websocket idles up to this long between frames.
+PROXY_TIMEOUT = 720
+
+
+class _Stop(Exception):
+    """SIGTERM: stop the demo as Ctrl-C does."""
+
+
+def _raise_stop(signum, frame):
+    raise _Stop()
+
+
+def nginx():
+    """Debian's nginx (installed when missing); the demo runs its own instance."""
+    ensure_debian_packages(["nginx"], binary="nginx")
+    found = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(found).exists():
+        sys.exit("nginx is missing: apt-get install nginx")
+    return found
+
+
+def topology_dir(port):
+    """Where ``demo --workers`` keeps nginx's files, the logs and topology.json."""
+    return CACHE / f"topology-{port}"
+
+
+def nginx_conf(topo, listen, servers):
+    """Odoo's documented nginx setup: /websocket to the gevent port(s), the rest
+    to the HTTP port(s), over one upstream per kind holding every server."""
+
+    def upstream(name, key):
+        lines = "".join(
+            # A refused connection marks a server down for 10 s; the request goes
+            # to the next one (nginx never re-sends a request a server received).
+            f"        server 127.0.0.1:{s[key]} max_fails=1 fail_timeout=10s;\n"
+            for s in servers
+        )
+        return f"    upstream {name} {{\n{lines}    }}\n"
+
+    forwarded = (
+        "            proxy_set_header X-Forwarded-Host $http_host;\n"
+        "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+        "            proxy_set_header X-Forwarded-Proto $scheme;\n"
+        "            proxy_set_header X-Real-IP $remote_addr;\n"
+    )
+    tmp = topo / "tmp"
+    # Run as root, nginx's workers would switch to www-data, which cannot write the
+    # temporary files below in root's cache: keep them root for this local demo.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return f"""# Written by pos_centrapay's tools/dev.py demo; rewritten at each start.
+{user}worker_processes auto;
+pid {topo / "nginx.pid"};
+error_log {topo / "nginx-error.log"} notice;
+events {{
+    worker_connections 1024;
+}}
+http {{
+    log_format topology '$time_iso8601 "$request" $status $body_bytes_sent '
+        'rt=$request_time upstream=$upstream_addr upstream_status=$upstream_status';
+    access_log {topo / "nginx-access.log"} topology;
+    client_body_temp_path {tmp / "body"};
+    proxy_temp_path {tmp / "proxy"};
+    fastcgi_temp_path {tmp / "fastcgi"};
+    uwsgi_temp_path {tmp / "uwsgi"};
+    scgi_temp_path {tmp / "scgi"};
+    default_type application/octet-stream;
+    client_max_body_size 64m;
+{upstream("odoo", "http_port")}{upstream("odoochat", "gevent_port")}
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        '' close;
+    }}
+    server {{
+        listen {listen};
+        proxy_read_timeout {PROXY_TIMEOUT}s;
+        proxy_send_timeout {PROXY_TIMEOUT}s;
+        proxy_connect_timeout 5s;
+        proxy_next_upstream error timeout;
+        gzip on;
+        gzip_types text/css text/plain text/xml application/xml application/json
+            application/javascript;
+        # The bus: websockets go to Odoo's gevent process.
+        location /websocket {{
+            proxy_pass http://odoochat;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+{forwarded}        }}
+        location / {{
+            proxy_pass http://odoo;
+            proxy_redirect off;
+{forwarded}        }}
+    }}
+}}
+"""
+
+
+def wait_for_port(port, proc, what, timeout=180):
+    """Wait until 127.0.0.1:port accepts connections; exit if ``proc`` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited with {proc.returncode} before listening.")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.5)
+    sys.exit(f"{what} did not listen on port {port} within {timeout}s.")
+
+
+def start_topology(args, venv, view, db, procs):
+    """N Odoo servers (prefork workers, a cron worker, a gevent process each)
+    behind one nginx on the demo's port. Returns the topology description."""
+    nginx_bin = nginx()
+    topo = topology_dir(args.port)
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (topo / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    for old_log in topo.glob("*.log"):  # each demo starts with fresh logs
+        old_log.unlink()
+    servers = []
+    for index in range(args.servers):
+        http_port = args.port + 1 + 2 * index
+        server = {
+            "name": f"odoo{index + 1}",
+            "http_port": http_port,
+            "gevent_port": http_port + 1,
+            "log": str(topo / f"odoo{index + 1}.log"),
+        }
+        cmd = odoo_cmd(
+            venv,
+            view,
+            db,
+            "--http-interface",
+            "127.0.0.1",
+            "--http-port",
+            server["http_port"],
+            "--gevent-port",
+            server["gevent_port"],
+            "--workers",
+            args.workers,
+            "--max-cron-threads",
+            1,
+            "--proxy-mode",
+            "--limit-time-real",
+            HTTP_TIME_LIMIT,
+            "--limit-time-real-cron",
+            CRON_TIME_LIMIT,
+            "--logfile",
+            server["log"],
+        )
+        say("$ " + " ".join(str(c) for c in cmd))
+        # A process group of its own: stopping (or killing) a server reaches its
+        # workers and its gevent process too.
+        proc = subprocess.Popen([str(c) for c in cmd], start_new_session=True)
+        procs.append((server["name"], proc))
+        server["pid"] = proc.pid
+        servers.append(server)
+    for server, (name, proc) in zip(servers, procs[-len(servers) :], strict=True):
+        wait_for_port(server["http_port"], proc, f"Odoo server {name}")
+        wait_for_port(server["gevent_port"], proc, f"the gevent process of {name}")
+    conf = topo / "nginx.conf"
+    conf.write_text(nginx_conf(topo, f"{args.host}:{args.port}", servers))
+    nginx_cmd = [nginx_bin, "-p", topo, "-c", conf, "-e", topo / "nginx-error.log"]
+    run(nginx_cmd + ["-t", "-q"])
+    say("$ " + " ".join(str(c) for c in nginx_cmd) + " -g 'daemon off;'")
+    proc = subprocess.Popen([str(c) for c in nginx_cmd + ["-g", "daemon off;"]])
+    procs.append(("nginx", proc))
+    wait_for_port(args.port, proc, "nginx", timeout=30)
+    return {
+        "nginx": {
+            "pid": proc.pid,
+            "conf": str(conf),
+            "access_log": str(topo / "nginx-access.log"),
+            "error_log": str(topo / "nginx-error.log"),
+        },
+        "servers": servers,
+        "workers": args.workers,
+    }
+
+
+def stop_process(name, proc, group=False):
+    """SIGTERM, then SIGKILL after 30 s; ``group``: its whole process group."""
+    if proc.poll() is None:
+        say(f"stopping {name}")
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            say(f"{name} did not stop in 30 s: killing it")
+            proc.kill()
+            proc.wait(timeout=10)
+    if group:  # workers or a gevent process left behind by a killed master
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def watch_topology(procs):
+    """Run until Ctrl-C (or SIGTERM), nginx stops or every Odoo server is gone."""
+    reported = set()
+    while True:
+        for name, proc in procs:
+            if proc.poll() is not None and name not in reported:
+                reported.add(name)
+                say(f"{name} exited with {proc.returncode}")
+        if "nginx" in reported:
+            return
+        if all(name in reported for name, _ in procs if name.startswith("odoo")):
+            return
+        time.sleep(1)
+
+
 def cmd_demo(args):
     src = odoo_source()
     if src is None:
@@ -636,12 +865,30 @@ def cmd_demo(args):
             "The demo needs Odoo 18.0: set ODOO_SRC to an Odoo 18.0 source tree "
             "(for example a checkout of github.com/odoo/odoo at branch 18.0)."
         )
+    if args.servers < 1 or args.workers < 0:
+        sys.exit("--servers must be at least 1 and --workers at least 0.")
+    topology = args.workers > 0 or args.servers > 1
+    if topology and not args.workers:
+        args.workers = 2
     view = community_tree(src)
     venv = odoo_venv(view)
     postgres()
-    state = CACHE / "demo-sandbox"
+    if topology:
+        nginx()  # installed before anything starts
+    # Port 8900 keeps the state it always had; another port gets its own, so two
+    # demos on one machine do not share (and overwrite) one sandbox's state.
+    state = CACHE / (
+        "demo-sandbox"
+        if args.sandbox_port == 8900
+        else f"demo-sandbox-{args.sandbox_port}"
+    )
     state.mkdir(parents=True, exist_ok=True)
     host = args.host
+    # The URL that reaches Odoo (through nginx in the topology). Webhooks are
+    # signed for it (their audience is web.base.url + the webhook path), so Odoo's
+    # web.base.url and the sandbox's webhook URL are both set to it.
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base_url = f"http://{url_host}:{args.port}"
     sandbox_cmd = [
         venv / "bin" / "python",
         "-m",
@@ -652,17 +899,18 @@ def cmd_demo(args):
         str(args.sandbox_port),
         "--state",
         state / "state.json",
-        # Odoo and the sandbox share this machine: webhooks go over loopback.
         "--webhook-url",
-        f"http://127.0.0.1:{args.port}/pos_centrapay/webhook",
+        f"{base_url}/pos_centrapay/webhook",
     ]
     if args.public_url:
         sandbox_cmd += ["--public-url", args.public_url]
     creds_file = state / "credentials.json"
     creds_file.unlink(missing_ok=True)
-    sandbox = subprocess.Popen(sandbox_cmd, cwd=REPO)
-    odoo = None
+    signal.signal(signal.SIGTERM, _raise_stop)
+    procs = []
     try:
+        sandbox = subprocess.Popen(sandbox_cmd, cwd=REPO)
+        procs.append(("sandbox", sandbox))
         for _ in range(100):
             if creds_file.exists() or sandbox.poll() is not None:
                 break
@@ -679,10 +927,16 @@ def cmd_demo(args):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+        # Frozen: otherwise Odoo rewrites web.base.url from the address the admin
+        # logs in with, and webhooks signed for the real URL are refused.
         configure = (
             "env['pos.payment.method']._centrapay_configure_demo("
             + repr(creds)
-            + ")\nenv.cr.commit()\n"
+            + ")\n"
+            + "ICP = env['ir.config_parameter'].sudo()\n"
+            + f"ICP.set_param('web.base.url', {base_url!r})\n"
+            + "ICP.set_param('web.base.url.freeze', 'True')\n"
+            + "env.cr.commit()\n"
         )
         run(
             odoo_cmd(venv, view, db, "--no-http", command="shell"),
@@ -702,28 +956,59 @@ def cmd_demo(args):
             text=True,
             check=True,
         ).stdout.strip()
-        pos_url = f"http://{host}:{args.port}/pos/ui?config_id={config_id}"
-        banner(
-            [
-                f"POS:      {pos_url}",
-                f"Login:    admin / admin   (database {db})",
-                f"Sandbox:  {creds['base_url']}  (control API under /_sandbox)",
-                "Pay a QR: open its URL in another browser and press Pay.",
-            ]
-        )
-        odoo = subprocess.Popen(
-            odoo_cmd(
-                venv, view, db, "--http-interface", host, "--http-port", str(args.port)
+        pos_path = f"/pos/ui?config_id={config_id}"
+        lines = [
+            f"POS:      {base_url}{pos_path}",
+            f"Login:    admin / admin   (database {db})",
+            f"Sandbox:  {creds['base_url']}  (control API under /_sandbox)",
+            "Pay a QR: open its URL in another browser and press Pay.",
+        ]
+        if not topology:
+            banner(lines)
+            odoo = subprocess.Popen(
+                odoo_cmd(
+                    venv,
+                    view,
+                    db,
+                    "--http-interface",
+                    host,
+                    "--http-port",
+                    str(args.port),
+                )
             )
+            procs.append(("odoo", odoo))
+            odoo.wait()
+            return
+        described = start_topology(args, venv, view, db, procs)
+        described.update(
+            base_url=base_url,
+            pos_path=pos_path,
+            db=db,
+            sandbox_url=creds["base_url"],
+            credentials=str(creds_file),
         )
-        odoo.wait()
-    except KeyboardInterrupt:
+        state_file = topology_dir(args.port) / "topology.json"
+        state_file.write_text(json.dumps(described, indent=2) + "\n")
+        lines += [
+            f"nginx:    {host}:{args.port} -> "
+            + ", ".join(
+                f"{s['name']} (HTTP {s['http_port']}, websocket {s['gevent_port']})"
+                for s in described["servers"]
+            ),
+            f"Odoo:     --workers {args.workers} --max-cron-threads 1 per server, "
+            "proxy_mode",
+            f"Logs:     {topology_dir(args.port)}",
+            "Check:    tools/topology_check.py --port "
+            f"{args.port} (with the Odoo venv's python)",
+        ]
+        banner(lines)
+        watch_topology(procs)
+    except (KeyboardInterrupt, _Stop):
         pass
     finally:
-        for proc in (odoo, sandbox):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=30)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for name, proc in reversed(procs):
+            stop_process(name, proc, group=topology and name.startswith("odoo"))
 
 
 def cmd_sandbox(args):
@@ -776,6 +1061,20 @@ def main():
     d.add_argument("--sandbox-port", type=int, default=8900)
     d.add_argument("--db", default="pos_centrapay_demo")
     d.add_argument("--reset", action="store_true", help="recreate the demo database")
+    d.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run Odoo's production topology: N prefork HTTP workers, a cron "
+        "worker and a gevent websocket process per server, behind nginx on --port",
+    )
+    d.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="Odoo servers behind nginx (implies --workers 2 unless given); "
+        "server i listens on --port + 2i - 1 (HTTP) and --port + 2i (websocket)",
+    )
     d.add_argument(
         "--public-url",
         help="the sandbox URL a phone can reach, e.g. http://192.168.1.20:8900",
