@@ -148,7 +148,8 @@ def login_and_open_pos(page, base_url, pos_path, login="admin", password="admin"
         f"{json.dumps(password)};"
         "document.querySelector('form.oe_login_form').submit();"
     )
-    time.sleep(2)
+    # Logged in once the login page is gone (a cold server takes a few seconds).
+    page.wait("location.pathname !== '/web/login'", timeout=60)
     page.goto(f"{base_url}{pos_path}")
     page.wait(
         "document.querySelector('.open-register-btn, .product-screen')", timeout=60
