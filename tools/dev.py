@@ -964,6 +964,8 @@ def cmd_demo(args):
             "Pay a QR: open its URL in another browser and press Pay.",
         ]
         if not topology:
+            # A topology demo on this port left its description: it is gone now.
+            (topology_dir(args.port) / "topology.json").unlink(missing_ok=True)
             banner(lines)
             odoo = subprocess.Popen(
                 odoo_cmd(
