@@ -79,7 +79,12 @@ class Browser:
     def close(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
-        shutil.rmtree(self.profile, ignore_errors=True)
+        # Chromium's helper processes may still write into the profile for a moment.
+        for _ in range(10):
+            shutil.rmtree(self.profile, ignore_errors=True)
+            time.sleep(0.2)
+            if not Path(self.profile).exists():
+                return
 
 
 class Page:
