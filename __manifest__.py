@@ -16,6 +16,7 @@
         "data/ir_cron.xml",
         "views/pos_payment_method_views.xml",
         "views/centrapay_payment_request_views.xml",
+        "views/centrapay_payment_activity_views.xml",
     ],
     "demo": [
         "demo/pos_centrapay_demo.xml",

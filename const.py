@@ -4,35 +4,76 @@ PRODUCTION_API_URL = "https://service.centrapay.com"
 PRODUCTION_JWKS_URL = "https://auth.centrapay.com/api/.well-known/jwks.json"
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8900"
 
-# Currencies Centrapay asset types settle in (SPEC §3.2: NZD main, USD for
+# Currencies Centrapay asset types settle in (doc §3.2: NZD main, USD for
 # PayPal/Venmo, AUD/CAD/EUR on some asset types).
 SUPPORTED_CURRENCIES = ("NZD", "AUD", "USD", "CAD", "EUR")
 
 DEFAULT_EXPIRY_SECONDS = 120
-# SPEC §15.5: the bounds are undocumented; these keep a patron's scan window sane.
+# doc §15.5: the bounds are undocumented; these keep a patron's scan window sane.
 MIN_EXPIRY_SECONDS = 30
 MAX_EXPIRY_SECONDS = 900
-# SPEC §7.2: the POS gives up 5-10 s after the request's expiry, then voids.
+# doc §7.2: the POS gives up 5-10 s after the request's expiry, then voids.
 POS_TIMEOUT_GRACE_SECONDS = 7
 
-# Statuses of a Payment Request at Centrapay (SPEC §4.1) plus our local ones:
+# Statuses of a Payment Request at Centrapay (doc §4.1) plus our local ones:
 # ``draft`` before Centrapay answered the create, ``error`` when it never did.
 PENDING_STATUSES = ("draft", "new")
 FINAL_STATUSES = ("paid", "cancelled", "expired", "error")
 
-# Polling: the cron wakes about once a second while requests are pending.
-POLL_INTERVAL_SECONDS = 1
-# A request is re-read from Centrapay by an RPC when its last read is older.
+# The status engine (models/centrapay_engine.py).
+# A pass every quarter second while anything waits: follow each account's feed when due,
+# then read the requests that are due directly.
+ENGINE_PASS_SECONDS = 0.25
+# One cron call runs passes for this long, then reports progress so the cron
+# runner calls it again at once. Ten calls (Odoo's batch limit per job run) stay
+# well inside a prefork worker's limit_time_real (120 s by default).
+ENGINE_WINDOW_SECONDS = 8.0
+# Direct reads in one pass stop after this long; the rest wait for the next.
+ENGINE_READS_PER_PASS_SECONDS = 0.5
+# The feed is read every second while requests wait, every 30 s otherwise.
+FEED_BUSY_SECONDS = 1
+FEED_IDLE_SECONDS = 30
+# At most this many feed pages in one pass; the rest is resumed next pass.
+FEED_MAX_PAGES = 5
+# A pending request is also read directly, as often as the poll budget left by
+# the feed allows, at most this often.
+DIRECT_READ_MIN_SECONDS = 1
+# The engine counts as stopped when it has not passed over an account for this
+# long; the POS status RPC then reads a stale request itself.
+ENGINE_STALE_SECONDS = 5
+# A request is re-read by the POS status RPC (engine stopped) when older than this.
 STALE_AFTER_SECONDS = 3
-# Consecutive unknown outcomes before the request is voided (SPEC §7.3).
+# Consecutive unknown outcomes before the request is voided (doc §7.3).
 MAX_UNKNOWN_ERRORS = 3
 # A request still pending this long after its expiry is abandoned (status error).
 GIVE_UP_AFTER_SECONDS = 600
+# The one retry policy for a request whose reads fail: 1, 2, 4 ... 30 s.
+RETRY_MAX_SECONDS = 30
 
-# Shared rate budget per API key, kept under Centrapay's 200 requests/minute.
-RATE_LIMIT_PER_MINUTE = 180
-RATE_BURST = 20
-# Polls leave this many tokens for the cashier's own calls (create, cancel).
-RATE_INTERACTIVE_RESERVE = 5
+
+def retry_delay(failures):
+    """Seconds before the next read of a request after ``failures`` failed reads."""
+    return min(2 ** max(failures - 1, 0), RETRY_MAX_SECONDS)
+
+
+# The rate budget per account, counted per HTTP attempt in a sliding 60 s
+# window, under Centrapay's 200 requests/minute (5 spare for clock skew): a
+# cashier is refused only when the account is at Centrapay's limit. The feed
+# stops earlier, and direct reads earlier still, leaving the rest to the cashier.
+RATE_LIMIT_PER_MINUTE = 195
+RATE_POLL_LIMIT_PER_MINUTE = 150
+# Direct reads stop earlier still, so they never starve the feed, which finds
+# every payment with one call.
+RATE_READ_LIMIT_PER_MINUTE = 120
+RATE_INTERACTIVE_WAIT_SECONDS = 5
+# A 429 without Retry-After pauses the account this long.
+RATE_429_PAUSE = 5
+# Serialization failures on our own small rows are retried at once, this often.
+DB_CONFLICT_RETRIES = 20
+
+# Bounds on what the POS may send.
+MAX_LINE_ITEMS = 500
+MAX_ID_LENGTH = 64
+MAX_AMOUNT = 999999.99
 
 BUS_CHANNEL = "CENTRAPAY_STATUS"

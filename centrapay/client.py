@@ -1,4 +1,4 @@
-"""Client for the Centrapay "next" Payment Requests API (SPEC §5-§8).
+"""Client for the Centrapay "next" Payment Requests API (doc §5-§8).
 
 Plain Python on top of ``requests``; no Odoo dependency. Every call sends the
 ``X-Api-Key`` header, JSON bodies and an explicit ``(connect, read)`` timeout.
@@ -39,7 +39,7 @@ __all__ = ["DEFAULT_BASE_URL", "CentrapayClient", "Page"]
 
 DEFAULT_BASE_URL = "https://service.centrapay.com"
 
-# Fields without which a response cannot be acted upon (SPEC §4, §7.3: "missing
+# Fields without which a response cannot be acted upon (doc §4, §7.3: "missing
 # fields" are an unknown outcome).
 _CREATE_REQUIRED = ("id", "status", "url", "shortCode", "value")
 _PAYMENT_REQUEST_REQUIRED = ("id", "status", "value")
@@ -78,7 +78,7 @@ _LINE_ITEM_KEYS = frozenset(
      "classification"}
 )  # fmt: skip
 
-_INVOICE_REF_MAX = 128  # SPEC §4
+_INVOICE_REF_MAX = 128  # doc §4
 _LOOKUP_MAX_PAGES = 10
 _ACTIVITIES_MAX_PAGES = 100
 
@@ -153,7 +153,7 @@ def _number_str(field: str, value: Any) -> str:
 
 
 def _normalize_line_items(line_items: Iterable[Mapping[str, Any]]) -> list[dict]:
-    """Validate line items (SPEC §10.1) and render numbers as strings."""
+    """Validate line items (doc §10.1) and render numbers as strings."""
     if isinstance(line_items, str | bytes | Mapping):
         raise CentrapayValidationError(
             "line_items", "invalid", "line_items must be a list of mappings"
@@ -195,7 +195,7 @@ def _checked_line_items(
 ) -> list[dict]:
     """Normalized line items whose prices sum to one of ``totals``."""
     items = _normalize_line_items(line_items)
-    # SPEC §10.1: a mismatch is a certain 400 LINE_ITEMS_SUM_CHECK_FAILED.
+    # doc §10.1: a mismatch is a certain 400 LINE_ITEMS_SUM_CHECK_FAILED.
     if not any(line_items_sum_ok(items, total) for total in totals):
         raise CentrapayValidationError(
             "line_items",
@@ -265,6 +265,8 @@ class CentrapayClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         logger: logging.Logger | None = None,
+        before_attempt: Callable[[], None] | None = None,
+        on_rate_limited: Callable[[float | None], None] | None = None,
     ) -> None:
         self.base_url = self._check_base_url(base_url)
         self._api_key = _Secret(self._check_api_key(api_key))
@@ -296,6 +298,11 @@ class CentrapayClient:
         self._session = session if session is not None else requests.Session()
         self._sleep = sleep
         self._log = logger or logging.getLogger(__name__)
+        # Rate budget hooks: ``before_attempt`` runs before every HTTP attempt
+        # (retries, lookups and pages included) and may raise
+        # CentrapayBudgetExhausted; ``on_rate_limited`` hears every 429.
+        self._before_attempt = before_attempt
+        self._on_rate_limited = on_rate_limited
 
     @staticmethod
     def _check_base_url(base_url: Any) -> str:
@@ -364,7 +371,7 @@ class CentrapayClient:
         idempotent: bool = True,
         required: tuple[str, ...] = (),
     ) -> dict:
-        """Send one API call, retrying what is safe to retry (SPEC §3.4, §7.3).
+        """Send one API call, retrying what is safe to retry (doc §3.4, §7.3).
 
         Unknown outcomes are retried only when ``idempotent``; a 429 is a
         definite refusal, so it is retried for every call.
@@ -376,6 +383,8 @@ class CentrapayClient:
             try:
                 return self._attempt(method, path, params, body, required, attempt)
             except CentrapayRateLimited as exc:
+                if self._on_rate_limited is not None:
+                    self._on_rate_limited(exc.retry_after)
                 delay = (
                     exc.retry_after
                     if exc.retry_after is not None
@@ -416,6 +425,8 @@ class CentrapayClient:
                 attempts=attempt,
             )  # fmt: skip
 
+        if self._before_attempt is not None:
+            self._before_attempt()
         started = time.monotonic()
         leaked: CentrapayUnknownOutcome | None = None
         try:
@@ -506,7 +517,7 @@ class CentrapayClient:
             raise CentrapayUnknownOutcome(
                 "malformed", "items is not a list of objects", method="GET", path=path
             )
-        # SPEC §3.6: the key is "nextPageKey", but E4's example uses "pageKey".
+        # doc §3.6: the key is "nextPageKey", but E4's example uses "pageKey".
         next_key = payload.get("nextPageKey") or payload.get("pageKey")
         if not isinstance(next_key, str) or not next_key or next_key == page_key:
             next_key = None
@@ -553,7 +564,7 @@ class CentrapayClient:
         other create fields (``conditions_enabled``, ``patron_not_present``,
         ``partial_allowed``, ``basket_amount`` (a Decimal), ``invoice_ref``…).
 
-        The create is never re-sent blindly (SPEC §3.7): if its outcome is
+        The create is never re-sent blindly (doc §3.7): if its outcome is
         unknown, the request is looked up by ``external_ref`` (this needs
         ``merchant_account_id``) and returned if found; only when it is
         definitely absent is it created once more with the same ``external_ref``.
@@ -699,7 +710,7 @@ class CentrapayClient:
             if value is not None:
                 body[key] = _nonempty_str(name, value)
         if expiry_seconds is not None:
-            # SPEC §3.2, §4.5: an integer; min/max undocumented, so only > 0.
+            # doc §3.2, §4.5: an integer; min/max undocumented, so only > 0.
             if (
                 isinstance(expiry_seconds, bool)
                 or not isinstance(expiry_seconds, int)
@@ -732,12 +743,12 @@ class CentrapayClient:
                     "basket_amount", "invalid", "basket_amount is less than amount"
                 )
         if body.get("partialAllowed") and "basketAmount" not in body:
-            # SPEC §10.3: basketAmount is required with partialAllowed.
+            # doc §10.3: basketAmount is required with partialAllowed.
             raise CentrapayValidationError(
                 "basket_amount", "required", "basket_amount is required for partial"
             )
         if line_items is not None:
-            # SPEC §10.1: the lines sum to value.amount, or with partial
+            # doc §10.1: the lines sum to value.amount, or with partial
             # payments possibly to basketAmount instead.
             totals = [body["value"]["amount"]]
             if body.get("partialAllowed"):
@@ -803,7 +814,7 @@ class CentrapayClient:
         """Void a Payment Request (E7) and return the resulting activity.
 
         ``cancellation`` when it was unpaid, ``refund`` when it was paid
-        (SPEC §6.7). Retried on unknown outcomes; always re-GET afterwards.
+        (doc §6.7). Retried on unknown outcomes; always re-GET afterwards.
         """
         segment = _path_segment("payment_request_id", payment_request_id)
         return self._request(
@@ -828,7 +839,7 @@ class CentrapayClient:
 
         ``external_ref`` must be unique per refund of this Payment Request; it
         is the idempotency key, so unknown outcomes are retried with it
-        (SPEC §3.7, §8).
+        (doc §3.7, §8).
         """
         segment = _path_segment("payment_request_id", payment_request_id)
         body: dict[str, Any] = {
@@ -872,7 +883,7 @@ class CentrapayClient:
         Patron-side in the QR flow; a POS uses it to record an external tender
         (``external.main``/``external.test``, checklist 304.3). ``amount`` is in
         the asset's canonical units (cents for NZD assets). ``idempotency_key``
-        makes retries of unknown outcomes safe (SPEC §3.7).
+        makes retries of unknown outcomes safe (doc §3.7).
         """
         segment = _path_segment("payment_request_id", payment_request_id)
         body: dict[str, Any] = {

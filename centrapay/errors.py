@@ -2,7 +2,7 @@
 
 Every exception carries machine-readable fields; ``str()`` is short English text
 that never contains the API key. Callers branch on ``code`` / the class, never
-on ``reason`` (SPEC §3.4); the Odoo layer translates for users.
+on ``reason`` (doc §3.4); the Odoo layer translates for users.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class CentrapayAuthError(CentrapayAPIError):
 class CentrapayForbidden(CentrapayAPIError):
     """403: missing resource / no permission, or a business rule (``code``).
 
-    SPEC §3.4: the generic forms (``Forbidden``, ``FORBIDDEN``) mean "missing or
+    doc §3.4: the generic forms (``Forbidden``, ``FORBIDDEN``) mean "missing or
     not permitted"; anything else is a documented business code.
     """
 
@@ -92,7 +92,7 @@ class CentrapayForbidden(CentrapayAPIError):
 
 
 class CentrapayNotFound(CentrapayAPIError):
-    """404: unknown route, or (per the OpenAPI) an unknown resource (SPEC §3.4)."""
+    """404: unknown route, or (per the OpenAPI) an unknown resource (doc §3.4)."""
 
 
 class CentrapayRateLimited(CentrapayAPIError):
@@ -114,13 +114,21 @@ class CentrapayRateLimited(CentrapayAPIError):
         return f"CentrapayRateLimited(retry_after={self.retry_after!r})"
 
 
+class CentrapayBudgetExhausted(CentrapayError):
+    """Our own rate budget for the account refused the call: nothing was sent."""
+
+    def __init__(self, retry_in: float | None = None) -> None:
+        self.retry_in = retry_in
+        super().__init__("the account's request budget is spent for now")
+
+
 class CentrapayUnknownOutcome(CentrapayError):
     """The outcome of a call is unknown: it may or may not have taken effect.
 
     Raised for network errors, timeouts, 5xx, redirects and malformed,
     non-JSON, HTML or incomplete bodies, once retries are exhausted. ``kind`` is
     one of :attr:`KINDS`. For a create, ``external_ref`` is set so the caller can
-    look the request up later (or void it) — SPEC §3.7, §7.3 — and
+    look the request up later (or void it) — doc §3.7, §7.3 — and
     ``payment_request_id`` when the request was found but could not be read.
     """
 

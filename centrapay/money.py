@@ -1,7 +1,7 @@
 """Exact conversion between major-unit amounts and Centrapay minor-unit strings.
 
 Centrapay ``monetary`` amounts are bignumber strings in the currency's smallest
-unit (SPEC §3.2): ``{"amount": "10000", "currency": "NZD"}`` is NZ$100.00.
+unit (doc §3.2): ``{"amount": "10000", "currency": "NZD"}`` is NZ$100.00.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from .errors import CentrapayValidationError
 
-# SPEC §3.2: a Payment Request value is positive and < 100000000 minor units.
+# doc §3.2: a Payment Request value is positive and < 100000000 minor units.
 MAX_MINOR_UNITS = 100_000_000
 
 # ISO 4217 currencies whose minor unit is not 2.
@@ -147,7 +147,7 @@ def line_items_sum_ok(
 ) -> bool:
     """Return True if the line items' ``price`` values (minor units) sum to ``total``.
 
-    SPEC §10.1: the prices must equal the Payment Request ``value.amount`` (or
+    doc §10.1: the prices must equal the Payment Request ``value.amount`` (or
     ``basketAmount`` for partial payments; for a refund, the refund value),
     otherwise the API answers 400 ``LINE_ITEMS_SUM_CHECK_FAILED``.
     """

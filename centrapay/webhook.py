@@ -1,4 +1,4 @@
-"""Verification of Centrapay webhook notifications (SPEC §11.1).
+"""Verification of Centrapay webhook notifications (doc §11.1).
 
 A notification is an HTTP POST whose body is the Notification JSON and whose
 ``Authorization`` header carries an ES256 JWT signed by a key from Centrapay's
@@ -75,7 +75,7 @@ def _cache_seconds(cache_control: str | None, default: float) -> float:
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
-    """A NumericDate claim; SPEC §11.1: Centrapay may send it as a string."""
+    """A NumericDate claim; doc §11.1: Centrapay may send it as a string."""
     if name not in claims:
         return None
     value = claims[name]
@@ -114,7 +114,7 @@ def _strip_bearer(header: str | None) -> str:
     if header is None:
         return ""
     parts = header.split(None, 1)
-    # SPEC §11.1: the Bearer prefix is undocumented, so accept it or not.
+    # doc §11.1: the Bearer prefix is undocumented, so accept it or not.
     if parts and parts[0].lower() == "bearer":
         return parts[1].strip() if len(parts) > 1 else ""
     return header.strip()
@@ -125,7 +125,7 @@ class WebhookVerifier:
 
     ``audience`` is our webhook URL as registered with Centrapay. ``leeway`` is
     the clock-skew allowance; ``max_age`` bounds ``now - iat`` in addition to
-    ``exp`` (SPEC §11.1 allows "iat + your own window"). The JWKS is cached for
+    ``exp`` (doc §11.1 allows "iat + your own window"). The JWKS is cached for
     its ``Cache-Control: max-age`` (else ``default_cache_seconds``); an unknown
     ``kid`` triggers one refetch, at most every ``min_refetch_interval`` seconds.
     Thread-safe.
@@ -263,7 +263,7 @@ class WebhookVerifier:
                 key=key,
                 algorithms=[_ALGORITHM],
                 # Time and audience are checked below: Centrapay sends iat/exp as
-                # strings (SPEC §11.1), which PyJWT rejects, and we want our codes.
+                # strings (doc §11.1), which PyJWT rejects, and we want our codes.
                 options={
                     "verify_signature": True,
                     "verify_exp": False,
@@ -298,7 +298,7 @@ class WebhookVerifier:
             raise WebhookVerificationError("expired", "past exp")
 
     def _check_audience(self, aud: Any) -> None:
-        # SPEC §11.1: aud equals our webhook base URL; a trailing "/" is ignored.
+        # doc §11.1: aud equals our webhook base URL; a trailing "/" is ignored.
         wanted = self.audience.rstrip("/")
         candidates = aud if isinstance(aud, list) else [aud]
         if not any(isinstance(a, str) and a.rstrip("/") == wanted for a in candidates):
@@ -334,7 +334,7 @@ class WebhookVerifier:
                 raise WebhookVerificationError("malformed", f"no notification {field}")
         data = notification.get("data")
         if isinstance(data, str):
-            # SPEC §11.1: the model types data as "string" but describes an
+            # doc §11.1: the model types data as "string" but describes an
             # object; decode it when it holds JSON.
             try:
                 decoded = json.loads(data)
@@ -346,7 +346,7 @@ class WebhookVerifier:
 
 
 class NotificationDeduplicator:
-    """Bounded in-memory set of seen notification ids (SPEC §11.1: at least once).
+    """Bounded in-memory set of seen notification ids (doc §11.1: at least once).
 
     For standalone integrators; persistent stores should dedupe in their DB.
     """

@@ -2,25 +2,61 @@ from decimal import Decimal, InvalidOperation
 
 from odoo import api, fields, models
 
+from ..centrapay.status import parse_timestamp
+
+_INSERT = """
+INSERT INTO centrapay_payment_activity
+       (centrapay_request_id, activity_number, request_id, activity_type, amount,
+        currency_id, asset_type, external_ref, short_code, merchant_id,
+        merchant_config_id, created_by, occurred_at, company_id,
+        create_uid, write_uid, create_date, write_date)
+VALUES %s
+ON CONFLICT (centrapay_request_id, activity_number) DO UPDATE
+   SET request_id = COALESCE(centrapay_payment_activity.request_id,
+                             EXCLUDED.request_id)
+RETURNING id, (xmax = 0) AS inserted
+"""
+
 
 class CentrapayPaymentActivity(models.Model):
-    """A Payment Activity of a request (SPEC §4.2): request, payment, refund..."""
+    """The merchant's Centrapay ledger: one Payment Activity (doc §4.2) each.
+
+    Activities come from the account's activity feed (E10) and from a request's
+    own list (E9). Each is stored once, keyed by Centrapay's request id and
+    activity number, and linked to its request when the request is ours.
+    Payments, refunds, cancellations and expiries made outside Odoo are here too.
+    """
 
     _name = "centrapay.payment.activity"
     _description = "Centrapay Payment Activity"
-    _order = "activity_number desc, id desc"
+    _order = "occurred_at desc, activity_number desc, id desc"
 
-    request_id = fields.Many2one(
-        "centrapay.payment.request", required=True, ondelete="cascade", index=True
+    centrapay_request_id = fields.Char(
+        "Centrapay Request ID", required=True, readonly=True, index=True
     )
     activity_number = fields.Integer(readonly=True)
+    request_id = fields.Many2one(
+        "centrapay.payment.request", readonly=True, ondelete="set null", index=True
+    )
     activity_type = fields.Char("Type", readonly=True)
     amount = fields.Monetary(readonly=True)
-    currency_id = fields.Many2one(related="request_id.currency_id")
+    currency_id = fields.Many2one("res.currency", readonly=True)
     asset_type = fields.Char(readonly=True)
     external_ref = fields.Char(readonly=True)
+    short_code = fields.Char(readonly=True)
+    merchant_id = fields.Char(readonly=True)
+    merchant_config_id = fields.Char(readonly=True)
+    created_by = fields.Char(readonly=True)
     occurred_at = fields.Datetime(readonly=True)
-    company_id = fields.Many2one(related="request_id.company_id", store=True)
+    company_id = fields.Many2one("res.company", readonly=True, index=True)
+
+    _sql_constraints = [
+        (
+            "activity_unique",
+            "unique(centrapay_request_id, activity_number)",
+            "A Centrapay activity is stored once.",
+        )
+    ]
 
     @api.model
     def _centrapay_amount(self, value, currency):
@@ -30,3 +66,82 @@ class CentrapayPaymentActivity(models.Model):
         except (InvalidOperation, AttributeError):
             return 0.0
         return float(minor.scaleb(-currency.decimal_places))
+
+    @api.model
+    def _centrapay_store(self, items, request=None, company=None, by_cp_id=None):
+        """Store activities not stored yet; return the new ones.
+
+        ``request``: the request they all belong to (E9). Otherwise each is
+        linked through ``by_cp_id`` (Centrapay id -> request), when ours.
+        Items without a request id or a number cannot be deduplicated: skipped.
+        """
+        by_cp_id = by_cp_id or {}
+        rows = []
+        uid = self.env.uid
+        now = fields.Datetime.now()
+        currencies = {}
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            cp_id = item.get("paymentRequestId") or (request and request.centrapay_id)
+            try:
+                number = int(item.get("activityNumber"))
+            except (TypeError, ValueError):
+                continue
+            if not cp_id or not isinstance(cp_id, str):
+                continue
+            owner = (
+                request or by_cp_id.get(cp_id) or self.env["centrapay.payment.request"]
+            )
+            value = item.get("value") if isinstance(item.get("value"), dict) else {}
+            code = value.get("currency") or owner.currency_id.name
+            if code not in currencies:
+                currencies[code] = (
+                    self.env["res.currency"]
+                    .with_context(active_test=False)
+                    .search([("name", "=", code)], limit=1)
+                )
+            currency = currencies[code] or owner.currency_id
+            rows.append(
+                (
+                    cp_id,
+                    number,
+                    owner.id or None,
+                    str(item.get("type") or "")[:64] or None,
+                    self._centrapay_amount(value, currency) if currency else 0.0,
+                    currency.id or None,
+                    str(item.get("assetType") or "")[:128] or None,
+                    str(item.get("externalRef") or "")[:128] or None,
+                    str(item.get("shortCode") or "")[:64] or None,
+                    str(item.get("merchantId") or "")[:64] or None,
+                    str(item.get("merchantConfigId") or "")[:64] or None,
+                    str(item.get("createdBy") or "")[:128] or None,
+                    parse_timestamp(item.get("createdAt")),
+                    (owner.company_id or company or self.env.company).id,
+                    uid,
+                    uid,
+                    now,
+                    now,
+                )
+            )
+        if not rows:
+            return self.browse()
+        self.flush_model()
+        placeholders = ",".join(["%s"] * len(rows))
+        self.env.cr.execute(_INSERT % placeholders, rows)
+        new_ids = [row[0] for row in self.env.cr.fetchall() if row[1]]
+        self.invalidate_model()
+        self.env["centrapay.payment.request"].invalidate_model(["activity_ids"])
+        return self.browse(new_ids)
+
+    @api.model
+    def _centrapay_key(self, item):
+        """(Centrapay request id, activity number) of a feed item, or Nones."""
+        if not isinstance(item, dict):
+            return None, None
+        cp_id = item.get("paymentRequestId")
+        try:
+            number = int(item.get("activityNumber"))
+        except (TypeError, ValueError):
+            number = None
+        return (cp_id if isinstance(cp_id, str) and cp_id else None), number

@@ -1,27 +1,62 @@
 import hashlib
+import logging
 import time
+
+import psycopg2.errors
 
 from odoo import api, fields, models
 
 from .. import const
+from ..centrapay.errors import CentrapayBudgetExhausted
+
+_logger = logging.getLogger(__name__)
+
+_TAKE = """
+UPDATE centrapay_rate_limit
+   SET calls = ARRAY(SELECT c FROM unnest(calls) AS c WHERE c > %(since)s)
+               || %(now)s::double precision
+ WHERE key = %(key)s
+   AND COALESCE(blocked_until, 0) <= %(now)s
+   AND (SELECT count(*) FROM unnest(calls) AS c WHERE c > %(since)s) < %(limit)s
+RETURNING id
+"""
+
+_STATE = """
+SELECT COALESCE(blocked_until, 0),
+       (SELECT min(c) FROM unnest(calls) AS c WHERE c > %(since)s)
+  FROM centrapay_rate_limit WHERE key = %(key)s
+"""
 
 
 class CentrapayRateLimit(models.Model):
-    """A token bucket per Centrapay account, shared by every Odoo worker.
+    """The request budget of one Centrapay account, shared by every Odoo process.
 
-    Centrapay allows 200 requests a minute per account (SPEC §3.5). Each call
-    takes a token in a short transaction of its own, so workers and the cron see
-    one budget. Polls keep a reserve for the cashier's own calls.
+    Centrapay allows 200 requests a minute per account (doc §3.5).
+    Each HTTP attempt, retries, lookups and pages included, takes a slot in a
+    sliding 60 s window kept on this row, in a short transaction of its own:
+    the cashier's calls may fill the window up to ``RATE_LIMIT_PER_MINUTE``,
+    the activity feed up to ``RATE_POLL_LIMIT_PER_MINUTE`` and direct reads up
+    to ``RATE_READ_LIMIT_PER_MINUTE``, so polls always yield to the cashier.
+    A 429 blocks the account for its ``Retry-After``.
     """
 
     _name = "centrapay.rate.limit"
     _description = "Centrapay Rate Budget"
 
     key = fields.Char(required=True, index=True, readonly=True)
-    tokens = fields.Float(readonly=True)
-    refilled_at = fields.Float(readonly=True, help="Unix time of the last refill.")
+    blocked_until = fields.Float(
+        readonly=True, help="Unix time until which Centrapay asked us to wait (429)."
+    )
 
     _sql_constraints = [("key_unique", "unique(key)", "One budget per account.")]
+
+    def init(self):
+        # The window's call times: an array column the ORM does not manage, so
+        # that one UPDATE checks and takes a slot atomically.
+        self.env.cr.execute(
+            "ALTER TABLE centrapay_rate_limit "
+            "ADD COLUMN IF NOT EXISTS calls double precision[] NOT NULL DEFAULT '{}'"
+        )
 
     @api.model
     def _key_for(self, api_key):
@@ -29,57 +64,87 @@ class CentrapayRateLimit(models.Model):
         return hashlib.sha256((api_key or "").encode()).hexdigest()[:32]
 
     @api.model
-    def _take(self, key, interactive, wait=2.0):
-        """Spend one token; True if it was there. The cashier waits up to ``wait`` s."""
-        floor = 1 if interactive else 1 + const.RATE_INTERACTIVE_RESERVE
-        deadline = time.monotonic() + (wait if interactive else 0)
+    def _take(self, key, interactive, feed=False):
+        """Take a slot or raise CentrapayBudgetExhausted (nothing was sent).
+
+        A poll gives up at once; the cashier waits for a slot up to
+        ``RATE_INTERACTIVE_WAIT_SECONDS``. The feed may fill the window further
+        than direct reads.
+        """
+        if interactive:
+            limit = const.RATE_LIMIT_PER_MINUTE
+        elif feed:
+            limit = const.RATE_POLL_LIMIT_PER_MINUTE
+        else:
+            limit = const.RATE_READ_LIMIT_PER_MINUTE
+        deadline = time.monotonic() + (
+            const.RATE_INTERACTIVE_WAIT_SECONDS if interactive else 0
+        )
         while True:
-            if self._update(key, floor):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.2)
+            taken, retry_in = self._try_take(key, limit)
+            if taken:
+                return
+            if time.monotonic() + retry_in > deadline:
+                raise CentrapayBudgetExhausted(retry_in)
+            time.sleep(max(0.05, retry_in))
 
     @api.model
-    def _update(self, key, floor):
-        """Refill, then take a token if at least ``floor`` are there."""
-        rate = const.RATE_LIMIT_PER_MINUTE / 60.0
+    def _try_take(self, key, limit):
+        """One attempt: (True, 0) or (False, seconds until a slot may free)."""
         now = time.time()
-        # A separate cursor: the token is spent even if the caller rolls back,
-        # and the row lock lasts milliseconds, not the length of an HTTP call.
+        args = {"key": key, "now": now, "since": now - 60, "limit": limit}
+        # Its own cursor: the slot is spent even if the caller rolls back, and
+        # the row is locked for a statement, never for an HTTP call.
+        for _attempt in range(const.DB_CONFLICT_RETRIES):
+            try:
+                with self.pool.cursor() as cr:
+                    cr.execute(
+                        "INSERT INTO centrapay_rate_limit (key) VALUES (%s) "
+                        "ON CONFLICT (key) DO NOTHING",
+                        [key],
+                        log_exceptions=False,
+                    )
+                    cr.execute(_TAKE, args, log_exceptions=False)
+                    if cr.fetchone():
+                        return True, 0.0
+                    cr.execute(_STATE, args, log_exceptions=False)
+                    blocked_until, oldest = cr.fetchone() or (0, None)
+            except psycopg2.errors.SerializationFailure:
+                # Another process took a slot at the same instant: try again
+                # at once; this never costs a request a backoff.
+                continue
+            if blocked_until > now:
+                return False, blocked_until - now
+            return False, max(0.0, (oldest or now) + 60 - now)
+        return False, 0.1
+
+    @api.model
+    def _block(self, key, retry_after):
+        """Centrapay answered 429: no call for this account until it allows."""
+        until = time.time() + max(1.0, float(retry_after or const.RATE_429_PAUSE))
+        for _attempt in range(const.DB_CONFLICT_RETRIES):
+            try:
+                with self.pool.cursor() as cr:
+                    cr.execute(
+                        "UPDATE centrapay_rate_limit SET blocked_until = "
+                        "GREATEST(COALESCE(blocked_until, 0), %s) WHERE key = %s",
+                        [until, key],
+                        log_exceptions=False,
+                    )
+                return
+            except psycopg2.errors.SerializationFailure:
+                continue
+        _logger.info("Could not record a Centrapay 429 pause for account %s", key)
+
+    @api.model
+    def _calls_in_window(self, key):
+        """How many calls the account made in the last 60 s (for tests, reports)."""
+        since = time.time() - 60
         with self.pool.cursor() as cr:
             cr.execute(
-                """
-                INSERT INTO centrapay_rate_limit (key, tokens, refilled_at)
-                VALUES (%s, %s, %s) ON CONFLICT (key) DO NOTHING
-                """,
-                [key, const.RATE_BURST, now],
-            )
-            cr.execute(
-                """
-                WITH cur AS (
-                    SELECT key,
-                           LEAST(%(burst)s, tokens + (%(now)s - refilled_at) * %(rate)s)
-                               AS available
-                      FROM centrapay_rate_limit
-                     WHERE key = %(key)s
-                       FOR UPDATE
-                )
-                UPDATE centrapay_rate_limit AS bucket
-                   SET tokens = cur.available - CASE WHEN cur.available >= %(floor)s
-                                                     THEN 1 ELSE 0 END,
-                       refilled_at = %(now)s
-                  FROM cur
-                 WHERE bucket.key = cur.key
-             RETURNING cur.available >= %(floor)s
-                """,
-                {
-                    "burst": const.RATE_BURST,
-                    "now": now,
-                    "rate": rate,
-                    "floor": floor,
-                    "key": key,
-                },
+                "SELECT (SELECT count(*) FROM unnest(calls) AS c WHERE c > %s) "
+                "FROM centrapay_rate_limit WHERE key = %s",
+                [since, key],
             )
             row = cr.fetchone()
-        return bool(row and row[0])
+        return row[0] if row else 0

@@ -1,8 +1,19 @@
+import logging
+
 from odoo import api, fields, models
+
+from ..centrapay.errors import WebhookVerificationError
+
+_logger = logging.getLogger(__name__)
 
 
 class CentrapayWebhookEvent(models.Model):
-    """A verified Centrapay notification, kept to drop duplicate deliveries."""
+    """A verified Centrapay notification (doc §11), kept to drop duplicates.
+
+    Webhooks only accelerate the engine: a verified notification is recorded and
+    wakes the engine, which reads the request (its status is the truth). No
+    Centrapay call happens while Centrapay waits for our answer (CP-POS-14).
+    """
 
     _name = "centrapay.webhook.event"
     _description = "Centrapay Webhook Notification"
@@ -10,8 +21,11 @@ class CentrapayWebhookEvent(models.Model):
 
     notification_id = fields.Char(required=True, readonly=True)
     notification_type = fields.Char(readonly=True)
-    request_id = fields.Many2one(
-        "centrapay.payment.request", readonly=True, ondelete="cascade"
+    # Centrapay's id, not a link: the webhook's transaction must not lock the
+    # request's row, which the engine may be updating at that very moment.
+    centrapay_request_id = fields.Char("Centrapay Request ID", readonly=True)
+    handled = fields.Boolean(
+        readonly=True, index=True, help="The engine has taken it into account."
     )
 
     _sql_constraints = [
@@ -28,9 +42,9 @@ class CentrapayWebhookEvent(models.Model):
         self.env.cr.execute(
             """
             INSERT INTO centrapay_webhook_event
-                   (notification_id, notification_type, request_id,
-                    create_uid, write_uid, create_date, write_date)
-            VALUES (%s, %s, %s, %s, %s,
+                   (notification_id, notification_type, centrapay_request_id,
+                    handled, create_uid, write_uid, create_date, write_date)
+            VALUES (%s, %s, %s, false, %s, %s,
                     now() at time zone 'UTC', now() at time zone 'UTC')
             ON CONFLICT (notification_id) DO NOTHING
             RETURNING id
@@ -38,9 +52,73 @@ class CentrapayWebhookEvent(models.Model):
             [
                 notification_id,
                 notification_type,
-                request.id or None,
+                request.centrapay_id,
                 self.env.uid,
                 self.env.uid,
             ],
         )
         return bool(self.env.cr.fetchone())
+
+    @api.model
+    def _centrapay_take_new(self):
+        """The engine's side: requests that new notifications are about.
+
+        Marks them handled; the engine then reads those requests first. Returns
+        ``(Centrapay ids to read, Centrapay ids with a refund)``.
+        """
+        self.env.cr.execute(
+            """
+            UPDATE centrapay_webhook_event SET handled = true
+             WHERE NOT handled
+         RETURNING centrapay_request_id, notification_type
+            """
+        )
+        rows = self.env.cr.fetchall()
+        return (
+            {cp_id for cp_id, _kind in rows if cp_id},
+            {
+                cp_id
+                for cp_id, kind in rows
+                if cp_id and str(kind or "").startswith("payment-request:refund")
+            },
+        )
+
+    @api.model
+    def _centrapay_handle_webhook(self, payment_request_id, authorization, raw_body):
+        """Verify and record one notification; return what happened to it.
+
+        ``rejected``: the signature, audience, expiry or body hash failed.
+        ``unavailable``: the signing keys could not be fetched; Centrapay retries.
+        ``ignored``: valid, but not about a request of ours, or webhooks are off.
+        ``duplicate``: that notification id was recorded before.
+        ``processed``: recorded; the engine, woken, reads the request first.
+        """
+        Request = self.env["centrapay.payment.request"]
+        request = Request.search([("centrapay_id", "=", payment_request_id)], limit=1)
+        methods = request.payment_method_id or self.env["pos.payment.method"].search(
+            [
+                ("use_payment_terminal", "=", "centrapay"),
+                ("centrapay_webhook_enabled", "=", True),
+            ]
+        )
+        notification, outcome = None, "rejected"
+        for method in methods:
+            try:
+                notification = method._centrapay_verifier().verify(
+                    authorization, raw_body
+                )
+                break
+            except WebhookVerificationError as exc:
+                _logger.warning("Centrapay webhook rejected: %s", exc.code)
+                if exc.transient:
+                    outcome = "unavailable"
+        if notification is None:
+            return outcome
+        if not request or not request.payment_method_id.centrapay_webhook_enabled:
+            return "ignored"
+        kind = str(notification.get("type") or "")
+        if not self._centrapay_register(str(notification.get("id")), kind, request):
+            return "duplicate"
+        # Nothing else here: no Centrapay call, and no write on the request.
+        self.env["centrapay.engine"]._centrapay_wake()
+        return "processed"

@@ -1,8 +1,5 @@
-import logging
-
 from odoo import api, fields, models
-
-_logger = logging.getLogger(__name__)
+from odoo.exceptions import ValidationError
 
 
 class PosPayment(models.Model):
@@ -18,38 +15,82 @@ class PosPayment(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         payments = super().create(vals_list)
-        payments.filtered("centrapay_request_id")._centrapay_link_requests()
+        payments._centrapay_verify()
         return payments
 
-    def _centrapay_link_requests(self):
-        requests = (
-            self.env["centrapay.payment.request"]
-            .sudo()
-            .search([("centrapay_id", "in", self.mapped("centrapay_request_id"))])
+    def write(self, vals):
+        res = super().write(vals)
+        if {"centrapay_request_id", "amount", "payment_method_id"} & set(vals):
+            self._centrapay_verify()
+        return res
+
+    def _centrapay_verify(self):
+        """Accept a Centrapay line only if Centrapay took exactly that money.
+
+        The line must reference a paid request, not refunded by our void, of the
+        same method and company, for the same amount and currency, that no other
+        payment uses. The request is then linked to it. Lines of a draft order
+        (not money yet) are checked when the order is paid. Otherwise the order
+        does not sync: the POS shows the message and keeps the order.
+        """
+        lines = self.filtered(
+            lambda p: (
+                p.payment_method_id.use_payment_terminal == "centrapay"
+                and p.pos_order_id.state != "draft"
+                and not p.is_change
+            )
+        )
+        if not lines:
+            return
+        Request = self.env["centrapay.payment.request"].sudo()
+        requests = Request.search(
+            [("centrapay_id", "in", [r for r in lines.mapped("centrapay_request_id")])]
         )
         by_id = {r.centrapay_id: r for r in requests}
-        for payment in self:
+        for payment in lines:
             request = by_id.get(payment.centrapay_request_id)
-            if not request:
-                continue
-            if (
-                request.payment_method_id != payment.payment_method_id
-                or request.status != "paid"
-                or request.currency_id.compare_amounts(request.amount, payment.amount)
-            ):
-                # Kept, as the POS recorded it, but flagged for reconciliation.
-                _logger.warning(
-                    "POS payment %s claims Centrapay request %s (%s, %s) that does "
-                    "not match it",
-                    payment.id,
-                    request.centrapay_id,
-                    request.status,
-                    request.amount,
+            problem = payment._centrapay_problem(request)
+            if problem:
+                raise ValidationError(
+                    self.env._(
+                        "The Centrapay payment of %(amount)s on order %(order)s "
+                        "cannot be verified: %(problem)s The order was not saved; "
+                        "it stays on the POS. Take the payment again, or with "
+                        "another method.",
+                        amount=payment.currency_id.format(payment.amount),
+                        order=payment.pos_order_id.pos_reference
+                        or payment.pos_order_id.name,
+                        problem=problem,
+                    )
                 )
-                continue
-            request.write(
-                {
-                    "pos_payment_id": payment.id,
-                    "pos_order_id": payment.pos_order_id.id,
-                }
+            if request.pos_payment_id != payment:
+                request.write(
+                    {
+                        "pos_payment_id": payment.id,
+                        "pos_order_id": payment.pos_order_id.id,
+                    }
+                )
+
+    def _centrapay_problem(self, request):
+        """Why this line cannot be accepted as paid by ``request`` (or None)."""
+        self.ensure_one()
+        if not self.centrapay_request_id or not request:
+            return self.env._("Centrapay has no such payment request.")
+        if (
+            request.payment_method_id != self.payment_method_id
+            or request.company_id != self.company_id
+        ):
+            return self.env._("the request was made for another payment method.")
+        if request.status != "paid" or request.refunded_by_void:
+            return self.env._("Centrapay has not been paid for this request.")
+        if (
+            request.currency_id != self.currency_id
+            or request.currency_id.compare_amounts(request.amount, self.amount)
+        ):
+            return self.env._(
+                "Centrapay was paid %(paid)s, not this amount.",
+                paid=request.currency_id.format(request.amount),
             )
+        if request.pos_payment_id and request.pos_payment_id != self:
+            return self.env._("that payment already pays another order.")
+        return None

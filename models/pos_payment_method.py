@@ -1,4 +1,6 @@
 import logging
+import math
+from datetime import timedelta
 from decimal import Decimal
 
 from odoo import api, fields, models
@@ -9,6 +11,7 @@ from .. import const
 from ..centrapay import errors as cp_errors
 from ..centrapay.client import CentrapayClient
 from ..centrapay.webhook import WebhookVerifier
+from .centrapay_payment_request import clean_text
 
 _logger = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ class PosPaymentMethod(models.Model):
     centrapay_merchant_account_id = fields.Char(
         string="Merchant Account ID",
         help="The merchant's Centrapay account id. It lets Odoo find a request "
-        "whose create response was lost, instead of charging twice.",
+        "whose create answer was lost (by its external reference) and void it.",
         copy=False,
     )
     centrapay_environment = fields.Selection(
@@ -166,8 +169,15 @@ class PosPaymentMethod(models.Model):
             return const.PRODUCTION_API_URL
         return (self.centrapay_base_url or "").rstrip("/")
 
-    def _centrapay_client(self):
-        """A client for this method's account. Raises UserError when unconfigured."""
+    def _centrapay_client(self, interactive=True, feed=False):
+        """A client for this method's account, spending its shared rate budget.
+
+        ``interactive``: the cashier's or a manager's call, which may wait a
+        little for a slot and for a short 429; otherwise a poll, which yields
+        at once and leaves retries to the engine (``feed``: the activity feed,
+        which may spend more of the budget than direct reads). Raises UserError when the
+        method is not configured for Centrapay.
+        """
         self.ensure_one()
         api_key = self.sudo().centrapay_api_key
         if self.use_payment_terminal != "centrapay" or not api_key:
@@ -176,7 +186,17 @@ class PosPaymentMethod(models.Model):
                     "Payment method %s is not configured for Centrapay.", self.name
                 )
             )
-        return CentrapayClient(self._centrapay_api_url(), api_key, logger=_logger)
+        RateLimit = self.env["centrapay.rate.limit"]
+        key = RateLimit._key_for(api_key)
+        return CentrapayClient(
+            self._centrapay_api_url(),
+            api_key,
+            logger=_logger,
+            max_retries=2 if interactive else 0,
+            max_retry_after=const.RATE_INTERACTIVE_WAIT_SECONDS if interactive else 0,
+            before_attempt=lambda: RateLimit._take(key, interactive, feed),
+            on_rate_limited=lambda retry_after: RateLimit._block(key, retry_after),
+        )
 
     def _centrapay_rate_key(self):
         """The account whose rate budget a call spends (one API key, one account)."""
@@ -195,18 +215,61 @@ class PosPaymentMethod(models.Model):
             _VERIFIERS[key] = WebhookVerifier(jwks_url, self.centrapay_webhook_url)
         return _VERIFIERS[key]
 
-    def _centrapay_check_pos_user(self):
-        if not self.env.su and not self.env.user.has_group(
-            "point_of_sale.group_pos_user"
-        ):
+    # --- Who may call -------------------------------------------------------------
+
+    def _centrapay_check_manager(self):
+        """A POS manager of this method's company, before any sudo()."""
+        if len(self) != 1:
+            raise UserError(self.env._("Pick one Centrapay payment method."))
+        if not self.env.user.has_group("point_of_sale.group_pos_manager"):
+            raise AccessError(
+                self.env._("Only Point of Sale managers can test Centrapay.")
+            )
+        self.check_access("write")
+        if self.company_id not in self.env.user.company_ids:
+            raise AccessError(self.env._("This payment method is of another company."))
+
+    def _centrapay_check_cashier(self, session_id):
+        """The caller may take Centrapay payments with this method in that session.
+
+        A POS user, of the method's company, in an open session of a POS that
+        offers this method, which the caller can read (company rules). Returns
+        the session. Checked before any sudo().
+        """
+        if len(self) != 1 or len(set(self._ids)) != 1:
+            raise UserError(self.env._("Pick one Centrapay payment method."))
+        if not self.env.user.has_group("point_of_sale.group_pos_user"):
             raise AccessError(
                 self.env._("Only Point of Sale users can take Centrapay payments.")
             )
+        self.check_access("read")
+        if (
+            self.use_payment_terminal != "centrapay"
+            or self.company_id not in self.env.user.company_ids
+        ):
+            raise AccessError(
+                self.env._("This payment method does not take Centrapay payments.")
+            )
+        if isinstance(session_id, bool) or not isinstance(session_id, int):
+            raise UserError(self.env._("The POS sent no valid session."))
+        session = self.env["pos.session"].browse(session_id).exists()
+        if session:
+            session.check_access("read")
+        if (
+            not session
+            or session.state != "opened"
+            or session.company_id != self.company_id
+            or self not in session.config_id.payment_method_ids
+        ):
+            raise AccessError(
+                self.env._("This payment method is not part of an open POS session.")
+            )
+        return session
 
     def action_centrapay_test_connection(self):
         """Check the URL and key with one harmless authenticated read."""
-        self.ensure_one()
-        client = self._centrapay_client()
+        self._centrapay_check_manager()
+        client = self._centrapay_client(interactive=True)
         try:
             if self.centrapay_merchant_id:
                 client.list_payment_activities(self.centrapay_merchant_id, limit=1)
@@ -236,63 +299,128 @@ class PosPaymentMethod(models.Model):
     def centrapay_create_request(self, data):
         """Create (or reuse) the Payment Request of a POS payment line.
 
-        ``data``: ``amount`` (float, in the method's currency), ``payment_uuid``,
-        ``order_uuid``, ``order_name``, ``session_id``, ``device_id`` and
-        optional ``line_items``. Returns the request's public state, or
-        ``{"error": message}``.
+        ``data``: ``amount`` (in the method's currency), ``payment_uuid``,
+        ``session_id``, and optional ``order_uuid``, ``order_name``,
+        ``device_id`` and ``line_items``. Returns the request's public state,
+        or ``{"error": message}``.
         """
-        self.ensure_one()
-        self._centrapay_check_pos_user()
+        if not isinstance(data, dict):
+            return {"error": self.env._("The POS sent a malformed Centrapay request.")}
+        session = self._centrapay_check_cashier(data.get("session_id"))
         Request = self.env["centrapay.payment.request"].sudo()
         try:
-            amount = self._centrapay_parse_amount(data.get("amount"))
-            session = self.env["pos.session"].browse(int(data.get("session_id") or 0))
-            if (
-                not session.exists()
-                or session.state != "opened"
-                or self not in session.config_id.payment_method_ids
-            ):
-                raise UserError(
-                    self.env._(
-                        "This payment method is not part of an open POS session."
-                    )
-                )
-            request = Request._centrapay_create_for_line(self, session, amount, data)
+            clean = self._centrapay_clean_create_data(data)
+            request = Request._centrapay_create_for_line(
+                self, session, clean["amount"], clean
+            )
         except (UserError, ValidationError) as exc:
             return {"error": exc.args[0]}
         return request._centrapay_public_state()
 
-    def centrapay_get_status(self, centrapay_id):
-        """The request's state, re-read from Centrapay when the last read is stale."""
-        request = self._centrapay_pos_request(centrapay_id)
-        if not request:
-            return {"error": self.env._("Unknown Centrapay payment request.")}
-        request._centrapay_refresh_if_stale()
+    def centrapay_get_status(self, centrapay_id, session_id):
+        """The request's state, as the engine knows it.
+
+        The request is read here only when the engine is not running and the
+        last read is stale, so a POS never waits on a stopped engine.
+        """
+        request = self._centrapay_pos_request(centrapay_id, session_id)
+        if request.status in const.PENDING_STATUSES:
+            account = (
+                self.env["centrapay.account"]
+                .sudo()
+                .search([("key", "=", self._centrapay_rate_key())], limit=1)
+            )
+            if not (account and account._centrapay_engine_alive()):
+                # The engine is not running (no cron worker, or its runner could
+                # not start): wake it, and meanwhile read a stale request here.
+                self.env["centrapay.engine"]._centrapay_wake()
+                stale = fields.Datetime.now() - timedelta(
+                    seconds=const.STALE_AFTER_SECONDS
+                )
+                if (
+                    not request.last_read_at or request.last_read_at < stale
+                ) and request._centrapay_lock(wait=False):
+                    try:
+                        request._centrapay_refresh()
+                    except cp_errors.CentrapayBudgetExhausted:
+                        _logger.info("Centrapay status read deferred: budget spent")
         return request._centrapay_public_state()
 
-    def centrapay_cancel_request(self, centrapay_id):
-        """Void the request (there is no cancel endpoint) and return its final state."""
-        request = self._centrapay_pos_request(centrapay_id)
-        if not request:
-            return {"error": self.env._("Unknown Centrapay payment request.")}
+    def centrapay_cancel_request(self, centrapay_id, session_id):
+        """Void the request (there is no cancel endpoint) and return its state."""
+        request = self._centrapay_pos_request(centrapay_id, session_id)
         request._centrapay_void(reason="cashier")
         return request._centrapay_public_state()
 
-    def _centrapay_pos_request(self, centrapay_id):
-        """The request of this method with that Centrapay id, for a POS user."""
-        self.ensure_one()
-        self._centrapay_check_pos_user()
-        return (
+    def _centrapay_pos_request(self, centrapay_id, session_id):
+        """The request with that Centrapay id, made with this method in that session.
+
+        A request is reachable only through the method, session and company
+        it was made for. Raises UserError when there is none.
+        """
+        session = self._centrapay_check_cashier(session_id)
+        if not isinstance(centrapay_id, str) or not (
+            0 < len(centrapay_id) <= const.MAX_ID_LENGTH
+        ):
+            raise UserError(self.env._("Unknown Centrapay payment request."))
+        request = (
             self.env["centrapay.payment.request"]
             .sudo()
             .search(
                 [
-                    ("centrapay_id", "=", str(centrapay_id or "")),
+                    ("centrapay_id", "=", centrapay_id),
                     ("payment_method_id", "=", self.id),
+                    ("session_id", "=", session.id),
+                    ("company_id", "=", self.company_id.id),
                 ],
                 limit=1,
             )
         )
+        if not request:
+            raise UserError(self.env._("Unknown Centrapay payment request."))
+        return request
+
+    def _centrapay_clean_create_data(self, data):
+        """The create RPC's input, checked and bounded, or UserError."""
+        payment_uuid = data.get("payment_uuid")
+        if not isinstance(payment_uuid, str) or not (
+            0 < len(payment_uuid) <= const.MAX_ID_LENGTH
+        ):
+            raise UserError(self.env._("The POS sent no valid payment line."))
+        line_items = data.get("line_items") or []
+        if not isinstance(line_items, list) or len(line_items) > const.MAX_LINE_ITEMS:
+            raise UserError(self.env._("The POS sent malformed line items."))
+        items = []
+        for line in line_items:
+            if not isinstance(line, dict):
+                raise UserError(self.env._("The POS sent malformed line items."))
+            try:
+                price = float(line.get("price") or 0)
+                qty = float(line.get("qty") or 0)
+                tax = None if line.get("tax") is None else float(line["tax"])
+            except (TypeError, ValueError) as exc:
+                raise UserError(
+                    self.env._("The POS sent malformed line items.")
+                ) from exc
+            if not all(math.isfinite(v) for v in (price, qty, tax or 0)):
+                raise UserError(self.env._("The POS sent malformed line items."))
+            items.append(
+                {
+                    "name": clean_text(line.get("name"), 120),
+                    "sku": clean_text(line.get("sku"), 64) or None,
+                    "price": price,
+                    "qty": qty,
+                    "tax": tax,
+                }
+            )
+        return {
+            "amount": self._centrapay_parse_amount(data.get("amount")),
+            "payment_uuid": payment_uuid,
+            "order_uuid": clean_text(data.get("order_uuid"), const.MAX_ID_LENGTH),
+            "order_name": clean_text(data.get("order_name"), const.MAX_ID_LENGTH),
+            "device_id": clean_text(data.get("device_id"), const.MAX_ID_LENGTH),
+            "line_items": items,
+        }
 
     def _centrapay_parse_amount(self, value):
         """The amount as an exact Decimal in the method's currency, or UserError."""
@@ -302,36 +430,25 @@ class PosPaymentMethod(models.Model):
                 self.env._("The Centrapay amount is missing or not a number.")
             )
         try:
-            amount = Decimal(float_repr(float(value), currency.decimal_places))
-        except (ValueError, ArithmeticError) as exc:
+            number = float(value)
+        except (ValueError, OverflowError) as exc:
             raise UserError(
                 self.env._("The Centrapay amount is not a number.")
             ) from exc
-        if amount <= 0:
+        if not math.isfinite(number):
+            raise UserError(self.env._("The Centrapay amount is not a number."))
+        if number <= 0:
             raise UserError(
                 self.env._(
                     "Centrapay only takes positive amounts here. Refund a Centrapay "
                     "payment from its original order."
                 )
             )
-        return amount
-
-    # --- Demo ---------------------------------------------------------------------
-
-    @api.model
-    def _centrapay_configure_demo(self, credentials):
-        """Point the demo Centrapay method at a running sandbox (tools/dev.py demo)."""
-        method = self.env.ref("pos_centrapay.pos_payment_method_centrapay_demo")
-        vals = {
-            "centrapay_environment": "sandbox",
-            "centrapay_base_url": credentials["base_url"],
-            "centrapay_api_key": credentials["api_key"],
-            "centrapay_merchant_config_id": credentials["merchant_config_id"],
-            "centrapay_merchant_id": credentials["merchant_id"],
-            "centrapay_merchant_account_id": credentials["merchant_account_id"],
-            "centrapay_webhook_enabled": True,
-        }
-        # Only what changed: an open POS session forbids other writes, and a
-        # restarted sandbox keeps its credentials.
-        method.write({k: v for k, v in vals.items() if method.sudo()[k] != v})
-        return method
+        if number > const.MAX_AMOUNT:
+            raise UserError(
+                self.env._(
+                    "Centrapay takes at most %(max)s in one payment.",
+                    max=const.MAX_AMOUNT,
+                )
+            )
+        return Decimal(float_repr(number, currency.decimal_places))

@@ -79,6 +79,11 @@ class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCo
         cls.session.set_opening_control(0, "")  # the cashier opens the register
         cls.Request = cls.env["centrapay.payment.request"]
 
+    # The engine and the rate budget work in transactions of their own
+    # (registry cursors). In test mode those share the test's transaction, so
+    # they see its fixtures; tests of real concurrency turn it off.
+    centrapay_test_mode = True
+
     def setUp(self):
         super().setUp()
         self.control.clear_faults()
@@ -87,6 +92,10 @@ class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCo
         # give each test a full one.
         with self.registry.cursor() as cr:
             cr.execute("DELETE FROM centrapay_rate_limit")
+            cr.execute("DELETE FROM centrapay_account")
+        if self.centrapay_test_mode:
+            self.registry.enter_test_mode(self.cr)
+            self.addCleanup(self.registry.leave_test_mode)
 
     def create_request(self, amount=12.5, payment_uuid="line-1", **extra):
         """Call the POS RPC; return its result."""
@@ -101,6 +110,26 @@ class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCo
                 **extra,
             }
         )
+
+    def status(self, state, method=None, session=None):
+        """Call the POS status RPC for a state returned by create_request."""
+        return (method or self.method).centrapay_get_status(
+            state["centrapay_id"], (session or self.session).id
+        )
+
+    def cancel(self, state, method=None, session=None):
+        """Call the POS cancel RPC for a state returned by create_request."""
+        return (method or self.method).centrapay_cancel_request(
+            state["centrapay_id"], (session or self.session).id
+        )
+
+    def engine_pass(self):
+        """One pass of the status engine, as the cron makes it."""
+        self.env.flush_all()
+        pending = self.env["centrapay.engine"]._centrapay_pass()
+        # The engine worked in cursors of its own: read its results afresh.
+        self.env.invalidate_all()
+        return pending
 
     def record(self, state):
         return self.Request.search([("centrapay_id", "=", state["centrapay_id"])])

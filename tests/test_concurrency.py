@@ -1,6 +1,9 @@
 import threading
 import time
 from decimal import Decimal
+from unittest.mock import patch
+
+import psycopg2.errors
 
 from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
@@ -9,10 +12,12 @@ from .common import CentrapayCommon, centrapay_method_vals
 
 
 @tagged("post_install", "-at_install")
-class TestCentrapayStatusJobLocking(CentrapayCommon):
-    """Two status jobs at once, each in its own committed transaction."""
+class TestCentrapayEngineConcurrency(CentrapayCommon):
+    """Two status engines at once, each in its own committed transactions."""
 
-    def _committed_request(self, external_ref):
+    centrapay_test_mode = False
+
+    def _committed_request(self, external_ref, merchant_id=True):
         """A Centrapay request and its Odoo record, committed (removed after)."""
         created = self.sandbox_client().create_payment_request(
             config_id=self.sandbox.merchant_config_id,
@@ -27,9 +32,10 @@ class TestCentrapayStatusJobLocking(CentrapayCommon):
             journal = env["account.journal"].create(
                 {"name": f"Centrapay {external_ref}", "type": "bank"}
             )
-            method = env["pos.payment.method"].create(
-                centrapay_method_vals(self.sandbox, journal)
-            )
+            vals = centrapay_method_vals(self.sandbox, journal)
+            if not merchant_id:
+                vals["centrapay_merchant_id"] = False
+            method = env["pos.payment.method"].create(vals)
             request = env["centrapay.payment.request"].create(
                 {
                     "centrapay_id": created["id"],
@@ -44,20 +50,67 @@ class TestCentrapayStatusJobLocking(CentrapayCommon):
         self.addCleanup(self._remove_committed, *ids)
         return created, ids
 
-    def test_the_cron_polls_requests_in_transactions_of_their_own(self):
-        created, ids = self._committed_request("cron-1")
-        self.control.pay(created["id"])
-        # As the cron runs it: as a user that every transaction can see.
-        self.env(user=SUPERUSER_ID)["centrapay.payment.request"]._centrapay_cron()
+    def _status(self, request_id):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            self.assertEqual(
-                env["centrapay.payment.request"].browse(ids[2]).status, "paid"
-            )
+            request = env["centrapay.payment.request"].browse(request_id)
+            return request.status, request.error_count, request.next_poll_at
 
-    def test_two_status_jobs_never_process_one_request_twice(self):
-        created, ids = self._committed_request("concurrency-1")
-        # The first job holds the row while Centrapay answers slowly.
+    def _engine(self):
+        return api.Environment(self.env.cr, SUPERUSER_ID, {})["centrapay.engine"]
+
+    def test_the_cron_keeps_its_pace_while_requests_wait(self):
+        created, ids = self._committed_request("pace-1", merchant_id=False)
+        passes = []
+        engine = type(self.env["centrapay.engine"])
+        real_pass = engine._centrapay_pass
+
+        def timed_pass(self_):
+            passes.append(time.monotonic())
+            return real_pass(self_)
+
+        with patch.object(engine, "_centrapay_pass", timed_pass):
+            started = time.monotonic()
+            self._engine()._centrapay_cron()
+            took = time.monotonic() - started
+        gaps = [b - a for a, b in zip(passes, passes[1:], strict=False)]
+        # One call makes passes for its whole window, about one a second.
+        self.assertGreaterEqual(took, 7.5)
+        self.assertGreaterEqual(len(passes), 7)
+        self.assertLess(max(gaps), 1.5)
+        # Without a feed (no merchant id), the request is read about every second.
+        reads = self.calls("GET", created["id"])
+        self.assertGreaterEqual(len(reads), 6)
+        self.assertEqual(self._status(ids[2])[0], "new")
+
+    def test_the_feed_catches_a_payment_never_read_directly(self):
+        created, ids = self._committed_request("feed-1")
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "UPDATE centrapay_payment_request "
+                "SET next_poll_at = now() at time zone 'UTC' + interval '1 hour' "
+                "WHERE id = %s",
+                [ids[2]],
+            )
+        self.control.pay(created["id"])
+        self.control.clear_calls()
+        self._engine()._centrapay_pass()
+        # The feed saw its payment and made it due; the same pass read it.
+        self.assertEqual(self._status(ids[2])[0], "paid")
+        paths = [c["path"] for c in self.control.calls()]
+        self.assertTrue(any("/api/payment-activities" in p for p in paths), paths)
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            types = (
+                env["centrapay.payment.activity"]
+                .search([("centrapay_request_id", "=", created["id"])])
+                .mapped("activity_type")
+            )
+        self.assertIn("payment", types)
+
+    def test_two_engines_never_process_one_request_twice(self):
+        created, ids = self._committed_request("concurrency-1", merchant_id=False)
+        # The first engine holds the row while Centrapay answers slowly.
         self.control.add_fault(
             method="GET",
             path=f"/api/payment-requests/{created['id']}",
@@ -65,36 +118,70 @@ class TestCentrapayStatusJobLocking(CentrapayCommon):
             seconds=1.0,
             times=1,
         )
+        results, errors = {}, []
 
-        taken, errors, took = {}, [], {}
-
-        def status_job(name):
-            started = time.monotonic()
+        def engine(name):
             try:
                 with self.registry.cursor() as cr:
                     env = api.Environment(cr, SUPERUSER_ID, {})
-                    taken[name] = env["centrapay.payment.request"]._centrapay_poll_due()
+                    results[name] = env["centrapay.engine"]._centrapay_process_one(
+                        ids[2], 60
+                    )
             except Exception as exc:  # noqa: BLE001 (reported by the assertion below)
                 errors.append(exc)
-            took[name] = time.monotonic() - started
 
-        first = threading.Thread(target=status_job, args=["first"])
-        second = threading.Thread(target=status_job, args=["second"])
+        first = threading.Thread(target=engine, args=["first"])
+        second = threading.Thread(target=engine, args=["second"])
         first.start()
         time.sleep(0.3)
         second.start()
         first.join(10)
         second.join(10)
-        self.assertFalse(first.is_alive() or second.is_alive())
         self.assertEqual(errors, [])
-        self.assertEqual(taken, {"first": [ids[2]], "second": []})
-        # The second job skipped the locked row instead of waiting for it.
-        self.assertLess(took["second"], 0.5)
+        self.assertEqual(results, {"first": "done", "second": "skipped"})
         self.assertEqual(len(self.calls("GET", created["id"])), 1)
+        # And once the first is done, the request is not due: no second read.
+        self.assertEqual(self._engine()._centrapay_process_one(ids[2], 60), "skipped")
+        self.assertEqual(len(self.calls("GET", created["id"])), 1)
+
+    def test_a_serialization_failure_costs_no_backoff(self):
+        created, ids = self._committed_request("serial-1", merchant_id=False)
+        Request = type(self.env["centrapay.payment.request"])
+        real = Request._centrapay_refresh
+
+        def conflicting(self_, interactive=False):
+            real(self_, interactive)
+            raise psycopg2.errors.SerializationFailure("concurrent update")
+
+        with patch.object(Request, "_centrapay_refresh", conflicting):
+            outcome = self._engine()._centrapay_process_one(ids[2], 1)
+        self.assertEqual(outcome, "skipped")
+        status, error_count, next_poll_at = self._status(ids[2])
+        self.assertEqual(error_count, 0)
+        self.assertFalse(next_poll_at, "still due: read again at the next pass")
+
+    def test_a_failure_in_the_engine_is_kept_with_a_backoff(self):
+        created, ids = self._committed_request("failing-1", merchant_id=False)
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "UPDATE pos_payment_method SET use_payment_terminal = NULL "
+                "WHERE id = %s",
+                [ids[1]],
+            )
+        with self.assertLogs("odoo.addons.pos_centrapay", "ERROR"):
+            outcome = self._engine()._centrapay_process_one(ids[2], 1)
+        self.assertEqual(outcome, "failed")
+        status, error_count, next_poll_at = self._status(ids[2])
+        self.assertEqual(error_count, 1)
+        self.assertTrue(next_poll_at, "the failure reached the database")
 
     def _remove_committed(self, journal_id, method_id, request_id):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
+            env["centrapay.payment.activity"].search(
+                [("request_id", "=", request_id)]
+            ).unlink()
             env["centrapay.payment.request"].browse(request_id).unlink()
             env["pos.payment.method"].browse(method_id).unlink()
             env["account.journal"].browse(journal_id).unlink()
+            cr.execute("DELETE FROM centrapay_account")

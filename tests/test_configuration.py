@@ -2,6 +2,9 @@ from odoo.exceptions import ValidationError
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import tagged
 
+from .. import const
+from ..centrapay import errors as cp_errors
+from ..centrapay.errors import CentrapayBudgetExhausted
 from .common import CentrapayCommon, centrapay_method_vals
 
 
@@ -66,13 +69,69 @@ class TestCentrapayConfiguration(CentrapayCommon):
 
 @tagged("post_install", "-at_install")
 class TestCentrapayRateBudget(CentrapayCommon):
-    def test_polls_keep_a_reserve_for_the_cashier(self):
+    def test_polls_yield_to_the_cashier_within_the_window(self):
         RateLimit = self.env["centrapay.rate.limit"]
         key = self.method._centrapay_rate_key()
-        polls = 0
-        while RateLimit._take(key, interactive=False) and polls < 100:
-            polls += 1
-        # 20 tokens of burst, 5 kept back for the cashier (refill: 3 a second).
-        self.assertLessEqual(polls, 17)
-        self.assertGreaterEqual(polls, 14)
-        self.assertTrue(RateLimit._take(key, interactive=True, wait=0))
+
+        def fill(**kind):
+            # No assertRaises: it would roll the budget's own transactions back.
+            taken = 0
+            try:
+                while taken < 1000:
+                    RateLimit._take(key, **kind)
+                    taken += 1
+            except CentrapayBudgetExhausted:
+                return taken
+            return taken
+
+        self.assertEqual(fill(interactive=False), const.RATE_READ_LIMIT_PER_MINUTE)
+        # The feed, which finds every payment with one call, has more room.
+        self.assertEqual(
+            fill(interactive=False, feed=True),
+            const.RATE_POLL_LIMIT_PER_MINUTE - const.RATE_READ_LIMIT_PER_MINUTE,
+        )
+        # The cashier still has the rest of the window, and no more.
+        for _cashier in range(
+            const.RATE_LIMIT_PER_MINUTE - const.RATE_POLL_LIMIT_PER_MINUTE
+        ):
+            RateLimit._take(key, interactive=True)
+        self.assertEqual(RateLimit._calls_in_window(key), const.RATE_LIMIT_PER_MINUTE)
+        self.assertFalse(RateLimit._try_take(key, const.RATE_LIMIT_PER_MINUTE)[0])
+
+    def test_every_http_attempt_spends_the_budget(self):
+        """Retries count: the budget holds at the HTTP level."""
+        key = self.method._centrapay_rate_key()
+        self.control.add_fault(
+            method="GET", path="/api/payment-requests/", kind="status", status=503,
+            times=3,
+        )  # fmt: skip
+        client = self.method._centrapay_client(interactive=True)
+        with self.assertLogs("odoo.addons.pos_centrapay", "WARNING"):
+            failed = None
+            try:
+                client.get_payment_request("some-id")
+            except cp_errors.CentrapayUnknownOutcome as exc:
+                failed = exc
+            self.assertTrue(failed)
+        http_calls = len(self.calls("GET", "/api/payment-requests/some-id"))
+        self.assertEqual(http_calls, 3)
+        self.assertEqual(
+            self.env["centrapay.rate.limit"]._calls_in_window(key), http_calls
+        )
+
+    def test_a_429_pauses_the_account_for_its_retry_after(self):
+        key = self.method._centrapay_rate_key()
+        self.control.add_fault(
+            method="GET", path="/api/payment-requests/", kind="rate_limit",
+            retryAfter=20, times=1,
+        )  # fmt: skip
+        client = self.method._centrapay_client(interactive=False)
+        limited = None
+        try:
+            client.get_payment_request("some-id")
+        except cp_errors.CentrapayRateLimited as exc:
+            limited = exc
+        self.assertEqual(limited.retry_after, 20)
+        taken, retry_in = self.env["centrapay.rate.limit"]._try_take(key, 100)
+        self.assertFalse(taken)
+        self.assertGreater(retry_in, 15)

@@ -51,3 +51,10 @@ class TestCentrapayTours(CentrapayHttpCommon):
             len(request), 1, "the reload resumed the request, it made no new one"
         )
         self.assertEqual(request.status, "paid")
+
+    def test_an_unverified_centrapay_line_does_not_sync(self):
+        self.start_pos_tour("CentrapayUnverifiedLineTour")
+        orders = self.env["pos.order"].search(
+            [("config_id", "=", self.main_pos_config.id)]
+        )
+        self.assertFalse(orders.filtered(lambda o: o.state != "draft"))

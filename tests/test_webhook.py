@@ -57,10 +57,35 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
         response = self.post(body, f"Bearer {token}")
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.json()["result"], "processed")
+        # The webhook made no Centrapay call (CP-POS-14): it woke the engine.
+        self.assertFalse(self.calls_to(self.state["centrapay_id"]))
+        self.request.invalidate_recordset()
+        self.assertEqual(self.request.status, "new")
+        self.assertFalse(self.request.next_poll_at, "first in line for the engine")
+        self.env["centrapay.engine"]._centrapay_pass()
         self.request.invalidate_recordset()
         self.assertEqual(self.request.status, "paid")
         again = self.post(body, token)
         self.assertEqual(again.json()["result"], "duplicate")
+
+    def test_data_as_a_json_string_is_accepted(self):
+        self.control.pay(self.state["centrapay_id"])
+        body = json.loads(self.notification("n-str"))
+        body["data"] = json.dumps(body["data"])
+        raw = json.dumps(body).encode()
+        response = self.post(raw, self.control.sign(raw, self.audience))
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json()["result"], "processed")
+
+    def test_a_deeply_nested_body_is_refused_without_a_server_error(self):
+        raw = b'{"data":' + b"[" * 50000 + b"]" * 50000 + b"}"
+        response = self.post(raw, "Bearer x")
+        self.assertEqual(response.status_code, 400)
+        raw = b'{"data":' + b"[" * 5000 + b"]" * 5000 + b"}"
+        self.assertEqual(self.post(raw, "Bearer x").status_code, 400)
+
+    def calls_to(self, centrapay_id):
+        return [c for c in self.control.calls() if centrapay_id in c["path"]]
 
     def test_refund_webhook_records_the_refund_activity(self):
         centrapay_id = self.state["centrapay_id"]
@@ -85,6 +110,7 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
         ).encode()
         response = self.post(body, self.control.sign(body, self.audience))
         self.assertEqual(response.json()["result"], "processed")
+        self.env["centrapay.engine"]._centrapay_pass()
         self.request.invalidate_recordset()
         self.assertEqual(self.request.status, "paid")
         self.assertIn("refund", self.request.activity_ids.mapped("activity_type"))
@@ -133,7 +159,7 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
             self.assertNotIn(key, json.dumps(loaded, default=str))
         self.assertNotIn(key, json.dumps(self.state, default=str))
         status = self.centrapay_method.with_user(self.pos_user).centrapay_get_status(
-            self.state["centrapay_id"]
+            self.state["centrapay_id"], self.main_pos_config.current_session_id.id
         )
         self.assertNotIn(key, json.dumps(status, default=str))
         with self.assertRaises(AccessError):

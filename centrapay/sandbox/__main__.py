@@ -35,6 +35,12 @@ def _parse_args(argv):
     return parser.parse_args(argv)
 
 
+def mask_secret(secret):
+    """Enough of a secret to tell two apart, never enough to use it."""
+    secret = str(secret or "")
+    return f"{secret[:4]}…({len(secret)} chars)" if len(secret) > 8 else "***"
+
+
 def _write_credentials(state_path, info):
     """Write ``credentials.json`` next to the state file (read by demo scripts)."""
     directory = os.path.dirname(os.path.abspath(state_path))
@@ -69,7 +75,8 @@ def main(argv=None):
     lines = [
         "Centrapay sandbox running",
         f"  base URL            {info['base_url']}",
-        f"  API key (X-Api-Key) {info['api_key']}",
+        # Masked: this banner ends up in logs; the credentials file (0600) has it.
+        f"  API key (X-Api-Key) {mask_secret(info['api_key'])}",
         f"  merchant config id  {info['merchant_config_id']}",
         f"  merchant id         {info['merchant_id']}",
         f"  merchant account id {info['merchant_account_id']}",

@@ -12,7 +12,7 @@ import typing
 from . import shortcode
 from .util import ApiError, bad_request, base58_id, forbidden, iso, parse_int, uuid_hex
 
-MAX_AMOUNT = 100_000_000  # value must be positive and < 100000000 (SPEC §3.2)
+MAX_AMOUNT = 100_000_000  # value must be positive and < 100000000 (doc §3.2)
 MAX_EXPIRY_SECONDS = 365 * 24 * 3600
 DEFAULT_EXPIRY_SECONDS = 120
 CURRENCY = "NZD"
@@ -25,7 +25,7 @@ PAYMENT_OPTIONS = (TEST_ASSET,)
 TAX_NUMBER = {"value": "123-456-789", "type": "nz-gst"}
 SYSTEM_CRN = "crn::system:centrapay-sandbox"
 PAY_MODES = ("partial-payment", "multi-asset-payment")
-# Activities that can repeat on one request get their own short code (SPEC §4.2).
+# Activities that can repeat on one request get their own short code (doc §4.2).
 SUFFIXED_ACTIVITY_TYPES = ("payment", "refund")
 # Fields of the summary view and of the list-by-externalRef items (examples).
 SUMMARY_FIELDS = (
@@ -76,7 +76,7 @@ class Settings:
     """Runtime-tunable behaviour (also settable through ``/_sandbox/settings``)."""
 
     rate_limit: int = 200
-    # SPEC §15.6: the refund window is undocumented; 90 days by default.
+    # doc §15.6: the refund window is undocumented; 90 days by default.
     refund_window_seconds: float = 90 * 24 * 3600
     refund_delay_seconds: float = 0.0
     void_window_seconds: float = 24 * 3600
@@ -159,7 +159,7 @@ class Engine:
     def _record(self, pr_id):
         rec = self.store.state["paymentRequests"].get(pr_id)
         if rec is None:
-            # SPEC §15.8: unknown ids are 403 Forbidden (prose), not 404.
+            # doc §15.8: unknown ids are 403 Forbidden (prose), not 404.
             raise forbidden(reason="Payment Request not found")
         self._refresh(rec)
         return rec
@@ -194,7 +194,7 @@ class Engine:
         number = len(meta["activityIds"]) + 1
         short = pr["shortCode"]
         if type_ in SUFFIXED_ACTIVITY_TYPES:
-            # SPEC §15.7: suffix = 2-digit activity number, as in the Farmlands
+            # doc §15.7: suffix = 2-digit activity number, as in the Farmlands
             # guide's "CP-C7F-ZS5-03" (other examples disagree on the width).
             short = f"{short}-{number:02d}"
         activity = {
@@ -248,7 +248,7 @@ class Engine:
             raise bad_request("configId must be a string")
         amount, currency = self._validate_value(body.get("value"))
         fields = {"value": _money(amount)}
-        # SPEC §15.5: string or integer accepted, 1 s .. 1 year, emitted as int.
+        # doc §15.5: string or integer accepted, 1 s .. 1 year, emitted as int.
         expiry = body.get("expirySeconds", DEFAULT_EXPIRY_SECONDS)
         fields["expirySeconds"] = parse_int(expiry, "expirySeconds")
         if fields["expirySeconds"] > MAX_EXPIRY_SECONDS:
@@ -270,7 +270,7 @@ class Engine:
         if body.get("lineItems") is not None:
             items = self._validate_line_items(body["lineItems"])
             total = sum(int(item["price"]) for item in items)
-            # SPEC §10.1: prices sum to value.amount, or to basketAmount when
+            # doc §10.1: prices sum to value.amount, or to basketAmount when
             # partial payments are allowed.
             if total not in (amount, basket):
                 raise bad_request("LINE_ITEMS_SUM_CHECK_FAILED")
@@ -311,7 +311,7 @@ class Engine:
     def _check_create_rules(self, body, config_id, currency):
         """Business-rule checks (403), after request validation (400)."""
         if config_id != self.creds["merchantConfigId"]:
-            # SPEC §14.2: the code for an unknown config is undocumented; the
+            # doc §14.2: the code for an unknown config is undocumented; the
             # generic 403 is used, with a reason for humans.
             raise forbidden(reason=f"Merchant Config {config_id} not found")
         if currency != CURRENCY or body.get("preAuth"):
@@ -339,7 +339,7 @@ class Engine:
                     raise bad_request(f"{label}.{name} is required")
             if not isinstance(item["name"], str):
                 raise bad_request(f"{label}.name must be a string")
-            # A negative price is allowed: basket-wide discounts (SPEC §10.1).
+            # A negative price is allowed: basket-wide discounts (doc §10.1).
             price = parse_int(
                 item["price"], f"{label}.price", allow_negative=True, allow_zero=True
             )
@@ -355,7 +355,7 @@ class Engine:
 
     @staticmethod
     def _check_barcode(barcode):
-        """Luhn-check a patron barcode (up to 16 digits, SPEC §13)."""
+        """Luhn-check a patron barcode (up to 16 digits, doc §13)."""
         if (
             not isinstance(barcode, str)
             or not barcode.isascii()
@@ -466,7 +466,7 @@ class Engine:
         with self.store.mutate():
             pr = self._record(pr_id)["data"]
             if pr["status"] != "new":
-                # SPEC §4: undocumented error; reuse the pay-side status codes.
+                # doc §4: undocumented error; reuse the pay-side status codes.
                 raise forbidden(f"REQUEST_{pr['status'].upper()}")
             return {k: copy.deepcopy(pr[k]) for k in SUMMARY_FIELDS if k in pr}
 
@@ -551,7 +551,7 @@ class Engine:
             start = keys.index(page_key) + 1
         page = {"items": items[start : start + limit]}
         if start + limit < len(items):
-            # SPEC §15.9: the sandbox always names it nextPageKey.
+            # doc §15.9: the sandbox always names it nextPageKey.
             page["nextPageKey"] = keys[start + limit - 1]
         return page
 
@@ -562,7 +562,7 @@ class Engine:
         asset_type, key, mode, amount = self._validate_pay(body)
         with self.store.mutate() as state:
             rec = self._record(pr_id)
-            # SPEC §15.10: the key is optional (the guides omit it); when given,
+            # doc §15.10: the key is optional (the guides omit it); when given,
             # a repeat returns the stored activity instead of paying again.
             idem = f"{pr_id}|{key}" if key else None
             if idem in state["payIdempotency"]:
@@ -610,7 +610,7 @@ class Engine:
             if idem:
                 state["payIdempotency"][idem] = activity["id"]
             if completes:
-                # SPEC §15.13: no separate "paid" activity (the activity examples
+                # doc §15.13: no separate "paid" activity (the activity examples
                 # go request → payment → refund); the paid notification carries
                 # the completing payment activity, with paidBy.
                 self._notify("payment-request:paid", activity)
@@ -697,7 +697,7 @@ class Engine:
             **extra,
         )
         rec["data"]["updatedAt"] = iso(now)
-        # Refunds complete asynchronously (SPEC §6.6): initiated now, completed
+        # Refunds complete asynchronously (doc §6.6): initiated now, completed
         # after the configurable delay.
         self._notify("payment-request:refund-initiated", activity)
         self._notify(
@@ -736,7 +736,7 @@ class Engine:
             rec = self._record(pr_id)
             previous = rec["meta"]["refundRefs"].get(external_ref)
             if previous:
-                # SPEC §3.7: externalRef is the refund's idempotency key; checked
+                # doc §3.7: externalRef is the refund's idempotency key; checked
                 # before the state so a replay after a full refund is still 200.
                 activity = self._activity(previous)
                 if int(activity["value"]["amount"]) == amount:
@@ -748,7 +748,7 @@ class Engine:
                 raise forbidden("NOT_PAID")
             refundable = sum(left for _, left in self._refund_state(rec))
             if refundable <= 0:
-                # SPEC §6.6: read as "fully refunded" (its text is legacy wording).
+                # doc §6.6: read as "fully refunded" (its text is legacy wording).
                 raise forbidden("ALREADY_REFUNDED")
             window = self.settings.refund_window_seconds
             if self.store.now() - rec["meta"]["paidTs"] > window:
@@ -772,7 +772,7 @@ class Engine:
             rec = self._record(pr_id)
             pr, meta = rec["data"], rec["meta"]
             if pr["status"] == "cancelled":
-                # SPEC §15.4: idempotent, so that retried voids are safe.
+                # doc §15.4: idempotent, so that retried voids are safe.
                 return copy.deepcopy(self._activities_of(rec, "cancellation")[-1])
             if pr["status"] == "expired":
                 raise forbidden("REQUEST_EXPIRED")
@@ -782,10 +782,10 @@ class Engine:
                 refundable = sum(left for _, left in self._refund_state(rec))
                 if refundable <= 0:
                     raise forbidden("ALREADY_REFUNDED")
-                # SPEC §15.2: a voided paid request stays "paid"; the refund
+                # doc §15.2: a voided paid request stays "paid"; the refund
                 # shows in the activities (and refund webhooks).
                 return copy.deepcopy(self._refund(rec, refundable, actor))
-            # SPEC §15.1/§15.3: void is the merchant cancel; a new request answers
+            # doc §15.1/§15.3: void is the merchant cancel; a new request answers
             # the cancellation activity (as in the 2022 docs).
             return copy.deepcopy(self._cancel(rec, "CANCELLED_BY_MERCHANT", actor))
 

@@ -113,7 +113,7 @@ def _route(method, pattern, name, auth=None):
 
 
 _PR = r"/api/payment-requests/(?P<id>[^/]+)"
-# SPEC §15.1: no next-API cancel route (removed in 2022); it is a 404 like any
+# doc §15.1: no next-API cancel route (removed in 2022); it is a 404 like any
 # unknown route, and merchants cancel with void.
 API_ROUTES = (
     _route("POST", r"/api/payment-requests", "create", "key"),
@@ -128,7 +128,7 @@ API_ROUTES = (
     _route("POST", _PR + r"/pay", "pay", "patron"),
     _route("POST", _PR + r"/void", "void", "key"),
     _route("POST", _PR + r"/refund", "refund", "key"),
-    # The guides read a request with the patron's JWT too (SPEC §2).
+    # The guides read a request with the patron's JWT too (doc §2).
     _route("GET", _PR, "get", "patron"),
     _route("GET", r"/api/payment-activities", "merchant_activities", "key"),
     _route("GET", r"/api/\.well-known/jwks\.json", "jwks"),
@@ -166,7 +166,7 @@ def _match(routes, method, path):
         match = pattern.fullmatch(path)
         if match and route_method == method:
             return name, auth, {k: unquote(v) for k, v in match.groupdict().items()}
-    # SPEC §3.4: 404 means a wrong path *or* method.
+    # doc §3.4: 404 means a wrong path *or* method.
     raise ApiError(404, "Not Found", f"no route for {method} {path}")
 
 
@@ -478,7 +478,7 @@ class Sandbox:
             scheme, _, rest = token.partition(" ")
             if scheme.lower() == "bearer":
                 token = rest.strip()
-            # SPEC §15.15: bare or Bearer JWT; any non-empty token is a patron.
+            # doc §15.15: bare or Bearer JWT; any non-empty token is a patron.
             if token:
                 return self.engine.patron_actor
         raise ApiError(401, "Missing authentication")

@@ -1,6 +1,6 @@
 """Short codes ``CP-XXX-XXC`` with a Luhn mod N check character.
 
-SPEC §15.7: the real alphabet and algorithm are undocumented, so the sandbox
+doc §15.7: the real alphabet and algorithm are undocumented, so the sandbox
 uses its own self-consistent scheme:
 
 * alphabet: Crockford base32 ``0-9 A-Z`` without ``I L O U`` (32 symbols);

@@ -67,7 +67,7 @@ def forbidden(message="Forbidden", reason=None):
 def parse_int(value, field, *, allow_negative=False, allow_zero=False):
     """Parse a bignumber-ish integer given as a digit string or a JSON integer.
 
-    SPEC §3.2: examples mix strings and numbers, so both are accepted on input.
+    doc §3.2: examples mix strings and numbers, so both are accepted on input.
     """
     if isinstance(value, bool) or value is None:
         raise bad_request(

@@ -20,7 +20,7 @@ from .util import bad_request, iso, uuid_hex
 
 _logger = logging.getLogger(__name__)
 
-JWT_LIFETIME = 300  # exp = iat + 5 min (SPEC §11.1)
+JWT_LIFETIME = 300  # exp = iat + 5 min (doc §11.1)
 JWKS_MAX_AGE = 300
 DEFAULT_CONFIG = {
     "url": None,
@@ -82,7 +82,7 @@ class Signer:
         ``iat``/``exp`` use real time, not the sandbox clock: receivers check
         them against their own wall clock.
         """
-        # SPEC §15.14: integer claims (the docs show strings), bare token in the
+        # doc §15.14: integer claims (the docs show strings), bare token in the
         # header (no "Bearer "), hash of the exact body bytes.
         iat = int(time.time()) if iat is None else int(iat)
         claims = {"iat": iat, "exp": iat + JWT_LIFETIME if exp is None else int(exp)}

@@ -1,6 +1,6 @@
 """CentrapayClient against sandbox faults: retries, rate limits, lost creates.
 
-SPEC §3.4, §3.5, §3.7, §7.3 and checklist CP-ERR-2/4/7/8, over real HTTP.
+doc §3.4, §3.5, §3.7, §7.3 and checklist CP-ERR-2/4/7/8, over real HTTP.
 """
 
 import logging
@@ -195,7 +195,7 @@ def test_void_lost_after_commit_is_safe_to_retry(client, sandbox, control):
 
 def test_void_of_paid_lost_after_commit_reports_attempts(client, sandbox, control):
     # The first void refunded; the retry learns ALREADY_REFUNDED. attempts > 1
-    # tells the caller an earlier attempt may have worked: re-GET (SPEC §6.7).
+    # tells the caller an earlier attempt may have worked: re-GET (doc §6.7).
     pr = create(client, sandbox)
     control.pay(pr["id"])
     control.add_fault(kind="commit_then_drop", path=f"{PR_PATH}/{pr['id']}/void")
@@ -219,7 +219,7 @@ def test_persistent_failure_is_an_unknown_outcome(
 
 
 def test_incomplete_create_answer_is_an_unknown_outcome(client, sandbox, control):
-    # An injected 200 whose body lacks most fields (SPEC §7.3 "missing fields").
+    # An injected 200 whose body lacks most fields (doc §7.3 "missing fields").
     control.add_fault(kind="malformed", method="POST", path=PR_PATH, commit=True)
     pr = create(client, sandbox, external_ref="half-1")
     assert pr["shortCode"] and pr["url"]

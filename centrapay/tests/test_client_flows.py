@@ -195,7 +195,7 @@ def test_void_unpaid_cancels(client, sandbox, control):
         "cancelled",
         "CANCELLED_BY_MERCHANT",
     )
-    # SPEC §6.7: the sandbox answers a repeated void with the same cancellation.
+    # doc §6.7: the sandbox answers a repeated void with the same cancellation.
     assert client.void_payment_request(pr["id"]) == activity
 
 
@@ -204,7 +204,7 @@ def test_void_paid_refunds(client, sandbox, control):
     activity = client.void_payment_request(pr["id"])
     assert activity["type"] == "refund"
     assert activity["value"] == {"amount": "2550", "currency": "NZD"}
-    # SPEC §4.1: a voided paid request stays "paid"; the refund is an activity.
+    # doc §4.1: a voided paid request stays "paid"; the refund is an activity.
     assert client.get_payment_request(pr["id"])["status"] == "paid"
     types = [a["type"] for a in client.list_payment_request_activities(pr["id"])]
     assert types == ["refund", "payment", "request"]
@@ -382,7 +382,7 @@ def test_get_errors(client, sandbox, control):
     with pytest.raises(CentrapayForbidden) as info:
         client.get_payment_request_by_short_code(shortcode.generate())
     assert info.value.is_generic
-    # SPEC §3.4: the OpenAPI says 404 for a missing resource; handled the same.
+    # doc §3.4: the OpenAPI says 404 for a missing resource; handled the same.
     inject(control, "/api/payment-requests/", 404, "NOT FOUND", method="GET")
     with pytest.raises(CentrapayNotFound):
         client.get_payment_request("X")

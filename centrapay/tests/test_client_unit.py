@@ -295,7 +295,7 @@ def test_path_segments_and_page_keys_are_url_encoded(client, server):
 
 
 def test_both_page_key_names_are_read(client, server):
-    # SPEC §3.6: E4's example answers "pageKey", the others "nextPageKey".
+    # doc §3.6: E4's example answers "pageKey", the others "nextPageKey".
     server.reply(200, {"items": [{"id": "a"}], "pageKey": "k2"})
     server.reply(200, {"items": [{"id": "b"}], "nextPageKey": "k3"})
     server.reply(200, {"items": [{"id": "c"}]})
@@ -540,3 +540,49 @@ def test_bad_base_url(url):
     with pytest.raises(CentrapayValidationError) as info:
         CentrapayClient(url, API_KEY)
     assert info.value.field == "base_url"
+
+
+def test_the_budget_hook_runs_before_every_http_attempt():
+    """Retries count: ``before_attempt`` is called once per HTTP attempt."""
+    from centrapay.errors import CentrapayBudgetExhausted
+
+    hits = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            hits.append(self.path)
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args):
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        attempts = []
+        client = CentrapayClient(
+            f"http://127.0.0.1:{server.server_port}",
+            "k" * 20,
+            max_retries=2,
+            sleep=lambda _s: None,
+            before_attempt=lambda: attempts.append(1),
+        )
+        with pytest.raises(CentrapayUnknownOutcome):
+            client.get_payment_request("abc")
+        assert len(attempts) == len(hits) == 3
+
+        def refuse():
+            raise CentrapayBudgetExhausted(2.0)
+
+        hits.clear()
+        refused = CentrapayClient(
+            f"http://127.0.0.1:{server.server_port}", "k" * 20, before_attempt=refuse
+        )
+        with pytest.raises(CentrapayBudgetExhausted):
+            refused.get_payment_request("abc")
+        assert hits == [], "nothing is sent when the budget refuses"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,4 +1,4 @@
-"""Money conversion edge cases (SPEC §3.2, §10.1). No HTTP."""
+"""Money conversion edge cases (doc §3.2, §10.1). No HTTP."""
 
 from decimal import Decimal
 
@@ -142,7 +142,7 @@ def test_line_items_sum_ok():
     assert line_items_sum_ok(items, "10000")
     assert line_items_sum_ok(items, 10000)
     assert not line_items_sum_ok(items, "9999")
-    # A basket-wide discount may be its own negative line (SPEC §10.1).
+    # A basket-wide discount may be its own negative line (doc §10.1).
     assert line_items_sum_ok(
         [*items, {"name": "Promo", "qty": "1", "price": "-500"}], "9500"
     )

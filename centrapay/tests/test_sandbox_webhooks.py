@@ -14,7 +14,7 @@ COMPLETED = "payment-request:refund-completed"
 
 
 def _verify(sandbox, api, request, aud):
-    """Verify a delivery the way a receiver must (SPEC §11.1)."""
+    """Verify a delivery the way a receiver must (doc §11.1)."""
     jwks = api.get("/api/.well-known/jwks.json", key=False).json()
     token = request["headers"]["Authorization"]
     header = jwt.get_unverified_header(token)

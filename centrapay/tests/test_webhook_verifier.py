@@ -153,7 +153,7 @@ def test_valid_notification_with_or_without_bearer(verifier, key, prefix):
 
 
 def test_iat_and_exp_as_numeric_strings(verifier, key):
-    # SPEC §11.1: the documented example carries iat/exp as strings.
+    # doc §11.1: the documented example carries iat/exp as strings.
     token = sign(key, "k1", iat=str(int(NOW)), exp=str(int(NOW) + 300))
     assert verifier.verify(token, BODY)["id"] == "ntf_1"
 
@@ -180,7 +180,7 @@ def test_exp_within_leeway_is_accepted(verifier, key, clock):
 
 
 def test_data_string_holding_json_is_decoded(verifier, key):
-    # SPEC §11.1: the model types data as "string" while describing an object.
+    # doc §11.1: the model types data as "string" while describing an object.
     body = json.dumps(
         {"id": "n2", "type": "payment-request:paid", "data": json.dumps({"a": 1})}
     ).encode()
@@ -212,7 +212,7 @@ def test_expired_by_exp(verifier, key, clock):
 
 
 def test_expired_by_max_age_without_exp(verifier, key, clock):
-    # SPEC §11.1 allows "iat + your own window" instead of exp.
+    # doc §11.1 allows "iat + your own window" instead of exp.
     token = sign(key, "k1", exp=None)
     assert verifier.verify(token, BODY)
     clock.now = NOW + 300 + 31
@@ -451,7 +451,7 @@ def test_error_codes_and_repr(verifier, key):
 def test_duplicate_notification_id_is_detected(verifier, key):
     dedupe = NotificationDeduplicator()
     seen = []
-    for _ in range(3):  # Centrapay delivers at least once (SPEC §11.1)
+    for _ in range(3):  # Centrapay delivers at least once (doc §11.1)
         notification = verifier.verify(sign(key, "k1"), BODY)
         seen.append(dedupe.is_duplicate(notification["id"]))
     assert seen == [False, True, True]

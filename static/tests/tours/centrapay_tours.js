@@ -6,12 +6,19 @@ import * as ProductScreen from "@point_of_sale/../tests/tours/utils/product_scre
 import * as ReceiptScreen from "@point_of_sale/../tests/tours/utils/receipt_screen_util";
 import {registry} from "@web/core/registry";
 
-function startCentrapayPayment() {
+function openPaymentScreen() {
     return [
         Chrome.startPoS(),
         Dialog.confirm("Open Register"),
         ProductScreen.addOrderline("Desk Pad", "1"),
         ProductScreen.clickPayButton(),
+        PaymentScreen.isShown(),
+    ];
+}
+
+function startCentrapayPayment() {
+    return [
+        openPaymentScreen(),
         PaymentScreen.clickPaymentMethod("Centrapay"),
         Centrapay.qrIsShown(),
     ];
@@ -29,11 +36,7 @@ function finishPaidOrder() {
 registry.category("web_tour.tours").add("CentrapaySmokeTour", {
     steps: () =>
         [
-            Chrome.startPoS(),
-            Dialog.confirm("Open Register"),
-            ProductScreen.addOrderline("Desk Pad", "1"),
-            ProductScreen.clickPayButton(),
-            PaymentScreen.isShown(),
+            openPaymentScreen(),
             {
                 content: "Centrapay is offered as a payment method",
                 trigger: ".paymentmethod:contains('Centrapay')",
@@ -101,5 +104,37 @@ registry.category("web_tour.tours").add("CentrapayReloadTour", {
             Centrapay.qrIsShown(),
             Centrapay.sandbox("pay"),
             finishPaidOrder(),
+        ].flat(Infinity),
+});
+
+registry.category("web_tour.tours").add("CentrapayUnverifiedLineTour", {
+    steps: () =>
+        [
+            openPaymentScreen(),
+            {
+                content: "a Centrapay line claims a payment Centrapay never took",
+                trigger: ".pos .payment-screen",
+                run: () => {
+                    const pos = window.posmodel;
+                    const order = pos.get_order();
+                    const method = pos.models["pos.payment.method"].find(
+                        (m) => m.use_payment_terminal === "centrapay"
+                    );
+                    const line = order.add_paymentline(method);
+                    line.set_amount(order.get_total_with_tax());
+                    line.update({centrapay_request_id: "forged-request"});
+                    line.set_payment_status("done");
+                },
+            },
+            PaymentScreen.clickValidate(),
+            {
+                content: "the cashier is told why the order was not saved",
+                trigger: ".modal-body:contains('cannot be verified')",
+            },
+            Dialog.confirm(),
+            {
+                content: "the order stays on the POS, unpaid",
+                trigger: ".pos .payment-screen",
+            },
         ].flat(Infinity),
 });

@@ -1,4 +1,5 @@
 import {AlertDialog} from "@web/core/confirmation_dialog/confirmation_dialog";
+import {ConnectionLostError} from "@web/core/network/rpc";
 import {CentrapayQrDialog} from "@pos_centrapay/app/components/centrapay_qr_dialog/centrapay_qr_dialog";
 import {PaymentInterface} from "@point_of_sale/app/payment/payment_interface";
 import {_t} from "@web/core/l10n/translation";
@@ -57,6 +58,8 @@ export class PaymentCentrapay extends PaymentInterface {
             line_items: this._lineItems(order, line),
         });
         if (!state || state.error) {
+            // A cancel pressed during a failed create must not void the next try.
+            this.cancelledDuringCreate.delete(line.uuid);
             this._showError(
                 state?.error || _t("Centrapay could not create the payment request.")
             );
@@ -64,7 +67,11 @@ export class PaymentCentrapay extends PaymentInterface {
         }
         if (this.cancelledDuringCreate.delete(line.uuid)) {
             // Nobody will show this QR code: void it at once.
-            await this._call("centrapay_cancel_request", state.centrapay_id);
+            await this._call(
+                "centrapay_cancel_request",
+                state.centrapay_id,
+                this.pos.session.id
+            );
             return false;
         }
         line.update({
@@ -86,7 +93,8 @@ export class PaymentCentrapay extends PaymentInterface {
         }
         const state = await this._call(
             "centrapay_cancel_request",
-            line.centrapay_request_id
+            line.centrapay_request_id,
+            this.pos.session.id
         );
         if (!state || state.error) {
             this._showError(
@@ -118,11 +126,18 @@ export class PaymentCentrapay extends PaymentInterface {
 
     /** Resume waiting for a line whose request was sent before a reload. */
     async resume(line) {
-        let state = await this._call("centrapay_get_status", line.centrapay_request_id);
+        const ask = () =>
+            this._call(
+                "centrapay_get_status",
+                line.centrapay_request_id,
+                this.pos.session.id
+            );
+        let state = await ask();
         // Offline, the request may still be paid: keep asking, never give up on it.
+        // A server error is not offline: it is shown, and the line can be retried.
         while (state?.offline) {
             await new Promise((resolve) => setTimeout(resolve, FALLBACK_POLL_MS));
-            state = await this._call("centrapay_get_status", line.centrapay_request_id);
+            state = await ask();
         }
         if (!state || state.error) {
             this._showError(state?.error || _t("Centrapay request not found."));
@@ -163,7 +178,7 @@ export class PaymentCentrapay extends PaymentInterface {
                         this.pos.get_order() && this._cancelFromDialog(line),
                 },
                 {
-                    // Closing the QR (its x, Escape) abandons it: void (SPEC §7.2).
+                    // Closing the QR (its x, Escape) abandons it: void (doc §7.2).
                     onClose: () => {
                         wait.closeDialog = null;
                         if (this._isCurrent(wait)) {
@@ -178,7 +193,7 @@ export class PaymentCentrapay extends PaymentInterface {
                     FALLBACK_POLL_MS
                 )
             );
-            // The POS gives up a few seconds after expiry (SPEC §7.2) and voids.
+            // The POS gives up a few seconds after expiry (doc §7.2) and voids.
             const timeoutMs =
                 state.deadline - Date.now() + (state.pos_timeout_seconds || 7) * 1000;
             wait.timers.push(
@@ -205,7 +220,11 @@ export class PaymentCentrapay extends PaymentInterface {
         if (!this._isCurrent(wait)) {
             return;
         }
-        const state = await this._call(method, wait.line.centrapay_request_id);
+        const state = await this._call(
+            method,
+            wait.line.centrapay_request_id,
+            this.pos.session.id
+        );
         if (state && !state.error && FINAL_STATUSES.includes(state.status)) {
             this._settle(wait.line, state, wait);
         }
@@ -268,17 +287,26 @@ export class PaymentCentrapay extends PaymentInterface {
         return Date.now() + Math.max(0, state.expires_in || 0) * 1000;
     }
 
-    async _call(method, arg) {
+    /** Call the server; a lost connection is ``offline``, a server error its message. */
+    async _call(method, ...args) {
         try {
             return await this.env.services.orm.silent.call(
                 "pos.payment.method",
                 method,
-                [[this.payment_method_id.id], arg]
+                [[this.payment_method_id.id], ...args]
             );
-        } catch {
+        } catch (error) {
+            if (error instanceof ConnectionLostError) {
+                return {
+                    error: _t("Could not reach the Odoo server. Check the connection."),
+                    offline: true,
+                };
+            }
             return {
-                error: _t("Could not reach the Odoo server. Check the connection."),
-                offline: true,
+                error:
+                    error?.data?.message ||
+                    error?.message ||
+                    _t("The Odoo server could not handle the Centrapay request."),
             };
         }
     }

@@ -1,0 +1,114 @@
+"""What a Centrapay Payment Request says, as the values our record should take.
+
+A pure mapping, with no Odoo in it: the model's state machine decides whether
+the change is allowed and applies it. Modelled on ``payment.transaction``,
+whose provider modules map a provider status to a state in one table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import CentrapayUnknownOutcome
+
+# Centrapay's statuses (doc §4.1), each our status of the same name.
+# Our local ``draft`` and ``error`` are never accepted from Centrapay.
+CENTRAPAY_STATUSES = {
+    "new": "new",
+    "paid": "paid",
+    "cancelled": "cancelled",
+    "expired": "expired",
+}
+
+# The cancellation reason we record when the patron paid just before our void,
+# which Centrapay then refunded: the sale is not paid (doc §6.7).
+REFUNDED_BY_VOID = "REFUNDED_BY_VOID"
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A Centrapay timestamp as a naive UTC datetime, or None if absent or bad."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _malformed(detail: str) -> CentrapayUnknownOutcome:
+    return CentrapayUnknownOutcome("malformed", detail, method="GET")
+
+
+def map_payment_request(
+    payment_request: Any, *, refunded_by_void: bool = False
+) -> dict:
+    """Map a Payment Request body to ``{"status": …, "values": {…}}``.
+
+    ``values`` holds only what the body says (id, short code, url, expiry,
+    cancellation reason, what paid); the caller keeps what it knew for the rest.
+    Raises :class:`CentrapayUnknownOutcome` (``malformed``) for a body that
+    cannot be trusted: not an object, an unknown status, a ``paidBy`` that is
+    not an object.
+    """
+    if not isinstance(payment_request, Mapping):
+        raise _malformed("the payment request is not an object")
+    raw_status = payment_request.get("status")
+    status = CENTRAPAY_STATUSES.get(raw_status) if isinstance(raw_status, str) else None
+    if status is None:
+        raise _malformed(f"unexpected status {raw_status!r}")
+    paid_by = payment_request.get("paidBy")
+    if paid_by is not None and not isinstance(paid_by, Mapping):
+        raise _malformed("paidBy is not an object")
+    totals = (paid_by or {}).get("assetTotals") or []
+    if not isinstance(totals, list) or not all(isinstance(t, Mapping) for t in totals):
+        raise _malformed("paidBy.assetTotals is not a list of objects")
+    reason = payment_request.get("cancellationReason")
+    reason = reason if isinstance(reason, str) and reason else None
+    if status == "paid" and refunded_by_void:
+        status, reason = "cancelled", REFUNDED_BY_VOID
+    values: dict[str, Any] = {"cancellation_reason": reason}
+    for key, field in (("id", "centrapay_id"), ("shortCode", "short_code")):
+        value = payment_request.get(key)
+        if isinstance(value, str) and value:
+            values[field] = value
+    url = payment_request.get("url")
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        values["url"] = url
+    expires_at = parse_timestamp(payment_request.get("expiresAt"))
+    if expires_at:
+        values["expires_at"] = expires_at
+    for key, field in (("merchantId", "merchant_id"), ("configId", "config_id")):
+        value = payment_request.get(key)
+        if isinstance(value, str) and value:
+            values[field] = value
+    if totals:
+        values["paid_by"] = dict(paid_by)
+        values["paid_by_description"] = ", ".join(
+            str(t.get("description") or t.get("type") or "") for t in totals
+        )
+        values["asset_types"] = ", ".join(
+            sorted({str(t.get("type")) for t in totals if t.get("type")})
+        )
+    return {"status": status, "values": values}
+
+
+def refunded_after(activities: Any, since: datetime | None) -> bool:
+    """Whether the activities hold a refund made at or after ``since``.
+
+    Used after a void whose own answer was lost: voiding a paid request refunds
+    it (doc §6.7), and the activities are the truth.
+    """
+    for item in activities or []:
+        if not isinstance(item, Mapping):
+            continue
+        if str(item.get("type", "")).lower() != "refund":
+            continue
+        at = parse_timestamp(item.get("createdAt"))
+        if since is None or at is None or at >= since:
+            return True
+    return False

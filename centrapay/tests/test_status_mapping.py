@@ -1,0 +1,90 @@
+"""The pure mapping from a Centrapay Payment Request to our status (status.py)."""
+
+from datetime import datetime
+
+import pytest
+
+from centrapay.errors import CentrapayUnknownOutcome
+from centrapay.qr import qr_data_uri
+from centrapay.status import REFUNDED_BY_VOID, map_payment_request, refunded_after
+
+
+def _pr(**fields):
+    return {"id": "pr1", "status": "new", "value": {"amount": "100"}, **fields}
+
+
+@pytest.mark.parametrize("status", ["new", "paid", "cancelled", "expired"])
+def test_centrapay_statuses_map_to_ours(status):
+    assert map_payment_request(_pr(status=status))["status"] == status
+
+
+@pytest.mark.parametrize("status", ["draft", "error", "PAID", "", None, 3, "refunded"])
+def test_local_and_unknown_statuses_are_refused(status):
+    with pytest.raises(CentrapayUnknownOutcome) as caught:
+        map_payment_request(_pr(status=status))
+    assert caught.value.kind == "malformed"
+
+
+@pytest.mark.parametrize("paid_by", ["card", ["x"], 3, {"assetTotals": "x"}])
+def test_a_paid_by_of_the_wrong_type_is_refused(paid_by):
+    with pytest.raises(CentrapayUnknownOutcome):
+        map_payment_request(_pr(status="paid", paidBy=paid_by))
+
+
+def test_not_an_object_is_refused():
+    with pytest.raises(CentrapayUnknownOutcome):
+        map_payment_request(["status", "paid"])
+
+
+def test_paid_values():
+    mapped = map_payment_request(
+        _pr(
+            status="paid",
+            shortCode="CP-ABC-DEF",
+            url="https://app.centrapay.com/pay/pr1",
+            expiresAt="2026-11-30T01:02:03.000Z",
+            merchantId="m1",
+            configId="mc1",
+            paidBy={
+                "assetTotals": [
+                    {"type": "centrapay.nzd.main", "description": "Centrapay NZD"},
+                    {"type": "farmlands.nzd.main", "description": "Farmlands"},
+                ]
+            },
+        )
+    )
+    values = mapped["values"]
+    assert values["short_code"] == "CP-ABC-DEF"
+    assert values["expires_at"] == datetime(2026, 11, 30, 1, 2, 3)
+    assert values["paid_by_description"] == "Centrapay NZD, Farmlands"
+    assert values["asset_types"] == "centrapay.nzd.main, farmlands.nzd.main"
+    assert values["merchant_id"] == "m1" and values["config_id"] == "mc1"
+
+
+def test_a_url_that_is_not_http_is_not_taken():
+    values = map_payment_request(_pr(url="javascript:alert(1)"))["values"]
+    assert "url" not in values
+
+
+def test_paid_after_our_void_refunded_it_is_cancelled():
+    mapped = map_payment_request(_pr(status="paid"), refunded_by_void=True)
+    assert mapped["status"] == "cancelled"
+    assert mapped["values"]["cancellation_reason"] == REFUNDED_BY_VOID
+
+
+def test_refunded_after():
+    since = datetime(2026, 11, 30, 1, 0, 0)
+    acts = [
+        {"type": "payment", "createdAt": "2026-11-30T01:00:05Z"},
+        {"type": "refund", "createdAt": "2026-11-30T00:59:00Z"},
+    ]
+    assert not refunded_after(acts, since)
+    acts.append({"type": "Refund", "createdAt": "2026-11-30T01:00:06Z"})
+    assert refunded_after(acts, since)
+    assert not refunded_after(["junk", None], since)
+
+
+def test_qr_is_an_svg_data_uri_of_the_url():
+    uri = qr_data_uri("https://app.centrapay.com/pay/abc")
+    assert uri.startswith("data:image/svg+xml;base64,")
+    assert qr_data_uri("https://app.centrapay.com/pay/abc") == uri

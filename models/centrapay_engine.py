@@ -1,0 +1,471 @@
+import logging
+import selectors
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from datetime import timedelta
+
+import psycopg2.errors
+import psycopg2.pool
+
+from odoo import api, fields, models, sql_db
+from odoo.tools import SQL
+
+from .. import const
+from ..centrapay import errors as cp_errors
+
+_logger = logging.getLogger(__name__)
+
+# The engine sleeps between passes on the Postgres channel ``centrapay_engine``:
+# a webhook (or anything that makes a request due at once) wakes it at once.
+
+
+class CentrapayEngine(models.AbstractModel):
+    """The status engine: the one scheduler of every Centrapay read.
+
+    It runs as the cron ``ir_cron_centrapay_status``. While any request waits,
+    each call makes passes every ``ENGINE_PASS_SECONDS`` for
+    ``ENGINE_WINDOW_SECONDS``, then reports progress and triggers itself: the
+    cron runner calls it again at once (up to its batch limit, then the trigger
+    wakes the cron worker again). Between passes it sleeps on a Postgres LISTEN,
+    so a webhook wakes it at once. This works the same in the threaded server,
+    in prefork cron workers and with several Odoo servers on one database:
+    everything shared lives in the database.
+
+    A pass, per Centrapay account (API key):
+
+    1. follows the merchant's activity feed (E10) about once a second while
+       anything waits (every 30 s otherwise), paging back to the last activity
+       already in the ledger; an activity of a pending request makes it due now;
+    2. reads due requests directly (E2), as often as what the feed leaves of
+       the poll budget allows, at most once a second each (expiry, a patron's
+       cancel, anything the feed misses); without a feed, that is all there is;
+    3. brings the activities of requests that just ended into the ledger (E9)
+       when the feed has not.
+
+    Accounts and requests are taken with ``FOR UPDATE SKIP LOCKED``, each in a
+    short transaction of its own: two engines never handle one at once, and a
+    status change reaches the POS as soon as it is committed.
+    """
+
+    _name = "centrapay.engine"
+    _description = "Centrapay Status Engine"
+
+    # --- Waking and scheduling ----------------------------------------------------
+
+    @api.model
+    def _centrapay_wake(self):
+        """Run the engine soon: now if it is idle, at its next pass if it runs."""
+        self.env.ref("pos_centrapay.ir_cron_centrapay_status")._trigger()
+        # Delivered at commit; a running engine is sleeping on it.
+        self.env.cr.execute("NOTIFY centrapay_engine")
+
+    @api.model
+    def _centrapay_schedule(self, waiting, delay):
+        """Make ``waiting`` due for a direct read in ``delay`` seconds."""
+        waiting.write(
+            {"next_poll_at": fields.Datetime.now() + timedelta(seconds=delay)}
+        )
+        if delay <= 0:
+            self._centrapay_wake()
+        else:
+            self.env.ref("pos_centrapay.ir_cron_centrapay_status")._trigger()
+
+    @contextmanager
+    def _centrapay_own_row(self, model, row_id, condition=None):
+        """A transaction of its own holding one row, or an empty record if taken.
+
+        ``FOR UPDATE SKIP LOCKED``: another engine holding the row is skipped.
+        """
+        with self.pool.cursor() as cr:
+            env = self.env(cr=cr, su=True)
+            record = env[model].browse(row_id)
+            cr.execute(
+                SQL(
+                    "SELECT id FROM %s WHERE id = %s AND %s FOR UPDATE SKIP LOCKED",
+                    SQL.identifier(record._table),
+                    row_id,
+                    condition or SQL("TRUE"),
+                ),
+                log_exceptions=False,
+            )
+            yield record if cr.fetchone() else record.browse()
+
+    # --- The cron entry point -----------------------------------------------------
+
+    @api.model
+    def _centrapay_cron(self):
+        """Make passes for a window of time while anything waits (see class doc)."""
+        deadline = time.monotonic() + const.ENGINE_WINDOW_SECONDS
+        with (
+            sql_db.db_connect(self.env.cr.dbname).cursor() as listen_cr,
+            selectors.DefaultSelector() as selector,
+        ):
+            listen_cr.execute("LISTEN centrapay_engine")
+            listen_cr.commit()
+            connection = listen_cr._cnx
+            selector.register(connection, selectors.EVENT_READ)
+            pending = 0
+            while True:
+                started = time.monotonic()
+                try:
+                    pending = self._centrapay_pass()
+                except (psycopg2.pool.PoolError, psycopg2.OperationalError) as exc:
+                    # The database is saturated (all connections taken): keep
+                    # the loop alive and try again at the next pass.
+                    _logger.info("Centrapay engine pass skipped: %s", exc)
+                    pending = pending or 1
+                left = deadline - time.monotonic()
+                if not pending or left <= 0:
+                    break
+                pause = const.ENGINE_PASS_SECONDS - (time.monotonic() - started)
+                if pause > 0 and selector.select(min(pause, left)):
+                    connection.poll()
+                    connection.notifies.clear()
+        cron = self.env.ref("pos_centrapay.ir_cron_centrapay_status")
+        if pending:
+            # done >= 1: the runner reads done=0 as "not using the progress API".
+            self.env["ir.cron"]._notify_progress(done=1, remaining=pending)
+            cron._trigger()
+        else:
+            cron._trigger(
+                at=fields.Datetime.now() + timedelta(seconds=const.FEED_IDLE_SECONDS)
+            )
+
+    @api.model
+    def _centrapay_pass(self):
+        """One pass over every account; returns how many requests still wait."""
+        self._centrapay_take_webhooks()
+        with self.pool.cursor() as cr:
+            env = self.env(cr=cr, su=True)
+            methods = (
+                env["pos.payment.method"]
+                .with_context(active_test=False)
+                .search([("use_payment_terminal", "=", "centrapay")])
+            )
+            pending = env["centrapay.payment.request"].search(
+                [("status", "in", const.PENDING_STATUSES)]
+            )
+            ledger = env["centrapay.payment.request"].search(
+                [("ledger_pending", "=", True), ("centrapay_id", "!=", False)],
+                limit=50,
+            )
+            accounts = defaultdict(lambda: {"methods": [], "pending": [], "ledger": []})
+            for method in methods:
+                if method.active or method in pending.payment_method_id:
+                    accounts[method._centrapay_rate_key()]["methods"].append(method.id)
+            for request in pending:
+                key = request.payment_method_id._centrapay_rate_key()
+                accounts[key]["pending"].append(request.id)
+            for request in ledger:
+                key = request.payment_method_id._centrapay_rate_key()
+                accounts[key]["ledger"].append(request.id)
+        for key, work in accounts.items():
+            if work["methods"]:
+                self._centrapay_account_pass(key, work)
+        return len(pending)
+
+    def _centrapay_take_webhooks(self):
+        """Requests that new webhooks are about are read first, this pass."""
+        try:
+            with self.pool.cursor() as cr:
+                env = self.env(cr=cr, su=True)
+                read, refunded = env["centrapay.webhook.event"]._centrapay_take_new()
+                if not read:
+                    return
+                Request = env["centrapay.payment.request"]
+                Request.search(
+                    [
+                        ("centrapay_id", "in", list(read)),
+                        ("status", "in", const.PENDING_STATUSES),
+                    ]
+                ).write({"next_poll_at": False, "read_now": True})
+                # A refund leaves the status "paid": its trace is in the ledger.
+                Request.search([("centrapay_id", "in", list(refunded))]).write(
+                    {"ledger_pending": True}
+                )
+        except psycopg2.errors.SerializationFailure:
+            return  # another engine took them; or the next pass will
+
+    @api.model
+    def _centrapay_read_interval(self, waiting, feed_ok):
+        """Seconds between two direct reads of a request, with ``waiting`` of them.
+
+        Direct reads share what the feed leaves of their part of the budget,
+        never more often than once a second each: with one till a request is
+        read every second; with 50, every 50 s, and the feed catches their
+        payments in about a second.
+        """
+        feed_per_minute = 60 / const.FEED_BUSY_SECONDS if feed_ok else 0
+        per_minute = max(1.0, const.RATE_READ_LIMIT_PER_MINUTE - feed_per_minute)
+        return max(const.DIRECT_READ_MIN_SECONDS, max(1, waiting) * 60 / per_minute)
+
+    def _centrapay_account_pass(self, key, work):
+        feed_ok = self._centrapay_feed_step(key, work)
+        interval = self._centrapay_read_interval(len(work["pending"]), feed_ok)
+        budget_left = self._centrapay_read_due(work["pending"], interval)
+        if budget_left:
+            self._centrapay_ledger_step(work["ledger"], feed_ok)
+
+    # --- 1. The activity feed -----------------------------------------------------
+
+    def _centrapay_feed_step(self, key, work):
+        """Follow the account's feed if due; return whether the feed works."""
+        now = fields.Datetime.now()
+        try:
+            with self.pool.cursor() as cr:
+                account_id = (
+                    self.env(cr=cr, su=True)["centrapay.account"]
+                    ._centrapay_for_key(key)
+                    .id
+                )
+            with self._centrapay_own_row("centrapay.account", account_id) as account:
+                if not account:
+                    return account.browse(account_id).feed_ok  # another engine has it
+                env = account.env
+                methods = env["pos.payment.method"].browse(work["methods"])
+                pending = env["centrapay.payment.request"].browse(work["pending"])
+                merchant_id = (
+                    next((m.centrapay_merchant_id for m in methods if m.active), None)
+                    or account.merchant_id
+                    or next((r.merchant_id for r in pending if r.merchant_id), None)
+                )
+                values = {"engine_seen_at": now}
+                if merchant_id != account.merchant_id:
+                    values["merchant_id"] = merchant_id or False
+                if not merchant_id:
+                    values.update(feed_ok=False, feed_error=False)
+                    account.write(values)
+                    return False
+                if account.feed_next_at and account.feed_next_at > now:
+                    account.write(values)
+                    return account.feed_ok
+                period = const.FEED_BUSY_SECONDS if pending else const.FEED_IDLE_SECONDS
+                values["feed_next_at"] = now + timedelta(seconds=period)
+                method = methods.filtered("active")[:1] or methods[:1]
+                try:
+                    due = self._centrapay_read_feed(account, method, merchant_id)
+                except cp_errors.CentrapayBudgetExhausted:
+                    values["feed_next_at"] = now + timedelta(seconds=1)
+                    account.write(values)
+                    return account.feed_ok
+                except cp_errors.CentrapayError as exc:
+                    if isinstance(exc, cp_errors.CentrapayRateLimited):
+                        env["centrapay.rate.limit"]._block(key, exc.retry_after)
+                    values.update(
+                        feed_ok=False,
+                        feed_error=env[
+                            "centrapay.payment.request"
+                        ]._centrapay_error_message(exc)[:500],
+                    )
+                    account.write(values)
+                    _logger.info("Centrapay feed of account %s: %r", key, exc)
+                    return False
+                values.update(feed_ok=True, feed_error=False, feed_read_at=now)
+                account.write(values)
+                if due:
+                    # First in line (NULLS FIRST), ahead of routine reads.
+                    due.write({"next_poll_at": False, "read_now": True})
+                return True
+        except psycopg2.errors.SerializationFailure:
+            # Lost a race on our own rows: nothing to undo, try next pass.
+            return False
+
+    def _centrapay_read_feed(self, account, method, merchant_id):
+        """Store new feed activities; return our pending requests they concern.
+
+        Newest first, until an activity already stored. A walk that reaches
+        ``FEED_MAX_PAGES`` first keeps its next page key, and a later pass goes
+        on from there after reading the newest page.
+        """
+        client = method._centrapay_client(interactive=False, feed=True)
+        Activity = self.env["centrapay.payment.activity"].with_env(account.env)
+        Request = self.env["centrapay.payment.request"].with_env(account.env)
+        new = Activity.browse()
+        walks = [None] + ([account.feed_resume_key] if account.feed_resume_key else [])
+        for start in walks:
+            page_key, pages = start, 0
+            while True:
+                page = client.list_payment_activities(merchant_id, page_key=page_key)
+                pages += 1
+                ids = {Activity._centrapay_key(i)[0] for i in page.items} - {None}
+                ours = Request.search([("centrapay_id", "in", list(ids))])
+                stored = Activity._centrapay_store(
+                    page.items,
+                    company=method.company_id,
+                    by_cp_id={r.centrapay_id: r for r in ours},
+                )
+                new |= stored
+                valid = sum(
+                    1 for i in page.items if None not in Activity._centrapay_key(i)
+                )
+                if len(stored) < valid or not page.next_page_key:
+                    if start is not None:
+                        account.feed_resume_key = False
+                    break
+                if pages >= const.FEED_MAX_PAGES:
+                    account.feed_resume_key = page.next_page_key
+                    break
+                page_key = page.next_page_key
+        # A refund in the feed is in the ledger already.
+        new.filtered(
+            lambda a: (a.activity_type or "").lower() == "refund"
+        ).request_id.write({"ledger_pending": False})
+        return new.request_id.filtered(lambda r: r.status in const.PENDING_STATUSES)
+
+    # --- 2. Direct reads ----------------------------------------------------------
+
+    def _centrapay_read_due(self, request_ids, interval):
+        """Read due requests, oldest due first; False once the budget is spent."""
+        if not request_ids:
+            return True
+        with self.pool.cursor() as cr:
+            cr.execute(
+                """
+                SELECT id FROM centrapay_payment_request
+                 WHERE id = ANY(%s) AND status IN %s
+                   AND (next_poll_at IS NULL OR next_poll_at <= %s)
+                 ORDER BY next_poll_at NULLS FIRST, id
+                """,
+                [
+                    list(request_ids),
+                    const.PENDING_STATUSES,
+                    fields.Datetime.now() + timedelta(seconds=0.25),
+                ],
+            )
+            due = [row[0] for row in cr.fetchall()]
+        # A long backlog (50 requests made due at once) is spread over passes,
+        # so the feed keeps its pace.
+        stop_at = time.monotonic() + const.ENGINE_READS_PER_PASS_SECONDS
+        for request_id in due:
+            if self._centrapay_process_one(request_id, interval) == "budget":
+                return False
+            if time.monotonic() >= stop_at:
+                break
+        return True
+
+    @api.model
+    def _centrapay_process_one(self, request_id, interval):
+        """Lock, process and commit one request in a transaction of its own.
+
+        Returns ``done``, ``skipped`` (another has it, or a lost race),
+        ``budget`` (nothing sent: the account's budget is spent) or ``failed``.
+        """
+        try:
+            # Still due: another engine may have read it since we listed it.
+            due = SQL(
+                "status IN %s AND (next_poll_at IS NULL OR next_poll_at <= %s)",
+                const.PENDING_STATUSES,
+                fields.Datetime.now() + timedelta(seconds=0.25),
+            )
+            with self._centrapay_own_row(
+                "centrapay.payment.request", request_id, due
+            ) as request:
+                if not request:
+                    return "skipped"
+                env, cr = request.env, request.env.cr
+                try:
+                    with cr.savepoint():
+                        self.with_env(env)._centrapay_process(request, interval)
+                except cp_errors.CentrapayBudgetExhausted as exc:
+                    request.next_poll_at = fields.Datetime.now() + timedelta(
+                        seconds=min(max(exc.retry_in or 1, 0.5), 5)
+                    )
+                    return "budget"
+                except (
+                    psycopg2.errors.SerializationFailure,
+                    psycopg2.OperationalError,
+                ):
+                    raise
+                except Exception as exc:  # noqa: BLE001 (one request must not stall all)
+                    # Kept on the request, logged with its traceback, retried later.
+                    _logger.exception(
+                        "Centrapay status engine failed on request %s", request_id
+                    )
+                    request.invalidate_recordset()
+                    failures = request.error_count + 1
+                    request.write(
+                        {
+                            "last_error": str(exc.args[0] if exc.args else repr(exc))[
+                                :500
+                            ],
+                            "error_count": failures,
+                            "next_poll_at": fields.Datetime.now()
+                            + timedelta(seconds=const.retry_delay(failures)),
+                        }
+                    )
+                    return "failed"
+                return "done"
+        except psycopg2.errors.SerializationFailure:
+            # A webhook or the cashier changed it meanwhile: it stays due, and
+            # the next pass reads it. No backoff for our own conflicts.
+            return "skipped"
+
+    @api.model
+    def _centrapay_process(self, request, interval):
+        """One step for one locked, pending request."""
+        now = fields.Datetime.now()
+        # The POS gave up this long after the expiry it was shown.
+        pos_timeout = request.expires_at and request.expires_at + timedelta(
+            seconds=const.POS_TIMEOUT_GRACE_SECONDS
+        )
+        request._centrapay_refresh()
+        if request.status in const.PENDING_STATUSES:
+            too_unclear = request.unknown_error_count >= const.MAX_UNKNOWN_ERRORS
+            if (
+                too_unclear
+                or (pos_timeout and now >= pos_timeout)
+                or (request.void_requested and request.status == "new")
+            ):
+                request._centrapay_void(
+                    reason="status unknown" if too_unclear else "POS timeout"
+                )
+        started = request.expires_at or request.create_date
+        if request.status in const.PENDING_STATUSES and now >= started + timedelta(
+            seconds=const.GIVE_UP_AFTER_SECONDS
+        ):
+            # Centrapay expires every request it knows: one still pending this
+            # long after its expiry cannot be read at all. Stop, and say so.
+            request._centrapay_set_status(
+                "error",
+                self.env._(
+                    "Centrapay could not be reached about this request; it was "
+                    "abandoned. Check it in the Centrapay portal."
+                ),
+            )
+            return
+        if request.status in const.PENDING_STATUSES:
+            delay = interval
+            if request.error_count:
+                delay = max(delay, const.retry_delay(request.error_count))
+            request.next_poll_at = now + timedelta(seconds=delay)
+
+    # --- 3. The ledger of requests that ended -------------------------------------
+
+    def _centrapay_ledger_step(self, request_ids, feed_ok):
+        """E9 for ended requests whose activities the feed has not brought."""
+        settle = fields.Datetime.now() - timedelta(seconds=10)
+        for request_id in request_ids:
+            try:
+                with self._centrapay_own_row(
+                    "centrapay.payment.request", request_id, SQL("ledger_pending")
+                ) as request:
+                    if not request:
+                        continue
+                    final_types = {"payment", "paid", "cancellation", "expiry"}
+                    if feed_ok and any(
+                        (a.activity_type or "").lower() in final_types
+                        for a in request.activity_ids
+                    ):
+                        request.ledger_pending = False
+                        continue
+                    if feed_ok and request.status_changed_at > settle:
+                        continue  # give the feed a moment to bring them
+                    try:
+                        request._centrapay_sync_ledger()
+                    except cp_errors.CentrapayBudgetExhausted:
+                        return
+                    except cp_errors.CentrapayError as exc:
+                        request._centrapay_note_error(exc)
+            except psycopg2.errors.SerializationFailure:
+                continue

@@ -1,0 +1,330 @@
+from decimal import Decimal
+
+from odoo import Command
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tests import new_test_user, tagged
+
+from .common import CentrapayCommon, centrapay_method_vals
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayAuthorization(CentrapayCommon):
+    """Real users of each group, in two companies; never the superuser."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_a = cls.method.company_id
+        other = cls.setup_other_company(currency_id=cls.env.ref("base.NZD").id)
+        cls.company_b = other["company"]
+        cls.journal_b = cls.env["account.journal"].create(
+            {
+                "name": "Centrapay B",
+                "code": "CPB",
+                "type": "bank",
+                "company_id": cls.company_b.id,
+            }
+        )
+        cls.method_b = (
+            cls.env["pos.payment.method"]
+            .with_company(cls.company_b)
+            .create(
+                centrapay_method_vals(
+                    cls.sandbox, cls.journal_b, company_id=cls.company_b.id
+                )
+            )
+        )
+        cls.config_b = (
+            cls.env["pos.config"]
+            .with_company(cls.company_b)
+            .create(
+                {
+                    "name": "Centrapay POS B",
+                    "company_id": cls.company_b.id,
+                    "payment_method_ids": [Command.set(cls.method_b.ids)],
+                }
+            )
+        )
+        cls.config_b.with_company(cls.company_b).open_ui()
+        cls.session_b = cls.config_b.current_session_id
+        cls.session_b.set_opening_control(0, "")
+        cls.cashier_a = cls._user(
+            "cashier_a", "base.group_user,point_of_sale.group_pos_user", cls.company_a
+        )
+        cls.cashier_b = cls._user(
+            "cashier_b", "base.group_user,point_of_sale.group_pos_user", cls.company_b
+        )
+        cls.manager_a = cls._user(
+            "manager_a",
+            "base.group_user,point_of_sale.group_pos_manager",
+            cls.company_a,
+        )
+        cls.manager_b = cls._user(
+            "manager_b",
+            "base.group_user,point_of_sale.group_pos_manager",
+            cls.company_b,
+        )
+        cls.internal = cls._user("internal_a", "base.group_user", cls.company_a)
+        cls.portal = cls._user("portal_a", "base.group_portal", cls.company_a)
+
+    @classmethod
+    def _user(cls, login, groups, company):
+        return new_test_user(
+            cls.env,
+            login=login,
+            groups=groups,
+            company_id=company.id,
+            company_ids=[Command.set(company.ids)],
+        )
+
+    def as_cashier(self, user, method, amount=2.0, payment_uuid="sec-line", **extra):
+        session = extra.pop(
+            "session", self.session if method == self.method else self.session_b
+        )
+        return (
+            method.with_user(user)
+            .with_company(method.company_id)
+            .centrapay_create_request(
+                {
+                    "amount": amount,
+                    "payment_uuid": payment_uuid,
+                    "order_uuid": "sec-order",
+                    "order_name": "Order SEC",
+                    "session_id": session.id,
+                    **extra,
+                }
+            )
+        )
+
+    # --- 1. Test connection ---
+
+    def test_only_managers_of_the_company_test_the_connection(self):
+        for user in (self.portal, self.internal, self.cashier_a, self.manager_b):
+            with self.subTest(user=user.login), self.assertRaises(AccessError):
+                self.method.with_user(user).action_centrapay_test_connection()
+        self.assertFalse(self.calls())
+        key = self.method._centrapay_rate_key()
+        before = self.env["centrapay.rate.limit"]._calls_in_window(key)
+        action = self.method.with_user(
+            self.manager_a
+        ).action_centrapay_test_connection()
+        self.assertEqual(action["params"]["type"], "success")
+        # It spends from the account's budget like every other call.
+        self.assertEqual(
+            self.env["centrapay.rate.limit"]._calls_in_window(key), before + 1
+        )
+
+    # --- 2. Requests of another company, method or session ---
+
+    def test_a_cashier_cannot_reach_another_company_request(self):
+        state_b = self.as_cashier(self.cashier_b, self.method_b)
+        self.assertEqual(state_b.get("status"), "new", state_b)
+        # Through company A's method and session: not that request.
+        for call in ("centrapay_get_status", "centrapay_cancel_request"):
+            with self.subTest(call=call), self.assertRaises(UserError):
+                getattr(self.method.with_user(self.cashier_a), call)(
+                    state_b["centrapay_id"], self.session.id
+                )
+            # Through company B's method: not cashier A's company.
+            with self.subTest(call=call), self.assertRaises(AccessError):
+                getattr(self.method_b.with_user(self.cashier_a), call)(
+                    state_b["centrapay_id"], self.session_b.id
+                )
+        self.assertFalse(self.calls("POST", "/void"))
+        self.assertEqual(self.record(state_b).status, "new")
+
+    def test_a_cashier_needs_an_open_session_of_the_method(self):
+        with self.assertRaises(AccessError):
+            self.as_cashier(self.cashier_a, self.method, session=self.session_b)
+        with self.assertRaises(AccessError):
+            self.as_cashier(self.internal, self.method)
+        with self.assertRaises(AccessError):
+            self.as_cashier(self.portal, self.method)
+        self.assertFalse(self.Request.search([("pos_payment_uuid", "=", "sec-line")]))
+
+    def test_an_empty_id_matches_nothing(self):
+        draft = self.Request.sudo().create(
+            {
+                "amount": 1,
+                "currency_id": self.method._centrapay_currency().id,
+                "external_ref": "sec-draft",
+                "payment_method_id": self.method.id,
+                "session_id": self.session.id,
+            }
+        )
+        for empty in ("", False, 0, None, ["x"], "x" * 65):
+            with self.subTest(empty=empty), self.assertRaises(UserError):
+                self.method.with_user(self.cashier_a).centrapay_cancel_request(
+                    empty, self.session.id
+                )
+        self.assertEqual(draft.status, "draft")
+        self.assertFalse(draft.void_requested)
+
+    # --- 3. A reused payment_uuid ---
+
+    def test_a_reused_payment_uuid_stays_in_its_method_session_and_company(self):
+        state_a = self.as_cashier(self.cashier_a, self.method, amount=3.0)
+        for amount in (3.0, 4.0):
+            state_b = self.as_cashier(self.cashier_b, self.method_b, amount=amount)
+            self.assertNotEqual(state_b["centrapay_id"], state_a["centrapay_id"])
+        self.assertEqual(self.record(state_a).status, "new", "not voided by B")
+
+    # --- 4. An order paid with money Centrapay never took ---
+
+    def _order(self, user, centrapay_id, amount=2.0, method=None, session=None):
+        method = method or self.method
+        session = session or self.session
+        return (
+            self.env["pos.order"]
+            .with_user(user)
+            .with_company(method.company_id)
+            .create(
+                {
+                    "session_id": session.id,
+                    "state": "paid",
+                    "amount_total": amount,
+                    "amount_tax": 0,
+                    "amount_paid": amount,
+                    "amount_return": 0,
+                    "payment_ids": [
+                        Command.create(
+                            {
+                                "amount": amount,
+                                "payment_method_id": method.id,
+                                "centrapay_request_id": centrapay_id,
+                            }
+                        )
+                    ],
+                }
+            )
+        )
+
+    def test_an_unverified_centrapay_line_is_refused(self):
+        state = self.as_cashier(self.cashier_a, self.method, amount=1.0)
+        for label, centrapay_id, amount in (
+            ("made-up id", "made-up", 1.0),
+            ("no id", False, 1.0),
+            ("not paid yet", state["centrapay_id"], 1.0),
+        ):
+            with (
+                self.subTest(label),
+                self.assertRaisesRegex(ValidationError, "cannot be verified"),
+            ):
+                self._order(self.cashier_a, centrapay_id, amount)
+        self.control.pay(state["centrapay_id"])
+        self.make_stale(self.record(state))
+        self.assertEqual(
+            self.method.with_user(self.cashier_a).centrapay_get_status(
+                state["centrapay_id"], self.session.id
+            )["status"],
+            "paid",
+        )
+        with self.assertRaisesRegex(ValidationError, "was paid"):
+            self._order(self.cashier_a, state["centrapay_id"], 500.0)
+        order = self._order(self.cashier_a, state["centrapay_id"], 1.0)
+        request = self.record(state)
+        self.assertEqual(request.pos_order_id, order)
+        # The same request cannot pay a second order: the link never moves.
+        with self.assertRaisesRegex(ValidationError, "another order"):
+            self._order(self.cashier_a, state["centrapay_id"], 1.0)
+        self.assertEqual(request.pos_order_id, order)
+
+    def test_another_company_request_cannot_pay_an_order(self):
+        state_b = self.as_cashier(self.cashier_b, self.method_b, amount=1.0)
+        self.control.pay(state_b["centrapay_id"])
+        self.make_stale(self.record(state_b))
+        self.method_b.with_user(self.cashier_b).centrapay_get_status(
+            state_b["centrapay_id"], self.session_b.id
+        )
+        with self.assertRaisesRegex(ValidationError, "cannot be verified"):
+            self._order(self.cashier_a, state_b["centrapay_id"], 1.0)
+
+    # --- 5. Lost creates and external references ---
+
+    def test_external_refs_are_unique_per_database(self):
+        state = self.as_cashier(self.cashier_a, self.method)
+        dbuuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid")
+        self.assertIn(f"/{dbuuid[:8]}/", self.record(state).external_ref)
+
+    def test_a_lost_create_adopts_only_the_same_amount_and_currency(self):
+        draft = self.Request.sudo().create(
+            {
+                "amount": 5,
+                "currency_id": self.method._centrapay_currency().id,
+                "external_ref": "Order X/shared/CP000591",
+                "payment_method_id": self.method.id,
+                "session_id": self.session.id,
+                "next_poll_at": False,
+            }
+        )
+        # Another database on the same account made a request with that reference.
+        self.sandbox_client().create_payment_request(
+            config_id=self.sandbox.merchant_config_id,
+            amount=Decimal("1.00"),
+            currency="NZD",
+            external_ref="Order X/shared/CP000591",
+        )
+        self.engine_pass()
+        self.assertFalse(draft.centrapay_id, "a request of another amount is not ours")
+        self.assertFalse(self.calls("POST", "/void"))
+
+    # --- 6. Not a Centrapay method ---
+
+    def test_a_create_on_another_method_leaves_nothing(self):
+        cash = self.env["pos.payment.method"].create(
+            {"name": "Cash SEC", "journal_id": self.journal.id}
+        )
+        with self.assertRaises(AccessError):
+            cash.with_user(self.cashier_a).centrapay_create_request(
+                {"amount": 1, "payment_uuid": "x", "session_id": self.session.id}
+            )
+        self.assertFalse(self.Request.search([("payment_method_id", "=", cash.id)]))
+
+    # --- 7. Bad input ---
+
+    def test_bad_input_gets_a_clear_error_and_leaves_nothing(self):
+        method = self.method.with_user(self.cashier_a)
+        base = {"amount": 1, "payment_uuid": "bad", "session_id": self.session.id}
+        for label, data in (
+            ("NaN", {**base, "amount": "NaN"}),
+            ("Infinity", {**base, "amount": "Infinity"}),
+            ("1e309", {**base, "amount": "1e309"}),
+            ("float inf", {**base, "amount": float("inf")}),
+            ("too big", {**base, "amount": 1e12}),
+            ("line items not a list", {**base, "line_items": "x"}),
+            ("line item not a dict", {**base, "line_items": ["x"]}),
+            ("line item price", {**base, "line_items": [{"price": "abc"}]}),
+            ("too many lines", {**base, "line_items": [{"price": 0}] * 501}),
+            ("uuid type", {**base, "payment_uuid": ["x"]}),
+            ("uuid length", {**base, "payment_uuid": "x" * 65}),
+        ):
+            with self.subTest(label):
+                result = method.centrapay_create_request(data)
+                self.assertIn("error", result)
+                self.assertIsInstance(result["error"], str)
+        self.assertEqual(
+            method.centrapay_create_request("not a dict"),
+            {"error": "The POS sent a malformed Centrapay request."},
+        )
+        for session_id in ("abc", [1], {"id": 1}, None, True):
+            with self.subTest(session=session_id), self.assertRaises(UserError):
+                method.centrapay_create_request({**base, "session_id": session_id})
+        for ids in ([], [self.method.id, self.method.id]):
+            with self.subTest(ids=ids), self.assertRaises(UserError):
+                self.env["pos.payment.method"].with_user(self.cashier_a).browse(
+                    ids
+                ).centrapay_create_request(base)
+        self.assertFalse(self.calls("POST", "/api/payment-requests"))
+        self.assertFalse(self.Request.search([("pos_payment_uuid", "=", "bad")]))
+
+    def test_control_characters_never_reach_centrapay(self):
+        state = self.as_cashier(
+            self.cashier_a,
+            self.method,
+            amount=2.0,
+            order_name="Order\x00\x1b[31m 7\n",
+            line_items=[{"name": "Tea\x07\x1b", "qty": 1, "price": 2.0}],
+        )
+        created = self.sandbox_client().get_payment_request(state["centrapay_id"])
+        self.assertEqual(created["lineItems"][0]["name"], "Tea")
+        self.assertNotRegex(created["externalRef"], r"[\x00-\x1f]")

@@ -1,0 +1,938 @@
+#!/usr/bin/env python3
+"""Concurrency benchmark: N tills take Centrapay payments at once.
+
+Against a running demo (``tools/dev.py demo``: Odoo plus the sandbox), each
+simulated till (a thread with its own Odoo session, logged in over JSON-RPC)
+calls the RPCs the POS calls (``static/src/app/payment/payment_centrapay.js``):
+
+* ``centrapay_create_request`` with the POS payload (amount, a fresh
+  ``payment_uuid`` and ``order_uuid``, order name, the open demo session, the
+  till's device id, line items). All N tills create at the same moment. A
+  create answering ``{"error": ...}`` is a refusal: the cashier sees it.
+* while waiting, ``centrapay_get_status`` every ``--pos-poll`` seconds (the
+  POS's fallback poll; 0 turns it off), and once more when the server has the
+  final status (the POS does so when the bus pushes the change).
+
+Patrons pay at random moments spread over ``--spread`` seconds, through the
+sandbox's control API. "Paid" is when that call returned; "known" is when the
+request's row in Odoo's database first reads ``paid``. A watcher thread reads
+the status of every pending request every 50 ms with one query. By default
+it reads PostgreSQL directly (psycopg2, from the Odoo virtualenv): it then
+costs the Odoo server nothing, neither an HTTP thread nor a cursor, and its
+own delay does not depend on how loaded Odoo is. ``--watch rpc`` does the same
+with one ``search_read`` over JSON-RPC instead (no Centrapay call either, but
+20 extra RPCs a second to the server under test).
+
+From the sandbox call log (cleared at the start of each run) it reports the
+Centrapay calls per payment (every ``/api`` and ``/pay`` call Odoo made, the
+patron's control-API payments excluded), the most calls in any 60 s window
+(Centrapay allows 200 a minute per account) and the 429 answers.
+
+``--webhooks off`` unsubscribes the sandbox's webhooks for the run, so only
+the status engine and the tills' polls find payments; ``on`` subscribes the
+demo's webhook URL. The previous subscription is restored at the end.
+
+Webhooks need ``web.base.url`` to be the URL the sandbox posts to: Odoo checks
+the token's audience against ``<web.base.url>/pos_centrapay/webhook``. A demo
+on another port than 8069 may still hold ``http://localhost:8069`` there, and
+then rejects every webhook (401). Odoo rewrites it when a system user logs in
+(unless ``web.base.url.freeze`` is set), which the tool's admin login usually
+does; with ``--webhooks on`` it also checks the value and, if it differs, sets
+it to ``--url`` over JSON-RPC (``ir.config_parameter.set_param``, saying so).
+A psql ``UPDATE`` would not do: Odoo caches the parameter. The
+``webhook deliveries`` note under the table shows the answers (200, or 401).
+
+Start a demo on ports of its own (its Odoo log in a file), then::
+
+    ODOO_SRC=/path/to/odoo-18.0 python3 tools/dev.py demo \\
+        --port 18169 --sandbox-port 18990 --db pcp_bench_demo > /tmp/demo.log 2>&1 &
+
+    ~/.cache/pos_centrapay/venv-odoo/bin/python tools/bench_concurrency.py \\
+        --url http://127.0.0.1:18169 --sandbox http://127.0.0.1:18990 \\
+        --db pcp_bench_demo --tills 1,10,50 --webhooks off,on --odoo-log /tmp/demo.log
+
+    # One configuration, against a demo on the default ports:
+    ~/.cache/pos_centrapay/venv-odoo/bin/python tools/bench_concurrency.py \\
+        --tills 10 --webhooks off
+
+Besides refusals, the table counts RPC errors: till calls that failed (an
+HTTP 500, a JSON-RPC error such as a pool or serialization error), with their
+messages under the table, as are the calls by kind, the webhook answers and,
+with ``--odoo-log``, the errors, warnings and serialization retries that Odoo
+logged during the run.
+
+The figures are the sandbox's too: it saves its whole state (a JSON file,
+fsynced) under one lock on every change, so it answers more slowly as a demo
+accumulates requests; at 50 tills its own delays can cause timeouts, client
+retries and 429s. The "sandbox answer times" note shows how slow it was.
+
+``--tills`` and ``--webhooks`` take comma-separated lists: one run (one table
+row) per combination, each repeating its wave of N tills ``--rounds`` times.
+``--json`` prints the runs as JSON instead of the table. The whole benchmark
+stops after ``--timeout`` seconds (partial figures are printed, exit code 2).
+It only talks to 127.0.0.1.
+"""
+
+import argparse
+import http.client
+import json
+import math
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from centrapay.sandbox.control import SandboxControl  # noqa: E402
+
+MODULE = "pos_centrapay"
+FINAL = ("paid", "cancelled", "expired", "error")
+PENDING = ("draft", "new")
+WATCH_INTERVAL = 0.05
+RPC_TIMEOUT = 60
+LOGIN_CONCURRENCY = 5
+
+
+def say(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class RpcError(Exception):
+    pass
+
+
+class Rpc:
+    """A JSON-RPC session with Odoo over one keep-alive connection (one till)."""
+
+    def __init__(self, url, db, context=None):
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port or 80
+        self.db = db
+        self.context = context or {}
+        self.cookie = None
+        self.conn = None
+        self._ids = 0
+
+    def _post(self, path, params):
+        self._ids += 1
+        body = json.dumps(
+            {"jsonrpc": "2.0", "method": "call", "id": self._ids, "params": params}
+        ).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.cookie:
+            headers["Cookie"] = f"session_id={self.cookie}"
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(
+                    self.host, self.port, timeout=RPC_TIMEOUT
+                )
+            try:
+                self.conn.request("POST", path, body, headers)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError):
+                # Odoo closed the idle keep-alive connection before our request.
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+        for header, value in resp.getheaders():
+            if header.lower() == "set-cookie" and value.startswith("session_id="):
+                self.cookie = value.split(";", 1)[0].split("=", 1)[1]
+        if resp.status != 200:
+            raise RpcError(f"HTTP {resp.status} on {path}")
+        answer = json.loads(raw)
+        if answer.get("error"):
+            data = answer["error"].get("data") or {}
+            raise RpcError(
+                f"{data.get('name', 'error')}: {data.get('message') or answer['error']}"
+            )
+        return answer.get("result")  # Odoo leaves out a None result
+
+    def login(self, login, password):
+        result = self._post(
+            "/web/session/authenticate",
+            {"db": self.db, "login": login, "password": password},
+        )
+        if not result.get("uid"):
+            raise RpcError(f"login {login!r} refused")
+        return result
+
+    def call(self, model, method, *args, **kwargs):
+        kwargs.setdefault("context", self.context)
+        return self._post(
+            f"/web/dataset/call_kw/{model}/{method}",
+            {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
+        )
+
+
+# --- The demo -------------------------------------------------------------------------
+
+
+class Demo:
+    """The demo's records, found (and its POS session opened) as the admin."""
+
+    def __init__(self, args):
+        self.args = args
+        admin = Rpc(args.url, args.db)
+        admin.login(args.login, args.password)
+        refs = {
+            row["name"]: row["res_id"]
+            for row in admin.call(
+                "ir.model.data",
+                "search_read",
+                [
+                    ("module", "=", MODULE),
+                    (
+                        "name",
+                        "in",
+                        [
+                            "res_company_centrapay_cafe",
+                            "pos_config_centrapay_cafe",
+                            "pos_payment_method_centrapay_demo",
+                        ],
+                    ),
+                ],
+                ["name", "res_id"],
+            )
+        }
+        self.company_id = refs["res_company_centrapay_cafe"]
+        self.config_id = refs["pos_config_centrapay_cafe"]
+        self.method_id = refs["pos_payment_method_centrapay_demo"]
+        self.context = {"allowed_company_ids": [self.company_id]}
+        admin.context = self.context
+        self.admin = admin
+        self.session_id = self._open_session()
+        method = admin.call(
+            "pos.payment.method",
+            "read",
+            [self.method_id],
+            ["centrapay_webhook_enabled", "centrapay_base_url"],
+        )[0]
+        self.webhook_enabled = method["centrapay_webhook_enabled"]
+        self.centrapay_url = method["centrapay_base_url"]
+
+    def _open_session(self):
+        def find():
+            return self.admin.call(
+                "pos.session",
+                "search_read",
+                [
+                    ("config_id", "=", self.config_id),
+                    ("state", "in", ["opening_control", "opened"]),
+                ],
+                ["state"],
+            )
+
+        sessions = find()
+        if not sessions:
+            say("no open session of the demo POS: opening one")
+            self.admin.call("pos.config", "open_ui", [self.config_id])
+            sessions = find()
+        session = sessions[0]
+        if session["state"] == "opening_control":
+            # The cashier's opening count, as the tests do.
+            self.admin.call(
+                "pos.session", "set_opening_control", [session["id"]], 0, ""
+            )
+        return session["id"]
+
+    def ensure_base_url(self):
+        """Make the webhook audience Odoo expects the URL the sandbox posts to."""
+        current = self.admin.call("ir.config_parameter", "get_param", "web.base.url")
+        if current != self.args.url:
+            say(f"web.base.url was {current!r}: setting it to {self.args.url!r}")
+            self.admin.call(
+                "ir.config_parameter", "set_param", "web.base.url", self.args.url
+            )
+
+    def admin_rpc(self):
+        """Another connection in the admin's session (for calls in parallel)."""
+        rpc = Rpc(self.args.url, self.args.db, self.context)
+        rpc.cookie = self.admin.cookie
+        return rpc
+
+    def till(self, index):
+        rpc = Rpc(self.args.url, self.args.db, self.context)
+        rpc.login(self.args.login, self.args.password)
+        return {"index": index, "rpc": rpc, "device_id": str(uuid.uuid4())}
+
+
+# --- Watching the database ------------------------------------------------------------
+
+
+class DbSource:
+    """Statuses read straight from PostgreSQL, autocommit: the latest commits."""
+
+    def __init__(self, db):
+        import psycopg2  # the Odoo virtualenv has it
+
+        self.conn = psycopg2.connect(dbname=db)
+        self.conn.autocommit = True
+
+    def statuses(self, ids):
+        with self.conn.cursor() as cr:
+            cr.execute(
+                "SELECT id, status FROM centrapay_payment_request WHERE id = ANY(%s)",
+                [list(ids)],
+            )
+            return dict(cr.fetchall())
+
+    def pending_count(self):
+        with self.conn.cursor() as cr:
+            cr.execute(
+                "SELECT count(*) FROM centrapay_payment_request WHERE status IN %s",
+                [PENDING],
+            )
+            return cr.fetchone()[0]
+
+
+class RpcSource:
+    """Statuses read with one search_read over JSON-RPC (never a Centrapay call)."""
+
+    def __init__(self, demo):
+        self.rpc = Rpc(demo.args.url, demo.args.db, demo.context)
+        self.rpc.login(demo.args.login, demo.args.password)
+
+    def statuses(self, ids):
+        rows = self.rpc.call(
+            "centrapay.payment.request",
+            "search_read",
+            [("id", "in", list(ids))],
+            ["id", "centrapay_id", "status"],
+        )
+        return {row["id"]: row["status"] for row in rows}
+
+    def pending_count(self):
+        return self.rpc.call(
+            "centrapay.payment.request", "search_count", [("status", "in", PENDING)]
+        )
+
+
+class Watcher(threading.Thread):
+    """Notes when each pending request turns final in the database."""
+
+    def __init__(self, source):
+        super().__init__(daemon=True, name="watcher")
+        self.source = source
+        self.lock = threading.Lock()
+        self.pending = {}
+        self.errors = Counter()
+        self.reads = 0
+        self.stop = threading.Event()
+
+    def add(self, payment):
+        with self.lock:
+            self.pending[payment["request_id"]] = payment
+
+    def run(self):
+        while not self.stop.is_set():
+            with self.lock:
+                pending = dict(self.pending)
+            if pending:
+                # A row read now was committed before this moment.
+                started = time.time()
+                try:
+                    statuses = self.source.statuses(pending)
+                    self.reads += 1
+                except Exception as exc:  # noqa: BLE001 (counted, reported)
+                    self.errors[repr(exc)[:200]] += 1
+                    statuses = {}
+                for request_id, status in statuses.items():
+                    if status in FINAL:
+                        payment = pending[request_id]
+                        payment["final_status"] = status
+                        payment["known_at"] = started
+                        with self.lock:
+                            self.pending.pop(request_id, None)
+                        payment["pushed"].set()  # the bus tells the POS
+            self.stop.wait(WATCH_INTERVAL)
+
+
+# --- One wave of tills ----------------------------------------------------------------
+
+
+class Wave:
+    """N tills create at once and wait like the POS; patrons pay meanwhile."""
+
+    def __init__(self, bench, tills, label):
+        self.bench = bench
+        self.tills = tills
+        self.label = label
+        self.payments = []
+        self.go = threading.Event()
+        self.t0 = None
+
+    def run(self, deadline):
+        threads = []
+        for till in self.tills:
+            payment = {"till": till["index"], "pushed": threading.Event()}
+            payment.update(polls=0, rpc_errors=[])
+            self.payments.append(payment)
+            threads.append(
+                threading.Thread(
+                    target=self._till, args=(till, payment, deadline), daemon=True
+                )
+            )
+        for thread in threads:
+            thread.start()
+        time.sleep(0.2)  # every till at the start line
+        self.t0 = time.time()
+        self.go.set()
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.time()))
+        # A till that read "paid" itself stops at once: let the watcher see it too.
+        while time.time() < deadline and any(
+            p.get("centrapay_id") and not p.get("known_at") for p in self.payments
+        ):
+            time.sleep(WATCH_INTERVAL)
+        leftovers = [
+            p for p in self.payments if p.get("centrapay_id") and not p.get("known_at")
+        ]
+        if leftovers:
+            say(f"{self.label}: {len(leftovers)} requests not final: cancelling them")
+            self._cancel(leftovers)
+        return self.payments
+
+    def _payload(self, till):
+        amount = round(random.uniform(1, 60), 2)
+        return {
+            "amount": amount,
+            "payment_uuid": str(uuid.uuid4()),
+            "order_uuid": str(uuid.uuid4()),
+            "order_name": f"Bench {self.label} till {till['index']:03d}",
+            "session_id": self.bench.demo.session_id,
+            "device_id": till["device_id"],
+            "line_items": [{"name": "Bench coffee", "qty": 1, "price": amount}],
+        }
+
+    def _call(self, rpc, payment, method, *args):
+        demo = self.bench.demo
+        try:
+            return rpc.call("pos.payment.method", method, [demo.method_id], *args)
+        except Exception as exc:  # noqa: BLE001 (counted and reported)
+            payment["rpc_errors"].append(f"{method}: {exc}"[:300])
+            return None
+
+    def _till(self, till, payment, deadline):
+        rpc = till["rpc"]
+        data = self._payload(till)
+        self.go.wait()
+        sent = time.time()
+        state = self._call(rpc, payment, "centrapay_create_request", data)
+        payment["create_s"] = time.time() - sent
+        if state is None:
+            return
+        if state.get("error"):
+            payment["refusal"] = str(state["error"])
+            return
+        payment.update(request_id=state["id"], centrapay_id=state["centrapay_id"])
+        self.bench.watcher.add(payment)
+        pay_at = self.t0 + random.uniform(0, self.bench.args.spread)
+        threading.Thread(
+            target=self._patron, args=(payment, pay_at), daemon=True
+        ).start()
+        self._wait_like_the_pos(rpc, payment, deadline)
+
+    def _wait_like_the_pos(self, rpc, payment, deadline):
+        """The POS's fallback poll, and one read when the bus pushes the change."""
+        period = self.bench.args.pos_poll
+        next_poll = time.time() + period if period else math.inf
+        while True:
+            wake = min(next_poll, deadline)
+            pushed = payment["pushed"].wait(max(0.0, wake - time.time()))
+            if not pushed and time.time() >= deadline:
+                return
+            if not pushed:
+                payment["polls"] += 1
+            state = self._call(
+                rpc,
+                payment,
+                "centrapay_get_status",
+                payment["centrapay_id"],
+                self.bench.demo.session_id,
+            )
+            if pushed or (state and state.get("status") in FINAL):
+                return
+            next_poll += period
+
+    def _patron(self, payment, pay_at):
+        time.sleep(max(0.0, pay_at - time.time()))
+        try:
+            self.bench.control.pay(payment["centrapay_id"])
+        except Exception as exc:  # noqa: BLE001 (counted and reported)
+            payment["pay_error"] = str(exc)[:300]
+            return
+        payment["paid_at"] = time.time()
+
+    def _cancel(self, payments):
+        """Cancel what is still open, as the POS does when it gives up."""
+        threads = [
+            threading.Thread(
+                target=lambda p: p.update(
+                    cancelled=self._call(
+                        self.bench.demo.admin_rpc(),
+                        p,
+                        "centrapay_cancel_request",
+                        p["centrapay_id"],
+                        self.bench.demo.session_id,
+                    )
+                ),
+                args=(payment,),
+                daemon=True,
+            )
+            for payment in payments
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+
+
+# --- Figures --------------------------------------------------------------------------
+
+
+def percentile(values, fraction):
+    """Nearest-rank percentile (the median for 0.5 on an odd count)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def parse_ts(value):
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def peak_per_window(timestamps, window=60.0):
+    """The most calls in any sliding ``window`` seconds."""
+    ordered = sorted(timestamps)
+    best, first = 0, 0
+    for last, ts in enumerate(ordered):
+        while ordered[first] <= ts - window:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def call_kind(call):
+    path = call["path"].split("?", 1)[0]
+    if path.endswith("jwks.json"):
+        return "jwks"
+    if call["method"] == "POST" and path == "/api/payment-requests":
+        return "create"
+    if "/external-ref/" in path:
+        return "lookup"
+    for suffix in ("activities", "void", "refund", "summary", "pay"):
+        if path.endswith("/" + suffix):
+            return suffix
+    if call["method"] == "GET" and path.startswith("/api/payment-requests/"):
+        return "get"
+    return f"{call['method']} {path}"
+
+
+def summarize(n, webhooks, rounds, payments, calls, deliveries, extra):
+    latencies = [
+        (p["known_at"] - p["paid_at"]) * 1000
+        for p in payments
+        if p.get("paid_at") and p.get("known_at") and p["final_status"] == "paid"
+    ]
+    paid = [p for p in payments if p.get("paid_at")]
+    api_calls = [c for c in calls if not c["path"].startswith("/_sandbox")]
+    refusals = Counter(p["refusal"] for p in payments if p.get("refusal"))
+    creates = [p["create_s"] * 1000 for p in payments if "create_s" in p]
+    return {
+        "tills": n,
+        "webhooks": webhooks,
+        "rounds": rounds,
+        "payments": len(paid),
+        "known_paid": len(latencies),
+        "p50_ms": percentile(latencies, 0.5),
+        "p95_ms": percentile(latencies, 0.95),
+        "max_ms": max(latencies) if latencies else None,
+        "calls": len(api_calls),
+        "calls_per_payment": len(api_calls) / len(paid) if paid else None,
+        "peak_60s": peak_per_window([parse_ts(c["timestamp"]) for c in api_calls]),
+        "http_429": sum(1 for c in api_calls if c["status"] == 429),
+        "calls_by_kind": dict(Counter(call_kind(c) for c in api_calls)),
+        # The sandbox's own answer times: a slow sandbox is not a slow Odoo.
+        "sandbox_ms": [
+            percentile([c["durationMs"] for c in api_calls], q) for q in (0.5, 0.95, 1)
+        ],
+        "refusals": sum(refusals.values()),
+        "refusal_messages": dict(refusals),
+        "latencies_ms": sorted(round(ms) for ms in latencies),
+        "create_p50_ms": percentile(creates, 0.5),
+        "create_max_ms": max(creates) if creates else None,
+        "pos_polls": sum(p["polls"] for p in payments),
+        "pay_errors": [p["pay_error"] for p in payments if p.get("pay_error")],
+        "not_known": sum(1 for p in paid if not p.get("known_at")),
+        "final_not_paid": dict(
+            Counter(
+                p["final_status"]
+                for p in paid
+                if p.get("known_at") and p["final_status"] != "paid"
+            )
+        ),
+        "rpc_error_count": sum(len(p["rpc_errors"]) for p in payments),
+        "rpc_errors": dict(Counter(e for p in payments for e in p["rpc_errors"])),
+        "webhook_deliveries": dict(
+            Counter(str(d["status"] or d["error"]) for d in deliveries)
+        ),
+        **extra,
+    }
+
+
+# --- The benchmark --------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.deadline = time.monotonic() + args.timeout
+        self.control = SandboxControl(args.sandbox)
+        self.demo = Demo(args)
+        self.tills = []
+        self.watcher = None
+        self.log_offset = None
+
+    def left(self):
+        return self.deadline - time.monotonic()
+
+    def wall_deadline(self, seconds):
+        """A ``time.time()`` deadline: ``seconds`` from now, within the timeout."""
+        return time.time() + max(0.0, min(seconds, self.left()))
+
+    def start_watcher(self):
+        source = None
+        if self.args.watch == "db":
+            try:
+                source = DbSource(self.args.db)
+            except Exception as exc:  # noqa: BLE001 (falls back, says so)
+                say(f"cannot read PostgreSQL ({exc}); watching over JSON-RPC")
+        self.watch_mode = "db" if source else "rpc"
+        self.watcher = Watcher(source or RpcSource(self.demo))
+        self.watcher.start()
+
+    def login_tills(self, n):
+        """Log in the tills missing; each keeps its own Odoo session.
+
+        A few at a time: 50 logins at once overflow the demo's database pool.
+        """
+        missing = range(len(self.tills) + 1, n + 1)
+        gate = threading.Semaphore(LOGIN_CONCURRENCY)
+        new, errors = {}, Counter()
+
+        def login(index):
+            with gate:
+                for attempt in range(3):
+                    try:
+                        new[index] = self.demo.till(index)
+                        return
+                    except Exception as exc:  # noqa: BLE001 (retried, reported)
+                        errors[str(exc)[:200]] += 1
+                        time.sleep(1 + attempt)
+
+        threads = [threading.Thread(target=login, args=(i,)) for i in missing]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            say(f"till logins failed (retried): {dict(errors)}")
+        if len(new) < len(missing):
+            raise SystemExit("some tills could not log in")
+        self.tills += [new[i] for i in missing]
+        return self.tills[:n]
+
+    def set_webhooks(self, on):
+        url = self.webhook_config["url"] or f"{self.args.url}/{MODULE}/webhook"
+        self.control.set_webhook(
+            url if on else None,
+            self.webhook_config["duplicate"],
+            self.webhook_config["reorder"],
+        )
+
+    def wait_idle(self, label, max_wait):
+        """Wait until no request is pending in Odoo (earlier runs' leftovers)."""
+        end = self.wall_deadline(max_wait)
+        count = self.watcher.source.pending_count()
+        if count:
+            say(f"{label}: {count} requests still pending in Odoo: waiting")
+        while count and time.time() < end:
+            time.sleep(1)
+            count = self.watcher.source.pending_count()
+        return count
+
+    def settle(self):
+        """Let the tail (activities reads, late webhooks) reach the call log."""
+        end = self.wall_deadline(self.args.settle)
+        last, quiet_since = -1, time.time()
+        while time.time() < end:
+            count = len(self.control.calls())
+            pending = self.control._call("GET", "/webhooks/deliveries")["pending"]
+            if count != last or pending:
+                last, quiet_since = count, time.time()
+            elif time.time() - quiet_since >= 3:
+                return
+            time.sleep(0.5)
+
+    def odoo_log_lines(self):
+        path = self.args.odoo_log
+        if not path:
+            return []
+        with open(path, "rb") as log:
+            log.seek(self.log_offset or 0)
+            text = log.read().decode("utf-8", "replace")
+            self.log_offset = log.tell()
+        return text.splitlines()
+
+    def run(self, n, webhooks):
+        args = self.args
+        label = f"N={n} webhooks {webhooks}"
+        tills = self.login_tills(n)
+        leftover = self.wait_idle(label, args.settle)
+        self.set_webhooks(webhooks == "on")
+        self.control.clear_calls()
+        self.control.clear_deliveries()
+        self.odoo_log_lines()  # skip what came before
+        payments = []
+        started = time.time()
+        for round_no in range(1, args.rounds + 1):
+            if self.left() <= 0:
+                break
+            say(f"{label}: round {round_no}/{args.rounds}")
+            wave = Wave(self, tills, f"{n}{webhooks}-{round_no}")
+            payments += wave.run(self.wall_deadline(args.spread + args.wait))
+        self.settle()
+        calls = self.control.calls()
+        log = self.odoo_log_lines()
+        extra = {
+            "pending_before": leftover,
+            "seconds": round(time.time() - started, 1),
+            "watch": self.watch_mode,
+            "watch_errors": dict(self.watcher.errors),
+            "call_log_full": len(calls) >= 5000,
+            "odoo_log": {
+                "errors": sum(1 for line in log if " ERROR " in line),
+                "warnings": sum(1 for line in log if " WARNING " in line),
+                # Odoo replays a transaction on a serialization failure or a
+                # deadlock, and logs "<code>, N tries left, try again...".
+                "retries": sum(1 for line in log if "tries left, try again" in line),
+                "serialization": sum(
+                    1
+                    for line in log
+                    if "SERIALIZATION_FAILURE" in line or "could not serialize" in line
+                ),
+            },
+            "odoo_log_samples": sorted(
+                {
+                    line.split(" ", 3)[-1][:200]
+                    for line in log
+                    if " ERROR " in line or " WARNING " in line
+                }
+            )[:5],
+        }
+        return summarize(
+            n, webhooks, args.rounds, payments, calls, self.control.deliveries(), extra
+        )
+
+
+COLUMNS = [
+    ("N", "tills", "{}"),
+    ("webhooks", "webhooks", "{}"),
+    ("payments", "payments", "{}"),
+    ("p50 ms", "p50_ms", "{:.0f}"),
+    ("p95 ms", "p95_ms", "{:.0f}"),
+    ("max ms", "max_ms", "{:.0f}"),
+    ("calls/payment", "calls_per_payment", "{:.1f}"),
+    ("peak/60 s", "peak_60s", "{}"),
+    ("429s", "http_429", "{}"),
+    ("refusals", "refusals", "{}"),
+    ("RPC errors", "rpc_error_count", "{}"),
+]
+
+
+def table(rows):
+    cells = [[title for title, _, _ in COLUMNS]] + [
+        ["-" if row[key] is None else fmt.format(row[key]) for _, key, fmt in COLUMNS]
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    lines = [
+        " | ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True))
+        for line in cells
+    ]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def notes(row):
+    """What the table leaves out, when it is worth a look."""
+    out = [
+        f"  calls by kind: {row['calls_by_kind']}; create p50/max "
+        f"{row['create_p50_ms'] or 0:.0f}/{row['create_max_ms'] or 0:.0f} ms; "
+        f"POS polls {row['pos_polls']}; webhook deliveries {row['webhook_deliveries']}",
+        "  sandbox answer times p50/p95/max: "
+        + "/".join("-" if ms is None else f"{ms:.0f}" for ms in row["sandbox_ms"])
+        + " ms",
+    ]
+    for key in (
+        "refusal_messages",
+        "rpc_errors",
+        "pay_errors",
+        "final_not_paid",
+        "watch_errors",
+    ):
+        if row[key]:
+            out.append(f"  {key}: {row[key]}")
+    if row["not_known"]:
+        out.append(f"  paid but never known to Odoo in time: {row['not_known']}")
+    if row["pending_before"]:
+        out.append(
+            f"  requests still pending in Odoo at the start: {row['pending_before']}"
+        )
+    if any(row["odoo_log"].values()):
+        out.append(f"  Odoo log: {row['odoo_log']} {row['odoo_log_samples']}")
+    return out
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", default="http://127.0.0.1:8069", help="Odoo")
+    parser.add_argument("--sandbox", default="http://127.0.0.1:8900")
+    parser.add_argument("--db", default="pos_centrapay_demo")
+    parser.add_argument("--login", default="admin")
+    parser.add_argument("--password", default="admin")
+    parser.add_argument(
+        "--tills", default="10", help="simulated tills, e.g. 10 or 1,10,50"
+    )
+    parser.add_argument("--webhooks", default="off", help="on, off or off,on")
+    parser.add_argument("--rounds", type=int, default=1, help="waves per run")
+    parser.add_argument(
+        "--spread", type=float, default=10.0, help="patrons pay within this (s)"
+    )
+    parser.add_argument(
+        "--pos-poll", type=float, default=2.0, help="POS fallback poll (s), 0: off"
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        help="after the spread, how long a wave waits for Odoo to know (s)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=20.0,
+        help="max wait for a quiet call log after a run, and for no pending "
+        "request before one (s)",
+    )
+    parser.add_argument(
+        "--cooldown",
+        type=float,
+        default=65.0,
+        help="seconds between runs, so each starts with an empty 60 s rate window",
+    )
+    parser.add_argument("--watch", choices=["db", "rpc"], default="db")
+    parser.add_argument("--odoo-log", help="Odoo's log file, to count its errors")
+    parser.add_argument("--seed", type=int, help="for the patrons' random moments")
+    parser.add_argument("--timeout", type=float, default=300.0, help="for it all (s)")
+    parser.add_argument("--json", action="store_true", help="print JSON, no table")
+    args = parser.parse_args(argv)
+    for url in (args.url, args.sandbox):
+        if urlsplit(url).hostname != "127.0.0.1":
+            parser.error(f"{url}: this benchmark only targets 127.0.0.1")
+    args.url = args.url.rstrip("/")
+    try:
+        args.tills = [int(n) for n in args.tills.split(",")]
+    except ValueError:
+        parser.error("--tills takes numbers, e.g. 1,10,50")
+    args.webhooks = args.webhooks.split(",")
+    if not set(args.webhooks) <= {"on", "off"} or min(args.tills) < 1:
+        parser.error("--webhooks takes on/off, --tills positive numbers")
+    return args
+
+
+def hard_stop(control, webhook_config, grace):
+    """The last resort of the timeout: restore the webhooks and leave."""
+    time.sleep(grace)
+    say("still running after the timeout: stopping hard")
+    try:
+        control.set_webhook(**webhook_config)
+    finally:
+        os._exit(3)
+
+
+def main():
+    args = parse_args()
+    random.seed(args.seed)
+    control = SandboxControl(args.sandbox)
+    try:
+        webhook_config = control.webhook_config()
+    except OSError as exc:
+        raise SystemExit(
+            f"no sandbox at {args.sandbox} ({exc}): start the demo"
+        ) from None
+    threading.Thread(
+        target=hard_stop,
+        args=(control, webhook_config, args.timeout + 60),
+        daemon=True,
+    ).start()
+    try:
+        bench = Bench(args)
+    except OSError as exc:
+        raise SystemExit(f"no Odoo at {args.url} ({exc})") from None
+    bench.webhook_config = webhook_config
+    if "on" in args.webhooks:
+        bench.demo.ensure_base_url()
+        if not bench.demo.webhook_enabled:
+            say("the payment method has webhooks disabled: Odoo will ignore them")
+    bench.start_watcher()
+    say(
+        f"session {bench.demo.session_id}, method {bench.demo.method_id}, "
+        f"watching via {bench.watch_mode}, timeout {args.timeout:.0f} s"
+    )
+    rows, timed_out = [], False
+    try:
+        for webhooks in args.webhooks:
+            for n in args.tills:
+                if rows and args.cooldown:
+                    # Centrapay's limit is per minute: each run starts with the
+                    # account's window empty, as after a quiet minute in a shop.
+                    say(f"cooling down {args.cooldown:.0f} s")
+                    time.sleep(min(args.cooldown, max(0.0, bench.left())))
+                if bench.left() <= 0:
+                    timed_out = True
+                    break
+                rows.append(bench.run(n, webhooks))
+                if not args.json:
+                    say("done:\n" + table(rows[-1:]))
+        timed_out = timed_out or bench.left() <= 0
+    finally:
+        bench.control.set_webhook(**bench.webhook_config)
+        bench.watcher.stop.set()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(table(rows))
+        for row in rows:
+            print(f"N={row['tills']} webhooks {row['webhooks']}:")
+            print("\n".join(notes(row)))
+    if timed_out:
+        say(f"stopped at the {args.timeout:.0f} s timeout: figures are partial")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
