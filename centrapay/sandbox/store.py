@@ -50,8 +50,9 @@ class Store:
 
     ``save_interval`` > 0: while :meth:`start_autosave` runs, a change is saved
     by a background thread at most that many seconds later instead of at once
-    (a large state takes a while to write). A killed process then loses the
-    last seconds of changes.
+    (a large state takes a while to write; the thread waits at least four times
+    as long as its last save took). A killed process then loses the last
+    seconds of changes.
     """
 
     def __init__(self, path=None, save_interval=0.0):
@@ -127,13 +128,19 @@ class Store:
             saver.join(timeout=30)
 
     def _autosave(self):
-        while not self._saver_stop.wait(self.save_interval):
+        pause = self.save_interval
+        while not self._saver_stop.wait(pause):
             with self.lock:
-                if self._dirty:
-                    try:
-                        self.save()
-                    except OSError:
-                        _logger.exception("could not save the sandbox state")
+                if not self._dirty:
+                    continue
+                started = time.monotonic()
+                try:
+                    self.save()
+                except OSError:
+                    _logger.exception("could not save the sandbox state")
+                # Every call waits for the lock while a large state is written:
+                # spend at most a fifth of the time saving.
+                pause = max(self.save_interval, 4 * (time.monotonic() - started))
 
     def save(self):
         with self.lock:
