@@ -670,8 +670,19 @@ def nginx():
 
 
 def topology_dir(port):
-    """Where ``demo --workers`` keeps nginx's files, the logs and topology.json."""
+    """Where ``demo --workers`` keeps nginx's files, the logs and topology.json;
+    any demo on that port keeps ``demo.json`` and its restart requests there."""
     return CACHE / f"topology-{port}"
+
+
+def restart_request(port, name):
+    """A file asking the demo on ``port`` to start its process ``name`` again.
+
+    Written by a fault test (``tools/soak.py``) before it kills the process
+    (an Odoo server, the sandbox); it holds the Unix time before which the
+    process stays down. The demo removes it once the process runs again.
+    """
+    return topology_dir(port) / f"restart-{name}"
 
 
 def nginx_conf(topo, listen, servers):
@@ -759,7 +770,7 @@ def wait_for_port(port, proc, what, timeout=180):
     sys.exit(f"{what} did not listen on port {port} within {timeout}s.")
 
 
-def start_topology(args, venv, view, db, procs):
+def start_topology(args, venv, view, db, procs, launch):
     """N Odoo servers (prefork workers, a cron worker, a gevent process each)
     behind one nginx on the demo's port. Returns the topology description."""
     nginx_bin = nginx()
@@ -802,7 +813,11 @@ def start_topology(args, venv, view, db, procs):
         say("$ " + " ".join(str(c) for c in cmd))
         # A process group of its own: stopping (or killing) a server reaches its
         # workers and its gevent process too.
-        proc = subprocess.Popen([str(c) for c in cmd], start_new_session=True)
+        launch[server["name"]] = (
+            [str(c) for c in cmd],
+            {"start_new_session": True},
+        )
+        proc = start_process(launch, server["name"])
         procs.append((server["name"], proc))
         server["pid"] = proc.pid
         servers.append(server)
@@ -847,19 +862,66 @@ def stop_process(name, proc, group=False):
             pass
 
 
-def watch_topology(procs):
-    """Run until Ctrl-C (or SIGTERM), nginx stops or every Odoo server is gone."""
+def start_process(launch, name):
+    """Start ``name`` with its command and ``Popen`` options from ``launch``."""
+    cmd, options = launch[name]
+    return subprocess.Popen(cmd, **options)
+
+
+def supervise(port, procs, launch, describe):
+    """Run until Ctrl-C (or SIGTERM), nginx stops or every Odoo server is gone.
+
+    A process (not nginx) that exits while its ``restart_request`` file exists is
+    started again with the same command once the time in that file has come;
+    ``describe()`` then records the new process ids.
+    """
     reported = set()
     while True:
-        for name, proc in procs:
-            if proc.poll() is not None and name not in reported:
-                reported.add(name)
-                say(f"{name} exited with {proc.returncode}")
+        for index, (name, proc) in enumerate(procs):
+            if proc.poll() is None or name in reported:
+                continue
+            request = restart_request(port, name)
+            if name in launch and request.exists():
+                try:
+                    down_until = float(request.read_text() or 0)
+                except (OSError, ValueError):
+                    down_until = 0
+                if time.time() < down_until:
+                    continue
+                say(f"{name} exited with {proc.returncode}: starting it again")
+                procs[index] = (name, start_process(launch, name))
+                request.unlink(missing_ok=True)
+                describe()
+                continue
+            reported.add(name)
+            say(f"{name} exited with {proc.returncode}")
         if "nginx" in reported:
             return
         if all(name in reported for name, _ in procs if name.startswith("odoo")):
             return
-        time.sleep(1)
+        time.sleep(0.5)
+
+
+def write_demo_description(port, described, procs):
+    """``demo.json`` (any demo) and ``topology.json`` (the topology) with the
+    current process ids: what a fault test reads to kill and restart one."""
+    pids = {name: proc.pid for name, proc in procs}
+    for server in described.get("servers", []):
+        server["pid"] = pids.get(server["name"], server["pid"])
+    if "nginx" in described:
+        state_file = topology_dir(port) / "topology.json"
+        state_file.write_text(json.dumps(described, indent=2) + "\n")
+    demo = {
+        key: described[key]
+        for key in ("base_url", "pos_path", "db", "sandbox_url", "credentials")
+    }
+    demo.update(
+        pid=os.getpid(),
+        processes=pids,
+        topology="nginx" in described,
+        restart_requests=str(topology_dir(port)),
+    )
+    (topology_dir(port) / "demo.json").write_text(json.dumps(demo, indent=2) + "\n")
 
 
 def cmd_demo(args):
@@ -905,6 +967,10 @@ def cmd_demo(args):
         state / "state.json",
         "--webhook-url",
         f"{base_url}/pos_centrapay/webhook",
+        # Saved at most every second: a demo's state grows to thousands of
+        # requests, and writing it at every change slows the sandbox down.
+        "--save-interval",
+        "1",
     ]
     if args.public_url:
         sandbox_cmd += ["--public-url", args.public_url]
@@ -912,8 +978,13 @@ def cmd_demo(args):
     creds_file.unlink(missing_ok=True)
     signal.signal(signal.SIGTERM, _raise_stop)
     procs = []
+    # How to start each process again (restart_request): command, Popen options.
+    launch = {"sandbox": ([str(c) for c in sandbox_cmd], {"cwd": REPO})}
+    for old in topology_dir(args.port).glob("restart-*"):
+        old.unlink()
     try:
-        sandbox = subprocess.Popen(sandbox_cmd, cwd=REPO)
+        topology_dir(args.port).mkdir(parents=True, exist_ok=True)
+        sandbox = start_process(launch, "sandbox")
         procs.append(("sandbox", sandbox))
         for _ in range(100):
             if creds_file.exists() or sandbox.poll() is not None:
@@ -961,38 +1032,46 @@ def cmd_demo(args):
             f"Sandbox:  {creds['base_url']}  (control API under /_sandbox)",
             "Pay a QR: open its URL in another browser and press Pay.",
         ]
-        if not topology:
-            # A topology demo on this port left its description: it is gone now.
-            (topology_dir(args.port) / "topology.json").unlink(missing_ok=True)
-            banner(lines)
-            odoo = subprocess.Popen(
-                odoo_cmd(
-                    venv,
-                    view,
-                    db,
-                    "--http-interface",
-                    host,
-                    "--http-port",
-                    str(args.port),
-                    # One threaded process serves every till: with 50 tills
-                    # waiting at once, Odoo's default pool of 64 runs out.
-                    "--db_maxconn",
-                    "80",
-                )
-            )
-            procs.append(("odoo", odoo))
-            odoo.wait()
-            return
-        described = start_topology(args, venv, view, db, procs)
-        described.update(
+        described = dict(
             base_url=base_url,
             pos_path=pos_path,
             db=db,
             sandbox_url=creds["base_url"],
             credentials=str(creds_file),
         )
-        state_file = topology_dir(args.port) / "topology.json"
-        state_file.write_text(json.dumps(described, indent=2) + "\n")
+
+        def describe():
+            write_demo_description(args.port, described, procs)
+
+        if not topology:
+            # A topology demo on this port left its description: it is gone now.
+            (topology_dir(args.port) / "topology.json").unlink(missing_ok=True)
+            banner(lines)
+            launch["odoo"] = (
+                [
+                    str(c)
+                    for c in odoo_cmd(
+                        venv,
+                        view,
+                        db,
+                        "--http-interface",
+                        host,
+                        "--http-port",
+                        str(args.port),
+                        # One threaded process serves every till: with 50 tills
+                        # waiting at once, Odoo's default pool of 64 runs out.
+                        "--db_maxconn",
+                        "80",
+                    )
+                ],
+                {},
+            )
+            procs.append(("odoo", start_process(launch, "odoo")))
+            describe()
+            supervise(args.port, procs, launch, describe)
+            return
+        described.update(start_topology(args, venv, view, db, procs, launch))
+        describe()
         lines += [
             f"nginx:    {host}:{args.port} -> "
             + ", ".join(
@@ -1006,11 +1085,12 @@ def cmd_demo(args):
             f"{args.port} (with the Odoo venv's python)",
         ]
         banner(lines)
-        watch_topology(procs)
+        supervise(args.port, procs, launch, describe)
     except (KeyboardInterrupt, _Stop):
         pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        (topology_dir(args.port) / "demo.json").unlink(missing_ok=True)
         for name, proc in reversed(procs):
             stop_process(name, proc, group=topology and name.startswith("odoo"))
 
