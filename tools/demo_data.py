@@ -17,18 +17,20 @@ from odoo import Command, fields
 
 from odoo.addons.pos_centrapay.centrapay.sandbox.control import SandboxControl
 
-env = env  # noqa: F821, PLW0127 (the shell's environment)
+# As the demo's manager (the shell runs as the superuser, who is no POS user).
+env = env(user=env.ref("base.user_admin").id)  # noqa: F821
 with open(os.environ["CENTRAPAY_DEMO_CREDENTIALS"]) as handle:
     credentials = json.load(handle)
 control = SandboxControl(credentials["base_url"])
 method = env.ref("pos_centrapay.pos_payment_method_centrapay_demo")
+env = env(context={"allowed_company_ids": method.company_id.ids})
+method = method.with_env(env)
 config = env.ref("pos_centrapay.pos_config_centrapay_cafe")
 Request = env["centrapay.payment.request"]
 
 if not Request.search_count([("payment_method_id", "=", method.id)]):
-    method = method.with_company(method.company_id)
     if not config.current_session_id:
-        config.with_company(method.company_id).open_ui()
+        config.open_ui()
     session = config.current_session_id
     if session.state == "opening_control":
         session.set_opening_control(0, "")
