@@ -270,6 +270,21 @@ class CentrapayPaymentRequest(models.Model):
                 ("status", "in", const.PENDING_STATUSES),
             ]
         )
+        paid = self.search(
+            [
+                ("pos_payment_uuid", "=", payment_uuid),
+                ("payment_method_id", "=", method.id),
+                ("session_id", "=", session.id),
+                ("company_id", "=", method.company_id.id),
+                ("status", "=", "paid"),
+                ("refunded_by_void", "=", False),
+                ("pos_payment_id", "=", False),
+            ],
+            limit=1,
+        )
+        if paid:
+            # Paid while the POS was away (a reload): that is this line's payment.
+            return paid
         for request in open_requests:
             if (
                 request.status == "new"
@@ -666,6 +681,7 @@ class CentrapayPaymentRequest(models.Model):
                     "request_id": request.id,
                     "payment_uuid": request.pos_payment_uuid,
                     "status": request.status,
+                    "final": request.status in const.FINAL_STATUSES,
                 },
             )
 

@@ -247,3 +247,15 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         self.engine_pass()
         self.assertEqual(request.status, "error")
         self.assertIn("abandoned", request.last_error)
+
+    def test_a_line_sent_again_after_its_request_was_paid_gets_that_payment(self):
+        """A reload resends the line: the request paid meanwhile is handed back."""
+        first = self.create_request(5, payment_uuid="reload-line")
+        self.control.pay(first["centrapay_id"])
+        self.make_stale(self.record(first))
+        self.assertEqual(self.status(first)["status"], "paid")
+        again = self.create_request(5, payment_uuid="reload-line")
+        self.assertEqual(again["centrapay_id"], first["centrapay_id"])
+        self.assertEqual(again["status"], "paid")
+        self.assertTrue(again["final"])
+        self.assertEqual(len(self.calls("POST", "/api/payment-requests")), 1)

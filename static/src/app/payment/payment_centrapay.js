@@ -13,7 +13,6 @@ import {uuidv4} from "@point_of_sale/utils";
 // The bus pushes every change; this slow poll only matters when the websocket is
 // down (and in tests, where Odoo disables it).
 const FALLBACK_POLL_MS = 2000;
-const FINAL_STATUSES = ["paid", "cancelled", "expired", "error"];
 
 /** The order's Centrapay line still waiting for its request, e.g. after a reload. */
 export function findPendingCentrapayLine(order) {
@@ -54,15 +53,24 @@ export class PaymentCentrapay extends PaymentInterface {
             return this._sendRefund(order, line);
         }
         line.set_payment_status("waiting");
-        const state = await this._call("centrapay_create_request", {
-            amount: line.amount,
-            payment_uuid: line.uuid,
-            order_uuid: order.uuid,
-            order_name: order.pos_reference || order.name,
-            session_id: this.pos.session.id,
-            device_id: this._deviceId(),
-            line_items: this._lineItems(order, line),
-        });
+        // After a reload this resumes: the server hands back the line's open
+        // request (or the one paid meanwhile) instead of making another.
+        const create = () =>
+            this._call("centrapay_create_request", {
+                amount: line.amount,
+                payment_uuid: line.uuid,
+                order_uuid: order.uuid,
+                order_name: order.pos_reference || order.name,
+                session_id: this.pos.session.id,
+                device_id: this._deviceId(),
+                line_items: this._lineItems(order, line),
+            });
+        let state = await create();
+        // Offline with a request already sent, it may still be paid: keep asking.
+        while (state?.offline && line.centrapay_request_id) {
+            await new Promise((resolve) => setTimeout(resolve, FALLBACK_POLL_MS));
+            state = await create();
+        }
         if (!state || state.error) {
             // A cancel pressed during a failed create must not void the next try.
             this.cancelledDuringCreate.delete(line.uuid);
@@ -108,19 +116,23 @@ export class PaymentCentrapay extends PaymentInterface {
             );
             return false;
         }
-        if (!FINAL_STATUSES.includes(state.status)) {
+        if (!state.final) {
             // The void did not go through (yet): keep waiting, the server retries.
             this._showError(_t("Centrapay has not confirmed the cancellation yet."));
             return false;
         }
-        // Let the payment screen apply its own status first, then settle the line.
+        // The payment screen sets the line's status from our answer; then the
+        // server's final state (read again, so after that) settles the line: a
+        // request paid before the void went through stays paid.
         if (this._isCurrent(wait)) {
-            setTimeout(() => this._settle(line, state, wait, {quiet: true}), 0);
+            this._askServer(wait, "centrapay_get_status", {quiet: true});
         } else if (state.status === "paid") {
-            // Already settled as paid while the cancel was on its way.
-            setTimeout(() => line.set_payment_status("done"), 0);
+            this._call(
+                "centrapay_get_status",
+                line.centrapay_request_id,
+                this.pos.session.id
+            ).then(() => line.set_payment_status("done"));
         }
-        // A request paid before the void went through is paid: keep the line.
         return state.status !== "paid";
     }
 
@@ -237,37 +249,10 @@ export class PaymentCentrapay extends PaymentInterface {
         }
     }
 
-    /** Resume waiting for a line whose request was sent before a reload. */
-    async resume(line) {
-        if (line.amount < 0) {
-            // A refund: sending it again resends the same one (same externalRef).
-            return this._sendRefund(line.pos_order_id, line);
-        }
-        const ask = () =>
-            this._call(
-                "centrapay_get_status",
-                line.centrapay_request_id,
-                this.pos.session.id
-            );
-        let state = await ask();
-        // Offline, the request may still be paid: keep asking, never give up on it.
-        // A server error is not offline: it is shown, and the line can be retried.
-        while (state?.offline) {
-            await new Promise((resolve) => setTimeout(resolve, FALLBACK_POLL_MS));
-            state = await ask();
-        }
-        if (!state || state.error) {
-            this._showError(state?.error || _t("Centrapay request not found."));
-            return false;
-        }
-        line.set_payment_status("waitingCard");
-        return this._waitForFinal(line, state);
-    }
-
     /** A status change pushed over the bus. */
     async onStatusPushed(payload) {
         const wait = this.waits[payload.payment_uuid];
-        if (wait && FINAL_STATUSES.includes(payload.status)) {
+        if (wait && payload.final) {
             await this._askServer(wait, "centrapay_get_status");
         }
     }
@@ -277,7 +262,7 @@ export class PaymentCentrapay extends PaymentInterface {
         return new Promise((resolve) => {
             const wait = {id: ++this.lastWaitId, line, state, resolve, timers: []};
             this.waits[line.uuid] = wait;
-            if (FINAL_STATUSES.includes(state.status)) {
+            if (state.final) {
                 this._settle(line, state, wait);
                 return;
             }
@@ -333,7 +318,7 @@ export class PaymentCentrapay extends PaymentInterface {
     }
 
     /** Ask the server (status, or void at the POS timeout); settle when final. */
-    async _askServer(wait, method) {
+    async _askServer(wait, method, options = {}) {
         if (!this._isCurrent(wait)) {
             return;
         }
@@ -342,8 +327,8 @@ export class PaymentCentrapay extends PaymentInterface {
             wait.line.centrapay_request_id,
             this.pos.session.id
         );
-        if (state && !state.error && FINAL_STATUSES.includes(state.status)) {
-            this._settle(wait.line, state, wait);
+        if (state && !state.error && state.final) {
+            this._settle(wait.line, state, wait, options);
         }
     }
 

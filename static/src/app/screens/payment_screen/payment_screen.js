@@ -9,24 +9,13 @@ patch(PaymentScreen.prototype, {
         onMounted(() => this.centrapayResumePendingLine());
     },
 
-    /** After a reload mid-payment, wait again for the request the line holds. */
+    /** After a reload mid-payment, send the line again: the server resumes it. */
     async centrapayResumePendingLine() {
         const line = findPendingCentrapayLine(this.currentOrder);
         const terminal = line?.payment_method_id.payment_terminal;
         if (!terminal || terminal.waits[line.uuid]) {
             return;
         }
-        this.pos.paymentTerminalInProgress = true;
-        const paid = await terminal.resume(line);
-        line.handle_payment_response(paid);
-        this.pos.paymentTerminalInProgress = false;
-        // As sendPaymentRequest does for a payment that completes without a reload.
-        if (
-            paid &&
-            this.currentOrder.is_paid() &&
-            this.pos.config.auto_validate_terminal_payment
-        ) {
-            this.validateOrder(false);
-        }
+        await this.sendPaymentRequest(line);
     },
 });
