@@ -28,6 +28,10 @@ CACHE = Path(
 )
 ENTERPRISE_LICENSES = {"OEEL-1", "OPL-1"}
 PY = os.environ.get("POS_CENTRAPAY_PYTHON") or shutil.which("python3.11") or "python3"
+# Tests read back the rendered QR code (centrapay/qr_decode.py): an SVG renderer
+# (on Debian's libcairo2) and a QR decoder, both wheels.
+QR_READER_REQUIREMENTS = ["cairosvg==2.9.1", "zxing-cpp==3.1.1"]
+QR_READER_DEBIAN_PACKAGES = ["libcairo2"]
 # Pins match what Odoo 18 installs, so the Odoo-free tier tests the same stack.
 LITE_REQUIREMENTS = [
     "cryptography==3.4.8",
@@ -36,11 +40,13 @@ LITE_REQUIREMENTS = [
     "idna==2.10",
     "qrcode==7.4.2",
     "pytest>=8,<10",
+    *QR_READER_REQUIREMENTS,
 ]
 ODOO_EXTRA_REQUIREMENTS = [
     "pytest>=8,<10",
     "pytest-odoo==2.3.0",
     "websocket-client",
+    *QR_READER_REQUIREMENTS,
 ]
 LINT_REQUIREMENTS = ["pre-commit==4.7.0", "ruff==0.17.5", "pylint-odoo==10.0.12"]
 NODE_PACKAGES = [
@@ -203,6 +209,7 @@ def odoo_venv(view):
     ensure_debian_packages(
         ["libldap2-dev", "libsasl2-dev", "libpq-dev"], header="/usr/include/ldap.h"
     )
+    ensure_debian_packages(QR_READER_DEBIAN_PACKAGES)
     venv = ensure_venv(
         "venv-odoo",
         reqs + module_requirements() + ODOO_EXTRA_REQUIREMENTS,
@@ -482,6 +489,7 @@ def lint_tier():
 
 
 def lite_tier(reports):
+    ensure_debian_packages(QR_READER_DEBIAN_PACKAGES)
     venv = ensure_venv("venv-lite", LITE_REQUIREMENTS + module_requirements())
     xml = reports / "lite.xml"
     # The repo root is an Odoo addon (its __init__.py imports odoo): rooting pytest
