@@ -278,6 +278,7 @@ class Engine:
         if body.get("barcode") is not None:
             self._check_barcode(body["barcode"])
         self._check_create_rules(body, config_id, currency)
+        fields["configId"] = config_id
         return fields
 
     @staticmethod
@@ -310,7 +311,8 @@ class Engine:
 
     def _check_create_rules(self, body, config_id, currency):
         """Business-rule checks (403), after request validation (400)."""
-        if config_id != self.creds["merchantConfigId"]:
+        configs = (self.creds["merchantConfigId"], *self.creds.get("moreConfigIds", ()))
+        if config_id not in configs:
             # doc §14.2: the code for an unknown config is undocumented; the
             # generic 403 is used, with a reason for humans.
             raise forbidden(reason=f"Merchant Config {config_id} not found")
