@@ -84,12 +84,31 @@ def digest(*parts):
 
 
 def ensure_venv(name, requirements, constraints=()):
-    """A cached virtualenv holding ``requirements``; rebuilt when they change."""
-    venv = CACHE / name
-    stamp = venv / ".pcp-stamp"
+    """A cached virtualenv holding ``requirements`` (``CACHE/name-<digest>``).
+
+    Each set of requirements has its own folder, so checkouts whose
+    requirements differ (branches) share the cache without rebuilding each
+    other's virtualenv under a running demo or test. ``CACHE/name`` links to
+    the one last asked for; a real folder there (made by an older dev.py, which
+    may still be running) is left alone.
+    """
     key = digest(PY, *requirements, *constraints)
-    if stamp.exists() and stamp.read_text() == key:
-        return venv
+    link = CACHE / name
+    venv = CACHE / f"{name}-{key}"
+    stamp = venv / ".pcp-stamp"
+    if not (stamp.exists() and stamp.read_text() == key):
+        build_venv(venv, requirements, constraints)
+        stamp.write_text(key)
+    if not link.exists() or (link.is_symlink() and os.readlink(link) != venv.name):
+        tmp = CACHE / f".{name}.link"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        tmp.symlink_to(venv.name)
+        os.replace(tmp, link)
+    return venv
+
+
+def build_venv(venv, requirements, constraints):
     if venv.exists():
         shutil.rmtree(venv)
     run([PY, "-m", "venv", venv])
@@ -111,8 +130,6 @@ def ensure_venv(name, requirements, constraints=()):
     rfile = venv / "requirements.txt"
     rfile.write_text("\n".join(requirements) + "\n")
     run(pip + ["-r", rfile], env=env)
-    stamp.write_text(key)
-    return venv
 
 
 # --- Odoo source -------------------------------------------------------------------
