@@ -52,6 +52,18 @@ function startCentrapayPayment() {
     ];
 }
 
+/** The patron pays: "Paid" stays readable, then the cashier validates. */
+function patronPaysThenValidate(...whilePaid) {
+    return [
+        Centrapay.sandbox("pay"),
+        status("Paid"),
+        ...whilePaid,
+        Centrapay.qrIsClosed(),
+        PaymentScreen.clickValidate(),
+        ReceiptScreen.isShown(),
+    ];
+}
+
 function alertSays(text) {
     return [
         {
@@ -87,16 +99,11 @@ registry.category("web_tour.tours").add("CentrapayStatusPaidTour", {
                 content: "the terminal is the POS's name",
                 trigger: ".centrapay-qr-dialog .centrapay-terminal-id:contains('Shop')",
             },
-            Centrapay.sandbox("pay"),
-            status("Paid"),
-            {
+            patronPaysThenValidate({
                 content: "and what paid it",
                 trigger:
                     ".centrapay-qr-dialog .centrapay-paid-by:contains('Centrapay')",
-            },
-            Centrapay.qrIsClosed(),
-            PaymentScreen.clickValidate(),
-            ReceiptScreen.isShown(),
+            }),
             Centrapay.receiptShowsCentrapay(),
         ].flat(Infinity),
 });
@@ -171,11 +178,7 @@ registry.category("web_tour.tours").add("CentrapayPatronNotPresentTour", {
                 },
             },
             status("Waiting for payment"),
-            Centrapay.sandbox("pay"),
-            status("Paid"),
-            Centrapay.qrIsClosed(),
-            PaymentScreen.clickValidate(),
-            ReceiptScreen.isShown(),
+            patronPaysThenValidate(),
         ].flat(Infinity),
 });
 
@@ -187,11 +190,7 @@ registry.category("web_tour.tours").add("CentrapaySplitTenderTour", {
             PaymentScreen.enterPaymentLineAmount("Cash", "1"),
             PaymentScreen.clickPaymentMethod("Centrapay"),
             Centrapay.qrIsShown(),
-            Centrapay.sandbox("pay"),
-            status("Paid"),
-            Centrapay.qrIsClosed(),
-            PaymentScreen.clickValidate(),
-            ReceiptScreen.isShown(),
+            patronPaysThenValidate(),
         ].flat(Infinity),
 });
 
