@@ -15,8 +15,11 @@
         "data/ir_sequence.xml",
         "data/ir_cron.xml",
         "views/pos_payment_method_views.xml",
+        "wizard/centrapay_refund_wizard_views.xml",
         "views/centrapay_payment_request_views.xml",
         "views/centrapay_payment_activity_views.xml",
+        "views/centrapay_reconciliation_views.xml",
+        "wizard/centrapay_reconciliation_wizard_views.xml",
     ],
     "demo": [
         "demo/pos_centrapay_demo.xml",

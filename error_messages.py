@@ -105,9 +105,13 @@ ERROR_MESSAGES = {
     ),
     # --- Refund (E8) and void (E7) -----------------------------------------------
     "NOT_PAID": _lt(
-        "This payment request was never paid, so there is nothing to refund."
+        "This payment request was never paid, so there is nothing to refund "
+        "through Centrapay. Refund the customer another way if they paid otherwise."
     ),
-    "ALREADY_REFUNDED": _lt("This Centrapay payment has already been fully refunded."),
+    "ALREADY_REFUNDED": _lt(
+        "This Centrapay payment has already been fully refunded. If the customer is "
+        "still owed money, refund them another way."
+    ),
     "INVALID_AMOUNT": _lt(
         "The amount is more than what is left on this Centrapay payment (part of it "
         "was already refunded or confirmed)."
@@ -117,7 +121,8 @@ ERROR_MESSAGES = {
         "this payment. Check its refunds before trying again."
     ),
     "PARTIAL_REFUNDS_NOT_ALLOWED": _lt(
-        "The customer's payment method can only be refunded in full."
+        "The customer's payment method can only be refunded in full. Refund the "
+        "whole payment, or refund the customer another way."
     ),
     "REFUND_NOT_SUPPORTED": _lt(
         "The customer's payment method cannot be refunded through Centrapay. "

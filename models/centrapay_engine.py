@@ -170,10 +170,17 @@ class CentrapayEngine(models.AbstractModel):
         try:
             with self.pool.cursor() as cr:
                 env = self.env(cr=cr, su=True)
-                read, refunded = env["centrapay.webhook.event"]._centrapay_take_new()
+                read, refunded, completed = env[
+                    "centrapay.webhook.event"
+                ]._centrapay_take_new()
                 if not read:
                     return
                 Request = env["centrapay.payment.request"]
+                for centrapay_id, external_ref in completed:
+                    env["centrapay.refund"]._centrapay_completed(
+                        Request.search([("centrapay_id", "=", centrapay_id)], limit=1),
+                        external_ref,
+                    )
                 Request.search(
                     [
                         ("centrapay_id", "in", list(read)),

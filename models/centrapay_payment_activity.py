@@ -49,6 +49,12 @@ class CentrapayPaymentActivity(models.Model):
     created_by = fields.Char(readonly=True)
     occurred_at = fields.Datetime(readonly=True)
     company_id = fields.Many2one("res.company", readonly=True, index=True)
+    session_id = fields.Many2one(
+        related="request_id.session_id", store=True, string="Session"
+    )
+    config_id = fields.Many2one(
+        related="request_id.config_id", store=True, string="Point of Sale"
+    )
 
     _sql_constraints = [
         (
@@ -132,7 +138,10 @@ class CentrapayPaymentActivity(models.Model):
         new_ids = [row[0] for row in self.env.cr.fetchall() if row[1]]
         self.invalidate_model()
         self.env["centrapay.payment.request"].invalidate_model(["activity_ids"])
-        return self.browse(new_ids)
+        new = self.browse(new_ids)
+        # A refund entering the ledger settles ours, or records one made outside.
+        self.env["centrapay.refund"].sudo()._centrapay_from_ledger(new)
+        return new
 
     @api.model
     def _centrapay_key(self, item):

@@ -15,7 +15,7 @@ from ..centrapay.line_items import line_items as basket_line_items
 from ..centrapay.money import parse_minor_units
 from ..centrapay.qr import qr_data_uri
 from ..centrapay.status import map_payment_request, refunded_after
-from ..error_messages import centrapay_error_message
+from ..error_messages import centrapay_code_message, centrapay_error_message
 
 _logger = logging.getLogger(__name__)
 
@@ -116,6 +116,8 @@ class CentrapayPaymentRequest(models.Model):
     activity_ids = fields.One2many(
         "centrapay.payment.activity", "request_id", readonly=True
     )
+    refund_ids = fields.One2many("centrapay.refund", "request_id", readonly=True)
+    refunded_amount = fields.Monetary(compute="_compute_refunded_amount")
     last_error = fields.Char(readonly=True)
     unknown_error_count = fields.Integer(readonly=True)
     error_count = fields.Integer(
@@ -148,6 +150,27 @@ class CentrapayPaymentRequest(models.Model):
             "Each Centrapay request needs its own external reference.",
         ),
     ]
+
+    @api.depends("refund_ids.amount", "refund_ids.state")
+    def _compute_refunded_amount(self):
+        for request in self:
+            request.refunded_amount = sum(
+                r.amount
+                for r in request.refund_ids
+                if r.state in ("unknown", "initiated", "completed")
+            )
+
+    def _centrapay_refundable(self):
+        """What is left to refund: paid, less every refund that holds part of it."""
+        self.ensure_one()
+        if self.status != "paid" or self.refunded_by_void:
+            return 0.0
+        held = sum(
+            r.amount
+            for r in self.refund_ids
+            if r.state in ("draft", "unknown", "initiated", "completed")
+        )
+        return self.currency_id.round(self.amount - held)
 
     @api.depends("short_code", "external_ref")
     def _compute_name(self):
@@ -517,6 +540,59 @@ class CentrapayPaymentRequest(models.Model):
         items = client.list_payment_request_activities(self.centrapay_id)
         self.env["centrapay.payment.activity"]._centrapay_store(items, self)
         self.ledger_pending = False
+
+    @api.model
+    def _centrapay_adopt_by_short_code(self, method, code):
+        """A paid request of this merchant, found by its short code (E3).
+
+        For a refund whose original order is not in Odoo. A request of another
+        merchant, or one not paid, is refused.
+        """
+        client = method._centrapay_client(interactive=True)
+        try:
+            found = client.get_payment_request_by_short_code(code)
+        except cp_errors.CentrapayError as exc:
+            raise UserError(self._centrapay_error_message(exc)) from exc
+        merchant = method.centrapay_merchant_id or (
+            self.env["centrapay.account"]
+            .search([("key", "=", method._centrapay_rate_key())], limit=1)
+            .merchant_id
+        )
+        if not merchant or found.get("merchantId") != merchant:
+            raise UserError(
+                self.env._("This Centrapay payment was made at another merchant.")
+            )
+        if found.get("status") != "paid":
+            raise UserError(centrapay_code_message(self.env, "NOT_PAID"))
+        request = self.search([("centrapay_id", "=", found.get("id"))], limit=1)
+        if request:
+            if request.company_id != method.company_id:
+                raise UserError(
+                    self.env._("This Centrapay payment was made at another merchant.")
+                )
+            return request
+        value = found.get("value") or {}
+        currency = self.env["res.currency"].search(
+            [("name", "=", value.get("currency"))], limit=1
+        )
+        if currency != method._centrapay_currency():
+            raise UserError(
+                self.env._("This Centrapay payment is in another currency.")
+            )
+        request = self.create(
+            {
+                "amount": self.env["centrapay.payment.activity"]._centrapay_amount(
+                    value, currency
+                ),
+                "currency_id": currency.id,
+                "external_ref": f"lookup/{found['id']}",
+                "payment_method_id": method.id,
+                "company_id": method.company_id.id,
+                "centrapay_id": found["id"],
+            }
+        )
+        request._centrapay_apply(found)
+        return request
 
     # --- Back office --------------------------------------------------------------
 

@@ -24,6 +24,11 @@ class CentrapayWebhookEvent(models.Model):
     # Centrapay's id, not a link: the webhook's transaction must not lock the
     # request's row, which the engine may be updating at that very moment.
     centrapay_request_id = fields.Char("Centrapay Request ID", readonly=True)
+    external_ref = fields.Char(
+        "Activity External Reference",
+        readonly=True,
+        help="The externalRef of the activity it carries (a refund's).",
+    )
     handled = fields.Boolean(
         readonly=True, index=True, help="The engine has taken it into account."
     )
@@ -37,22 +42,26 @@ class CentrapayWebhookEvent(models.Model):
     ]
 
     @api.model
-    def _centrapay_register(self, notification_id, notification_type, request):
+    def _centrapay_register(self, notification, request):
         """Record a notification; False if seen before (delivery is at least once)."""
+        data = notification.get("data")
+        external_ref = data.get("externalRef") if isinstance(data, dict) else None
         self.env.cr.execute(
             """
             INSERT INTO centrapay_webhook_event
                    (notification_id, notification_type, centrapay_request_id,
-                    handled, create_uid, write_uid, create_date, write_date)
-            VALUES (%s, %s, %s, false, %s, %s,
+                    external_ref, handled, create_uid, write_uid, create_date,
+                    write_date)
+            VALUES (%s, %s, %s, %s, false, %s, %s,
                     now() at time zone 'UTC', now() at time zone 'UTC')
             ON CONFLICT (notification_id) DO NOTHING
             RETURNING id
             """,
             [
-                notification_id,
-                notification_type,
+                str(notification.get("id")),
+                str(notification.get("type") or "")[:64],
                 request.centrapay_id,
+                str(external_ref)[:128] if external_ref else None,
                 self.env.uid,
                 self.env.uid,
             ],
@@ -64,22 +73,29 @@ class CentrapayWebhookEvent(models.Model):
         """The engine's side: requests that new notifications are about.
 
         Marks them handled; the engine then reads those requests first. Returns
-        ``(Centrapay ids to read, Centrapay ids with a refund)``.
+        ``(Centrapay ids to read, Centrapay ids with a refund, completed refunds as
+        (Centrapay id, externalRef))``.
         """
         self.env.cr.execute(
             """
             UPDATE centrapay_webhook_event SET handled = true
              WHERE NOT handled
-         RETURNING centrapay_request_id, notification_type
+         RETURNING centrapay_request_id, notification_type, external_ref
             """
         )
         rows = self.env.cr.fetchall()
+        refunds = {
+            r
+            for r in rows
+            if r[0] and (r[1] or "").startswith("payment-request:refund")
+        }
         return (
-            {cp_id for cp_id, _kind in rows if cp_id},
+            {row[0] for row in rows if row[0]},
+            {row[0] for row in refunds},
             {
-                cp_id
-                for cp_id, kind in rows
-                if cp_id and str(kind or "").startswith("payment-request:refund")
+                (row[0], row[2])
+                for row in refunds
+                if row[1] == "payment-request:refund-completed" and row[2]
             },
         )
 
@@ -116,8 +132,7 @@ class CentrapayWebhookEvent(models.Model):
             return outcome
         if not request or not request.payment_method_id.centrapay_webhook_enabled:
             return "ignored"
-        kind = str(notification.get("type") or "")
-        if not self._centrapay_register(str(notification.get("id")), kind, request):
+        if not self._centrapay_register(notification, request):
             return "duplicate"
         # Nothing else here: no Centrapay call, and no write on the request.
         self.env["centrapay.engine"]._centrapay_wake()

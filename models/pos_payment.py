@@ -11,6 +11,12 @@ class PosPayment(models.Model):
     centrapay_short_code = fields.Char(
         "Centrapay Short Code", readonly=True, copy=False
     )
+    centrapay_refund_ref = fields.Char(
+        "Centrapay Refund Reference",
+        readonly=True,
+        copy=False,
+        help="The external reference of the Centrapay refund this line records.",
+    )
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -20,7 +26,12 @@ class PosPayment(models.Model):
 
     def write(self, vals):
         res = super().write(vals)
-        if {"centrapay_request_id", "amount", "payment_method_id"} & set(vals):
+        if {
+            "centrapay_request_id",
+            "centrapay_refund_ref",
+            "amount",
+            "payment_method_id",
+        } & set(vals):
             self._centrapay_verify()
         return res
 
@@ -49,6 +60,9 @@ class PosPayment(models.Model):
         by_id = {r.centrapay_id: r for r in requests}
         for payment in lines:
             request = by_id.get(payment.centrapay_request_id)
+            if payment.amount < 0:
+                payment._centrapay_verify_refund(request)
+                continue
             problem = payment._centrapay_problem(request)
             if problem:
                 raise ValidationError(
@@ -70,6 +84,48 @@ class PosPayment(models.Model):
                         "pos_order_id": payment.pos_order_id.id,
                     }
                 )
+
+    def _centrapay_verify_refund(self, request):
+        """Accept a negative Centrapay line only for a refund Centrapay accepted."""
+        refund = self.env["centrapay.refund"].sudo()
+        if request and self.centrapay_refund_ref:
+            refund = refund.search(
+                [
+                    ("request_id", "=", request.id),
+                    ("external_ref", "=", self.centrapay_refund_ref),
+                ],
+                limit=1,
+            )
+        problem = None
+        if not refund or refund.company_id != self.company_id:
+            problem = self.env._("Centrapay has no such refund.")
+        elif refund.state not in ("initiated", "completed"):
+            problem = self.env._("Centrapay has not accepted this refund.")
+        elif (
+            refund.currency_id != self.currency_id
+            or refund.currency_id.compare_amounts(refund.amount, -self.amount)
+        ):
+            problem = self.env._(
+                "Centrapay refunded %(refunded)s, not this amount.",
+                refunded=refund.currency_id.format(refund.amount),
+            )
+        elif refund.pos_payment_id and refund.pos_payment_id != self:
+            problem = self.env._("that refund is already recorded on another order.")
+        if problem:
+            raise ValidationError(
+                self.env._(
+                    "The Centrapay refund of %(amount)s on order %(order)s cannot be "
+                    "verified: %(problem)s The order was not saved; it stays on the "
+                    "POS.",
+                    amount=self.currency_id.format(-self.amount),
+                    order=self.pos_order_id.pos_reference or self.pos_order_id.name,
+                    problem=problem,
+                )
+            )
+        if refund.pos_payment_id != self:
+            refund.write(
+                {"pos_payment_id": self.id, "pos_order_id": self.pos_order_id.id}
+            )
 
     def _centrapay_problem(self, request):
         """Why this line cannot be accepted as paid by ``request`` (or None)."""

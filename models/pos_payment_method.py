@@ -353,6 +353,82 @@ class PosPaymentMethod(models.Model):
         request._centrapay_void(reason="cashier")
         return request._centrapay_public_state()
 
+    def centrapay_refund_request(self, data):
+        """Refund a Centrapay payment from a POS refund line (doc §8).
+
+        ``data``: ``amount`` (positive, in the method's currency), ``payment_uuid``
+        (the refund line), ``session_id``, and either ``centrapay_id`` (the
+        original payment's request, found through the refunded order) or
+        ``short_code`` (read from the customer's receipt), and optional
+        ``line_items`` (the refunded lines). The same ``payment_uuid`` resends
+        the same refund (same externalRef), so a retry never refunds twice.
+        Returns the refund's public state, or ``{"error": message}``.
+        """
+        if not isinstance(data, dict):
+            return {"error": self.env._("The POS sent a malformed Centrapay request.")}
+        session = self._centrapay_check_cashier(data.get("session_id"))
+        Refund = self.env["centrapay.refund"].sudo()
+        try:
+            clean = self._centrapay_clean_create_data(data)
+            refund = Refund.search(
+                [
+                    ("pos_payment_uuid", "=", clean["payment_uuid"]),
+                    ("company_id", "=", self.company_id.id),
+                ],
+                limit=1,
+            )
+            if refund:
+                refund._centrapay_send()
+                return refund._centrapay_public_state()
+            request = self._centrapay_refund_target(data)
+            refund = Refund._centrapay_start(
+                request,
+                clean["amount"],
+                "pos",
+                pos_payment_uuid=clean["payment_uuid"],
+                line_items=clean["line_items"],
+            )
+        except (UserError, ValidationError) as exc:
+            return {"error": exc.args[0]}
+        _logger.info(
+            "Centrapay refund %s in session %s: %s",
+            refund.external_ref,
+            session.id,
+            refund.state,
+        )
+        return refund._centrapay_public_state()
+
+    def _centrapay_refund_target(self, data):
+        """The paid request a POS refund goes against, of this method's company."""
+        Request = self.env["centrapay.payment.request"].sudo()
+        centrapay_id = data.get("centrapay_id")
+        short_code = data.get("short_code")
+        if isinstance(centrapay_id, str) and 0 < len(centrapay_id) <= 64:
+            request = Request.search(
+                [
+                    ("centrapay_id", "=", centrapay_id),
+                    ("company_id", "=", self.company_id.id),
+                    ("payment_method_id.use_payment_terminal", "=", "centrapay"),
+                ],
+                limit=1,
+            )
+            if not request:
+                raise UserError(self.env._("Unknown Centrapay payment request."))
+            return request
+        if not isinstance(short_code, str) or not (0 < len(short_code.strip()) <= 32):
+            raise UserError(
+                self.env._("Type or scan the Centrapay short code of the receipt.")
+            )
+        code = clean_text(short_code, 32).upper()
+        request = Request.search(
+            [("short_code", "=", code), ("company_id", "=", self.company_id.id)],
+            order="id desc",
+            limit=1,
+        )
+        if request:
+            return request
+        return Request._centrapay_adopt_by_short_code(self, code)
+
     def _centrapay_pos_request(self, centrapay_id, session_id):
         """The request with that Centrapay id, made with this method in that session.
 

@@ -58,3 +58,35 @@ class TestCentrapayTours(CentrapayHttpCommon):
             [("config_id", "=", self.main_pos_config.id)]
         )
         self.assertFalse(orders.filtered(lambda o: o.state != "draft"))
+
+    def _refunds(self):
+        return self.env["centrapay.refund"].search(
+            [("request_id.payment_method_id", "=", self.centrapay_method.id)]
+        )
+
+    def test_full_refund_from_the_pos(self):
+        self.start_pos_tour("CentrapayFullRefundTour")
+        refund = self._refunds()
+        self.assertEqual(refund.state, "initiated")
+        self.assertEqual(refund.amount, refund.request_id.amount)
+        self.assertTrue(refund.pos_order_id, "the refund order synced and links it")
+        self.assertTrue(refund.short_code)
+
+    def test_partial_refund_from_the_pos(self):
+        self.start_pos_tour("CentrapayPartialRefundTour")
+        refund = self._refunds()
+        request = refund.request_id
+        self.assertEqual(refund.state, "initiated")
+        self.assertAlmostEqual(refund.amount * 3, request.amount, places=2)
+        self.assertEqual(
+            request._centrapay_refundable(),
+            request.currency_id.round(request.amount - refund.amount),
+        )
+
+    def test_a_refund_centrapay_refuses(self):
+        self.control.configure(refundWindowSeconds=0)
+        self.addCleanup(self.control.configure, refundWindowSeconds=90 * 24 * 3600)
+        self.start_pos_tour("CentrapayRefusedRefundTour")
+        refund = self._refunds()
+        self.assertEqual(refund.state, "failed")
+        self.assertFalse(refund.pos_order_id)

@@ -2,19 +2,60 @@
 """Refresh README's screenshots from a running demo (``tools/dev.py demo``).
 
 Runs one Centrapay payment in headless Chromium: the POS QR screen, the sandbox's
-patron pay page (a second browser tab), then the receipt.
+patron pay page (a second browser tab), then the receipt; then refunds that sale
+from the POS (Orders → Refund → Centrapay) and takes the refund receipt; last,
+the back office's Centrapay reconciliation.
 
     ~/.cache/pos_centrapay/venv-odoo/bin/python tools/demo_screenshots.py \\
         --pos-path "/pos/ui?config_id=4"
 """
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 from cdp import Browser, login_and_open_pos, start_centrapay_payment
 
 OUT = Path(__file__).resolve().parent.parent / "static" / "description"
+
+
+def click_text(page, selector, text):
+    """Click the first ``selector`` element whose text contains ``text``."""
+    found = (
+        f"[...document.querySelectorAll({json.dumps(selector)})]"
+        f".find(e => e.textContent.includes({json.dumps(text)}))"
+    )
+    page.wait(found)
+    page.js(f"{found}.click()")
+
+
+def refund_last_order(pos):
+    """Orders → the paid order → Refund → pay the refund with Centrapay."""
+    pos.click(".receipt-screen .button.next.highlight[name='done']")
+    click_text(pos, ".control-buttons button", "Actions")
+    click_text(pos, "button", "Refund")
+    pos.click(".ticket-screen .order-row")
+    click_text(pos, ".numpad-button", "1")
+    pos.click(".ticket-screen .btn-primary.pay-order-button")
+    pos.click(".product-screen .pay-order-button")
+    pos.wait("document.querySelector('.payment-screen')")
+    try:  # with Centrapay as the only method, the POS starts it by itself
+        pos.wait("document.querySelector('.receipt-screen')", timeout=3)
+    except TimeoutError:
+        click_text(pos, ".paymentmethod", "Centrapay")
+    pos.wait("document.querySelector('.receipt-screen')", timeout=30)
+
+
+def reconciliation(page, base_url):
+    """The back office's Centrapay reconciliation, its sessions opened."""
+    page.goto(
+        f"{base_url}/odoo/action-pos_centrapay.action_server_centrapay_reconciliation"
+    )
+    page.wait("document.querySelector('.o_group_header')", timeout=60)
+    page.js("document.querySelectorAll('.o_group_header').forEach(h => h.click())")
+    page.wait("document.querySelector('.o_data_row')")
+    time.sleep(1)
 
 
 def main():
@@ -43,6 +84,11 @@ def main():
             raise
         time.sleep(1)
         pos.screenshot(OUT / "pos_receipt.png")
+        refund_last_order(pos)
+        time.sleep(1)
+        pos.screenshot(OUT / "pos_refund_receipt.png")
+        reconciliation(pos, args.base_url)
+        pos.screenshot(OUT / "reconciliation.png")
     finally:
         browser.close()
     print(f"screenshots written to {OUT}")

@@ -4,6 +4,7 @@ import * as Dialog from "@point_of_sale/../tests/tours/utils/dialog_util";
 import * as PaymentScreen from "@point_of_sale/../tests/tours/utils/payment_screen_util";
 import * as ProductScreen from "@point_of_sale/../tests/tours/utils/product_screen_util";
 import * as ReceiptScreen from "@point_of_sale/../tests/tours/utils/receipt_screen_util";
+import * as TicketScreen from "@point_of_sale/../tests/tours/utils/ticket_screen_util";
 import {registry} from "@web/core/registry";
 
 function openPaymentScreen() {
@@ -135,6 +136,62 @@ registry.category("web_tour.tours").add("CentrapayUnverifiedLineTour", {
             {
                 content: "the order stays on the POS, unpaid",
                 trigger: ".pos .payment-screen",
+            },
+        ].flat(Infinity),
+});
+
+/** Sell ``quantity`` Desk Pads with Centrapay, then open their refund. */
+function payThenOpenRefund(quantity, refundQuantity) {
+    return [
+        Chrome.startPoS(),
+        Dialog.confirm("Open Register"),
+        ProductScreen.addOrderline("Desk Pad", quantity),
+        ProductScreen.clickPayButton(),
+        PaymentScreen.clickPaymentMethod("Centrapay"),
+        Centrapay.qrIsShown(),
+        Centrapay.sandbox("pay"),
+        finishPaidOrder(),
+        ReceiptScreen.clickNextOrder(),
+        ...ProductScreen.clickRefund(),
+        TicketScreen.selectOrder("-0001"),
+        ProductScreen.clickNumpad(refundQuantity),
+        TicketScreen.confirmRefund(),
+        ProductScreen.clickPayButton(),
+        PaymentScreen.clickPaymentMethod("Centrapay"),
+    ];
+}
+
+registry.category("web_tour.tours").add("CentrapayFullRefundTour", {
+    steps: () =>
+        [
+            payThenOpenRefund("1", "1"),
+            ReceiptScreen.isShown(),
+            Centrapay.receiptShowsRefund(),
+        ].flat(Infinity),
+});
+
+registry.category("web_tour.tours").add("CentrapayPartialRefundTour", {
+    steps: () =>
+        [
+            payThenOpenRefund("3", "1"),
+            ReceiptScreen.isShown(),
+            Centrapay.receiptShowsRefund(),
+        ].flat(Infinity),
+});
+
+registry.category("web_tour.tours").add("CentrapayRefusedRefundTour", {
+    steps: () =>
+        [
+            payThenOpenRefund("1", "1"),
+            {
+                content:
+                    "the cashier is told Centrapay cannot refund it, and what to do",
+                trigger: ".modal-body:contains('another way')",
+            },
+            Dialog.confirm(),
+            {
+                content: "the refund line stays, to retry or remove",
+                trigger: ".paymentline .electronic_status",
             },
         ].flat(Infinity),
 });

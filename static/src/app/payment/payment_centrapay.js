@@ -6,6 +6,9 @@ import {
 } from "@pos_centrapay/app/payment/centrapay_basket";
 import {CentrapayQrDialog} from "@pos_centrapay/app/components/centrapay_qr_dialog/centrapay_qr_dialog";
 import {PaymentInterface} from "@point_of_sale/app/payment/payment_interface";
+import {SelectionPopup} from "@point_of_sale/app/utils/input_popups/selection_popup";
+import {TextInputPopup} from "@point_of_sale/app/utils/input_popups/text_input_popup";
+import {makeAwaitable} from "@point_of_sale/app/store/make_awaitable_dialog";
 import {_t} from "@web/core/l10n/translation";
 import {reactive} from "@odoo/owl";
 import {register_payment_method} from "@point_of_sale/app/store/pos_store";
@@ -51,6 +54,9 @@ export class PaymentCentrapay extends PaymentInterface {
         await super.send_payment_request(...arguments);
         const order = this.pos.get_order();
         const line = order.get_paymentline_by_uuid(uuid);
+        if (line.amount < 0) {
+            return this._sendRefund(order, line);
+        }
         line.set_payment_status("waiting");
         const state = await this._call("centrapay_create_request", {
             amount: line.amount,
@@ -124,6 +130,113 @@ export class PaymentCentrapay extends PaymentInterface {
         return state.status !== "paid";
     }
 
+    /**
+     * Refund a Centrapay payment (a negative line). It goes against the
+     * refunded order's Centrapay payment (the cashier picks one when there are
+     * several), or the one whose short code the cashier types or scans. The
+     * server answers once Centrapay accepted it; the same line resends the same
+     * refund, so a retry never refunds twice.
+     */
+    async _sendRefund(order, line) {
+        line.set_payment_status("waiting");
+        const target = line.centrapay_request_id
+            ? {centrapay_id: line.centrapay_request_id}
+            : await this._refundTarget(order);
+        if (!target) {
+            return false;
+        }
+        if (target.centrapay_id) {
+            // Known before the call: a reload during the refund resumes it.
+            line.update({centrapay_request_id: target.centrapay_id});
+        }
+        const state = await this._call("centrapay_refund_request", {
+            amount: -line.amount,
+            payment_uuid: line.uuid,
+            session_id: this.pos.session.id,
+            ...target,
+            line_items: this._refundLineItems(order),
+        });
+        return this._settleRefund(line, state);
+    }
+
+    _settleRefund(line, state) {
+        if (!state || state.error || !state.accepted) {
+            this._showError(
+                state?.error ||
+                    _t(
+                        "Centrapay has not confirmed the refund. Retry: the same refund is sent again, never a second one."
+                    )
+            );
+            return false;
+        }
+        line.update({
+            centrapay_request_id: state.centrapay_id,
+            centrapay_refund_ref: state.external_ref,
+            centrapay_short_code: state.short_code,
+            transaction_id: state.short_code,
+            payment_ref_no: state.short_code,
+        });
+        line.set_receipt_info(
+            [
+                _t("Centrapay refund"),
+                _t("Refund short code: %s", state.short_code),
+                _t("Refunded payment: %s", state.request_short_code),
+            ].join("\n")
+        );
+        return true;
+    }
+
+    /** The refunded order's Centrapay payments; the cashier's pick, or a short code. */
+    async _refundTarget(order) {
+        const seen = new Set();
+        const originals = order.lines
+            .map((orderLine) => orderLine.refunded_orderline_id?.order_id)
+            .filter(Boolean)
+            .flatMap((original) => original.payment_ids || [])
+            .filter(
+                (payment) =>
+                    payment.payment_method_id?.use_payment_terminal === "centrapay" &&
+                    payment.centrapay_request_id &&
+                    payment.amount > 0 &&
+                    !seen.has(payment.centrapay_request_id) &&
+                    seen.add(payment.centrapay_request_id)
+            );
+        if (originals.length === 1) {
+            return {centrapay_id: originals[0].centrapay_request_id};
+        }
+        if (originals.length > 1) {
+            const picked = await makeAwaitable(
+                this.env.services.dialog,
+                SelectionPopup,
+                {
+                    title: _t("Which Centrapay payment is refunded?"),
+                    list: originals.map((payment, index) => ({
+                        id: index,
+                        label: `${payment.centrapay_short_code || ""} ${this.env.utils.formatCurrency(payment.amount)}`,
+                        item: payment.centrapay_request_id,
+                    })),
+                }
+            );
+            return picked ? {centrapay_id: picked} : null;
+        }
+        const code = await makeAwaitable(this.env.services.dialog, TextInputPopup, {
+            title: _t("Centrapay short code of the receipt"),
+            placeholder: "CP-XXX-XXX",
+        });
+        return code ? {short_code: code.trim()} : null;
+    }
+
+    _refundLineItems(order) {
+        return order.lines
+            .filter((orderLine) => orderLine.get_quantity() < 0)
+            .map((orderLine) => ({
+                name: orderLine.get_full_product_name(),
+                qty: -orderLine.get_quantity(),
+                price: -orderLine.get_price_with_tax(),
+                sku: orderLine.product_id.default_code || undefined,
+            }));
+    }
+
     close() {
         for (const uuid of Object.keys(this.waits)) {
             this._stopWaiting(uuid);
@@ -132,6 +245,10 @@ export class PaymentCentrapay extends PaymentInterface {
 
     /** Resume waiting for a line whose request was sent before a reload. */
     async resume(line) {
+        if (line.amount < 0) {
+            // A refund: sending it again resends the same one (same externalRef).
+            return this._sendRefund(line.pos_order_id, line);
+        }
         const ask = () =>
             this._call(
                 "centrapay_get_status",
@@ -243,6 +360,17 @@ export class PaymentCentrapay extends PaymentInterface {
         Object.assign(wait.state, state);
         this._stopWaiting(line.uuid);
         if (state.status === "paid") {
+            if (Math.abs(state.amount - line.amount) > 0.000001) {
+                // The patron paid an earlier QR code of this line, for its
+                // earlier amount: the line records what Centrapay really took.
+                line.set_amount(state.amount);
+                this._showError(
+                    _t(
+                        "The customer paid %s, the amount of the earlier QR code. The payment line now shows that amount.",
+                        this.env.utils.formatCurrency(state.amount)
+                    )
+                );
+            }
             line.update({
                 transaction_id: state.centrapay_id,
                 payment_ref_no: state.short_code,

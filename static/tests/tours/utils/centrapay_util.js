@@ -56,3 +56,11 @@ export function receiptShowsCentrapay() {
         },
     ];
 }
+
+export function receiptShowsRefund() {
+    return {
+        content: "the refund receipt shows the refund's own short code",
+        trigger:
+            ".pos-receipt .pos-payment-terminal-receipt:contains('Refund short code: CP-')",
+    };
+}
