@@ -27,6 +27,14 @@
     "assets": {
         "point_of_sale._assets_pos": [
             "pos_centrapay/static/src/**/*",
+            ("remove", "pos_centrapay/static/src/customer_display/**/*"),
+        ],
+        "point_of_sale.customer_display_assets": [
+            "pos_centrapay/static/src/common/**/*",
+            "pos_centrapay/static/src/customer_display/**/*",
+        ],
+        "point_of_sale.customer_display_assets_test": [
+            "pos_centrapay/static/tests/customer_display/**/*",
         ],
         "web.assets_tests": [
             "pos_centrapay/static/tests/tours/**/*",

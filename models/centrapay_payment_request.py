@@ -10,7 +10,9 @@ from odoo.tools import float_repr
 
 from .. import const
 from ..centrapay import errors as cp_errors
-from ..centrapay.money import line_items_sum_ok, parse_minor_units
+from ..centrapay.line_items import Basket, parse_basket
+from ..centrapay.line_items import line_items as basket_line_items
+from ..centrapay.money import parse_minor_units
 from ..centrapay.qr import qr_data_uri
 from ..centrapay.status import map_payment_request, refunded_after
 from ..error_messages import centrapay_code_message, centrapay_error_message
@@ -313,7 +315,8 @@ class CentrapayPaymentRequest(models.Model):
                 "session_id": session.id,
                 "pos_order_uuid": data.get("order_uuid") or False,
                 "pos_payment_uuid": payment_uuid,
-                "terminal_id": f"odoo-pos-{session.config_id.id}",
+                "terminal_id": session.config_id._centrapay_terminal_id(),
+                "patron_not_present": bool(data.get("patron_not_present")),
                 "device_id": data.get("device_id") or False,
                 "operator_id": self.env.user.login,
                 "company_id": method.company_id.id,
@@ -354,6 +357,7 @@ class CentrapayPaymentRequest(models.Model):
                 line_items=self._centrapay_line_items(amount, line_items),
                 expiry_seconds=method.centrapay_expiry_seconds,
                 merchant_account_id=method.centrapay_merchant_account_id or None,
+                patron_not_present=self.patron_not_present or None,
             )
         except cp_errors.CentrapayUnknownOutcome as exc:
             # It may exist: the engine looks it up by externalRef and voids it.
@@ -394,32 +398,12 @@ class CentrapayPaymentRequest(models.Model):
             ),
         )
 
-    def _centrapay_line_items(self, amount, line_items):
-        """Line items for Centrapay, or None when they would not sum to ``amount``.
-
-        A split tender pays part of the basket: its items cannot sum to the
-        amount, and Centrapay would reject them (LINE_ITEMS_SUM_CHECK_FAILED).
-        """
-        if not line_items:
-            return None
-        digits = self.currency_id.decimal_places
-        items = []
-        for line in line_items:
-            price = round(float(line.get("price") or 0) * 10**digits)
-            item = {
-                "name": clean_text(line.get("name"), 120) or "Item",
-                "qty": float_repr(float(line.get("qty") or 0), 3)
-                .rstrip("0")
-                .rstrip("."),
-                "price": str(price),
-            }
-            if line.get("sku"):
-                item["sku"] = clean_text(line["sku"], 64)
-            if line.get("tax") is not None:
-                item["tax"] = float_repr(float(line["tax"]), 2)
-            items.append(item)
-        cents = str(round(float(amount) * 10**digits))
-        return items if line_items_sum_ok(items, cents) else None
+    def _centrapay_line_items(self, amount, basket):
+        """Line items summing exactly to ``amount`` (centrapay/line_items.py)."""
+        if not isinstance(basket, Basket):
+            basket = parse_basket(basket)
+        items = basket_line_items(basket, amount, self.currency_id.decimal_places)
+        return items or None
 
     # --- Reads and voids ----------------------------------------------------------
 

@@ -10,6 +10,7 @@ from odoo.tools import float_repr
 from .. import const
 from ..centrapay import errors as cp_errors
 from ..centrapay.client import CentrapayClient
+from ..centrapay.line_items import parse_basket
 from ..centrapay.webhook import WebhookVerifier
 from .centrapay_payment_request import clean_text
 
@@ -463,39 +464,20 @@ class PosPaymentMethod(models.Model):
             0 < len(payment_uuid) <= const.MAX_ID_LENGTH
         ):
             raise UserError(self.env._("The POS sent no valid payment line."))
-        line_items = data.get("line_items") or []
-        if not isinstance(line_items, list) or len(line_items) > const.MAX_LINE_ITEMS:
-            raise UserError(self.env._("The POS sent malformed line items."))
-        items = []
-        for line in line_items:
-            if not isinstance(line, dict):
-                raise UserError(self.env._("The POS sent malformed line items."))
-            try:
-                price = float(line.get("price") or 0)
-                qty = float(line.get("qty") or 0)
-                tax = None if line.get("tax") is None else float(line["tax"])
-            except (TypeError, ValueError) as exc:
-                raise UserError(
-                    self.env._("The POS sent malformed line items.")
-                ) from exc
-            if not all(math.isfinite(v) for v in (price, qty, tax or 0)):
-                raise UserError(self.env._("The POS sent malformed line items."))
-            items.append(
-                {
-                    "name": clean_text(line.get("name"), 120),
-                    "sku": clean_text(line.get("sku"), 64) or None,
-                    "price": price,
-                    "qty": qty,
-                    "tax": tax,
-                }
+        try:
+            basket = parse_basket(
+                data.get("line_items"), data.get("basket"), const.MAX_LINE_ITEMS
             )
+        except ValueError as exc:
+            raise UserError(self.env._("The POS sent malformed line items.")) from exc
         return {
             "amount": self._centrapay_parse_amount(data.get("amount")),
             "payment_uuid": payment_uuid,
             "order_uuid": clean_text(data.get("order_uuid"), const.MAX_ID_LENGTH),
             "order_name": clean_text(data.get("order_name"), const.MAX_ID_LENGTH),
             "device_id": clean_text(data.get("device_id"), const.MAX_ID_LENGTH),
-            "line_items": items,
+            "line_items": basket,
+            "patron_not_present": data.get("patron_not_present") is True,
         }
 
     def _centrapay_parse_amount(self, value):

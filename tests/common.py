@@ -8,8 +8,12 @@ from ..centrapay.sandbox.server import Sandbox
 
 
 def start_sandbox(test_class):
-    """A real Centrapay sandbox on 127.0.0.1, for the whole test class."""
-    sandbox = Sandbox(host="127.0.0.1", port=0).start()
+    """A real Centrapay sandbox on 127.0.0.1, for the whole test class.
+
+    ``sandbox_public_url`` on the class: the host of the pay URLs it returns.
+    """
+    public_url = getattr(test_class, "sandbox_public_url", None)
+    sandbox = Sandbox(host="127.0.0.1", port=0, public_url=public_url).start()
     test_class.addClassCleanup(sandbox.stop)
     return sandbox
 

@@ -18,7 +18,7 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         request = self.record(state)
         self.assertEqual(request.amount, 12.5)
         self.assertEqual(request.session_id, self.session)
-        self.assertEqual(request.terminal_id, f"odoo-pos-{self.pos_config.id}")
+        self.assertEqual(request.terminal_id, "Centrapay Test POS")
         self.assertEqual(request.device_id, "till-1")
         created = self.sandbox_client().get_payment_request(state["centrapay_id"])
         self.assertEqual(created["value"], {"amount": "1250", "currency": "NZD"})

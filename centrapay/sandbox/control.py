@@ -87,6 +87,10 @@ class SandboxControl:
         """Cancel a ``new`` request as the patron (``CANCELLED_BY_PATRON``)."""
         return self._call("POST", f"/payment-requests/{self._pr(pr_id)}/cancel", {})
 
+    def add_merchant_config(self):
+        """Give the merchant one more config (another store); returns its id."""
+        return self._call("POST", "/merchant-configs", {})["id"]
+
     # -- clock, settings, reset -------------------------------------------------
 
     def advance_clock(self, seconds):

@@ -350,6 +350,7 @@ class Engine:
         if body.get("barcode") is not None:
             self._check_barcode(body["barcode"])
         self._check_create_rules(body, config_id, currency, creds)
+        fields["configId"] = config_id
         return fields
 
     @staticmethod
@@ -383,7 +384,8 @@ class Engine:
     @staticmethod
     def _check_create_rules(body, config_id, currency, creds):
         """Business-rule checks (403), after request validation (400)."""
-        if config_id != creds["merchantConfigId"]:
+        configs = (creds["merchantConfigId"], *creds.get("moreConfigIds", ()))
+        if config_id not in configs:
             # doc §14.2: the code for an unknown config is undocumented; the
             # generic 403 is used, with a reason for humans.
             raise forbidden(reason=f"Merchant Config {config_id} not found")

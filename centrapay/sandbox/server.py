@@ -147,6 +147,7 @@ CONTROL_ROUTES = (
     _route("POST", _C + r"/payment-requests/(?P<id>[^/]+)/pay", "control_pay"),
     _route("POST", _C + r"/payment-requests/(?P<id>[^/]+)/expire", "control_expire"),
     _route("POST", _C + r"/payment-requests/(?P<id>[^/]+)/cancel", "control_cancel"),
+    _route("POST", _C + r"/merchant-configs", "add_merchant_config"),
     _route("GET", _C + r"/accounts", "accounts"),
     _route("POST", _C + r"/accounts", "add_account"),
     _route("GET", _C + r"/payment-requests", "money_trail"),
@@ -356,6 +357,20 @@ class Sandbox:
     @property
     def merchant_config_id(self):
         return self.store.state["credentials"]["merchantConfigId"]
+
+    @property
+    def merchant_config_ids(self):
+        """Every config the merchant has: the first one, then those added."""
+        creds = self.store.state["credentials"]
+        return [creds["merchantConfigId"], *creds.get("moreConfigIds", ())]
+
+    def add_merchant_config(self):
+        """Give the merchant one more config (another store); returns its id."""
+        config_id = "mc_" + hex_id(24)
+        with self.store.mutate() as state:
+            state["credentials"].setdefault("moreConfigIds", []).append(config_id)
+            self.store.touch()
+        return config_id
 
     @property
     def merchant_id(self):
@@ -690,6 +705,9 @@ class Sandbox:
 
     def _ctl_money_trail(self, req):
         return json_response(200, {"items": self.engine.money_trail()})
+
+    def _ctl_add_merchant_config(self, req):
+        return json_response(200, {"id": self.add_merchant_config()})
 
     def _ctl_faults(self, req):
         with self.store.lock:

@@ -347,3 +347,22 @@ def test_get_accepts_a_patron_jwt(api):
         f"/api/payment-requests/{pr['id']}", key=False, headers={"Authorization": "jwt"}
     )
     assert resp.status_code == 200
+
+
+def test_a_merchant_with_two_configs(sandbox, api, control):
+    """Each store's config creates its own requests (CP-CORE-9)."""
+    second = control.add_merchant_config()
+    assert second.startswith("mc_") and second != sandbox.merchant_config_id
+    assert sandbox.merchant_config_ids == [sandbox.merchant_config_id, second]
+    first_pr = api.create(1000)
+    second_pr = api.create(1000, configId=second)
+    assert first_pr["configId"] == sandbox.merchant_config_id
+    assert second_pr["configId"] == second
+    assert api.pr(second_pr["id"])["configId"] == second
+    control.reset()  # credentials, so the configs, are kept
+    assert api.create(1000, configId=second)["configId"] == second
+    api.assert_error(
+        api.post("/api/payment-requests", json=api.create_body(configId="mc_nope")),
+        403,
+        "Forbidden",
+    )

@@ -1,5 +1,9 @@
 import {AlertDialog} from "@web/core/confirmation_dialog/confirmation_dialog";
 import {ConnectionLostError} from "@web/core/network/rpc";
+import {
+    centrapayBasket,
+    centrapayLineItems,
+} from "@pos_centrapay/app/payment/centrapay_basket";
 import {CentrapayQrDialog} from "@pos_centrapay/app/components/centrapay_qr_dialog/centrapay_qr_dialog";
 import {PaymentInterface} from "@point_of_sale/app/payment/payment_interface";
 import {SelectionPopup} from "@point_of_sale/app/utils/input_popups/selection_popup";
@@ -63,7 +67,9 @@ export class PaymentCentrapay extends PaymentInterface {
                 order_name: order.pos_reference || order.name,
                 session_id: this.pos.session.id,
                 device_id: this._deviceId(),
-                line_items: this._lineItems(order, line),
+                line_items: centrapayLineItems(order),
+                basket: centrapayBasket(order, line),
+                patron_not_present: Boolean(line.centrapay_patron_not_present),
             });
         let state = await create();
         // Offline with a request already sent, it may still be paid: keep asking.
@@ -422,18 +428,6 @@ export class PaymentCentrapay extends PaymentInterface {
                     _t("The Odoo server could not handle the Centrapay request."),
             };
         }
-    }
-
-    _lineItems(order, line) {
-        if (Math.abs(order.get_total_with_tax() - line.amount) > 0.000001) {
-            return []; // A split tender: the basket's items would not sum to the amount.
-        }
-        return order.lines.map((orderLine) => ({
-            name: orderLine.get_full_product_name(),
-            qty: orderLine.get_quantity(),
-            price: orderLine.get_price_with_tax(),
-            sku: orderLine.product_id.default_code || undefined,
-        }));
     }
 
     _deviceId() {

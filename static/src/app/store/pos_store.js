@@ -12,4 +12,13 @@ patch(PosStore.prototype, {
             }
         });
     },
+
+    /** The Centrapay button says "Centrapay" (or "Farmlands", CP-CORE-3). */
+    getPaymentMethodDisplayText(pm, order) {
+        const text = super.getPaymentMethodDisplayText(...arguments);
+        if (pm.use_payment_terminal !== "centrapay" || !pm.centrapay_label) {
+            return text;
+        }
+        return text.replace(pm.name, pm.centrapay_label);
+    },
 });

@@ -1,0 +1,190 @@
+/**
+ * The customer display shows a real Centrapay request as the POS sends it:
+ * the request's state comes from the POS's own status RPC, is made into
+ * ``qrPaymentData`` by the POS's own builder, and reaches the display through
+ * the POS's channel. The URL names the request: ?method=&session=&request=.
+ */
+import {centrapayQrPaymentData} from "@pos_centrapay/common/centrapay_status";
+import {registry} from "@web/core/registry";
+
+const AMOUNT = "$ 12.50";
+
+function query(name) {
+    return new URLSearchParams(window.location.search).get(name);
+}
+
+async function requestState() {
+    const response = await fetch(
+        "/web/dataset/call_kw/pos.payment.method/centrapay_get_status",
+        {
+            method: "POST",
+            headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({
+                jsonrpc: "2.0",
+                method: "call",
+                params: {
+                    model: "pos.payment.method",
+                    method: "centrapay_get_status",
+                    args: [
+                        [Number(query("method"))],
+                        query("request"),
+                        Number(query("session")),
+                    ],
+                    kwargs: {},
+                },
+            }),
+        }
+    );
+    const state = (await response.json()).result;
+    return {...state, deadline: Date.now() + state.expires_in * 1000};
+}
+
+/** What the POS sends its display while a Centrapay line waits or has ended. */
+function sendToDisplay(state, extra = {}) {
+    window.centrapayState = state;
+    new BroadcastChannel("UPDATE_CUSTOMER_DISPLAY").postMessage({
+        lines: [
+            {
+                productName: "Desk Pad",
+                price: AMOUNT,
+                qty: "1.00",
+                unit: "Units",
+                unitPrice: AMOUNT,
+                oldUnitPrice: "",
+                customerNote: "",
+                internalNote: "",
+                comboParent: "",
+                packLotLines: [],
+                price_without_discount: AMOUNT,
+                isSelected: false,
+                imageSrc: "",
+            },
+        ],
+        finalized: false,
+        amount: AMOUNT,
+        paymentLines: [{name: "Centrapay", amount: AMOUNT}],
+        change: 0,
+        generalNote: "",
+        qrPaymentData: centrapayQrPaymentData({
+            name: "Centrapay",
+            amount: AMOUNT,
+            state,
+        }),
+        centrapayPaidBy: [],
+        ...extra,
+    });
+}
+
+function check(content, trigger, test) {
+    return {
+        content,
+        trigger,
+        run: function () {
+            const problem = test(this.anchor, window.centrapayState);
+            if (problem) {
+                throw new Error(`${content}: ${problem}`);
+            }
+        },
+    };
+}
+
+registry.category("web_tour.tours").add("CentrapayCustomerDisplayTour", {
+    steps: () => [
+        {
+            content: "the POS sends the waiting Centrapay request",
+            trigger: "div:contains('Welcome.')",
+            run: async () => sendToDisplay(await requestState()),
+        },
+        check(
+            "the display shows exactly the request's QR code",
+            ".centrapay-customer-qr img.centrapay-customer-qr-code",
+            (img, state) => img.getAttribute("src") !== state.qr && "another QR code"
+        ),
+        check(
+            "large enough to scan from the customer's side",
+            ".centrapay-customer-qr img.centrapay-customer-qr-code",
+            (img) => {
+                const {width, height} = img.getBoundingClientRect();
+                const side = Math.min(window.innerWidth, window.innerHeight);
+                return (
+                    (width < 300 || height < 300 || width < side * 0.5) &&
+                    `${width}x${height} px on a ${window.innerWidth}x${window.innerHeight} screen`
+                );
+            }
+        ),
+        {
+            content: "Centrapay's logo",
+            trigger: ".centrapay-customer-qr img.centrapay-customer-logo",
+        },
+        {
+            content: "the amount",
+            trigger: `.centrapay-customer-amount:contains('${AMOUNT}')`,
+        },
+        check(
+            "the short code",
+            ".centrapay-customer-short-code:contains('CP-')",
+            (el, state) => el.textContent.trim() !== state.short_code && el.textContent
+        ),
+        {
+            content: "the countdown",
+            trigger: ".centrapay-customer-countdown:contains(':')",
+        },
+        {
+            content: "and the status in words",
+            trigger:
+                ".centrapay-customer-qr .centrapay-status-word:contains('Waiting for payment')",
+        },
+        {
+            content: "the patron pays, the POS learns it and tells the display",
+            trigger: ".centrapay-customer-qr",
+            run: async () => {
+                const state = window.centrapayState;
+                const url = new URL(state.url);
+                await fetch(
+                    `${url.origin}/_sandbox/payment-requests/${state.centrapay_id}/pay`,
+                    {method: "POST", mode: "no-cors"}
+                );
+                let now = await requestState();
+                for (let n = 0; n < 40 && now.status !== "paid"; n++) {
+                    await new Promise((resolve) => setTimeout(resolve, 250));
+                    now = await requestState();
+                }
+                sendToDisplay(now);
+            },
+        },
+        {
+            content: "the display says it is paid",
+            trigger: ".centrapay-customer-qr .centrapay-status-word:contains('Paid')",
+        },
+        check(
+            "with what paid it, from Centrapay's paidBy",
+            ".centrapay-customer-qr .centrapay-paid-by",
+            (el, state) =>
+                (!state.paid_by || !el.textContent.includes(state.paid_by)) &&
+                el.textContent
+        ),
+        {
+            content: "the order is done: the POS closes the QR code",
+            trigger: ".centrapay-customer-qr",
+            run: () =>
+                sendToDisplay(window.centrapayState, {
+                    finalized: true,
+                    qrPaymentData: null,
+                    centrapayPaidBy: [window.centrapayState.paid_by],
+                }),
+        },
+        {
+            content: "the thank-you screen",
+            trigger: "div:contains('Thank you.')",
+        },
+        check(
+            "still says what paid",
+            ".centrapay-thanks-paid-by",
+            (el, state) => !el.textContent.includes(state.paid_by) && el.textContent
+        ),
+        {
+            content: "the QR code is gone",
+            trigger: "body:not(:has(.centrapay-customer-qr))",
+        },
+    ],
+});
