@@ -12,12 +12,14 @@
     "data": [
         "security/ir.model.access.csv",
         "security/centrapay_security.xml",
+        "security/centrapay_settlement_security.xml",
         "data/ir_sequence.xml",
         "data/ir_cron.xml",
         "views/pos_payment_method_views.xml",
         "wizard/centrapay_refund_wizard_views.xml",
         "views/centrapay_payment_request_views.xml",
         "views/centrapay_payment_activity_views.xml",
+        "views/centrapay_settlement_views.xml",
     ],
     "demo": [
         "demo/pos_centrapay_demo.xml",

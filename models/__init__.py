@@ -4,6 +4,7 @@ from . import centrapay_payment_activity
 from . import centrapay_payment_request
 from . import centrapay_rate_limit
 from . import centrapay_refund
+from . import centrapay_settlement
 from . import centrapay_webhook_event
 from . import pos_order
 from . import pos_payment

@@ -8,3 +8,4 @@ from . import test_webhook
 from . import test_security
 from . import test_state_machine
 from . import test_refund
+from . import test_settlement
