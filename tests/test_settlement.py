@@ -2,11 +2,10 @@ import json
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
-from odoo import Command
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
-from .common import CentrapayCommon
+from .common import CASHIER, MANAGER, CentrapayCommon
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -24,29 +23,10 @@ class TestCentrapaySettlement(CentrapayCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.Settlement = cls.env["centrapay.settlement"]
-        company = cls.method.company_id
-        cls.manager = new_test_user(
-            cls.env,
-            login="settlement_manager",
-            groups="base.group_user,point_of_sale.group_pos_manager",
-            company_id=company.id,
-            company_ids=[Command.set(company.ids)],
-        )
-        cls.cashier = new_test_user(
-            cls.env,
-            login="settlement_cashier",
-            groups="base.group_user,point_of_sale.group_pos_user",
-            company_id=company.id,
-            company_ids=[Command.set(company.ids)],
-        )
+        cls.manager = cls._user("settlement_manager", MANAGER)
+        cls.cashier = cls._user("settlement_cashier", CASHIER)
         other = cls.env["res.company"].create({"name": "Other Settlement Company"})
-        cls.other_manager = new_test_user(
-            cls.env,
-            login="settlement_other_manager",
-            groups="base.group_user,point_of_sale.group_pos_manager",
-            company_id=other.id,
-            company_ids=[Command.set(other.ids)],
-        )
+        cls.other_manager = cls._user("settlement_other_manager", MANAGER, other)
 
     def setUp(self):
         super().setUp()
