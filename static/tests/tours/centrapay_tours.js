@@ -184,7 +184,8 @@ registry.category("web_tour.tours").add("CentrapayRefusedRefundTour", {
         [
             payThenOpenRefund("1", "1"),
             {
-                content: "the cashier is told Centrapay cannot refund it, and what to do",
+                content:
+                    "the cashier is told Centrapay cannot refund it, and what to do",
                 trigger: ".modal-body:contains('another way')",
             },
             Dialog.confirm(),

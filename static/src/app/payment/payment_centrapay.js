@@ -199,14 +199,18 @@ export class PaymentCentrapay extends PaymentInterface {
             return {centrapay_id: originals[0].centrapay_request_id};
         }
         if (originals.length > 1) {
-            const picked = await makeAwaitable(this.env.services.dialog, SelectionPopup, {
-                title: _t("Which Centrapay payment is refunded?"),
-                list: originals.map((payment, index) => ({
-                    id: index,
-                    label: `${payment.centrapay_short_code || ""} ${this.env.utils.formatCurrency(payment.amount)}`,
-                    item: payment.centrapay_request_id,
-                })),
-            });
+            const picked = await makeAwaitable(
+                this.env.services.dialog,
+                SelectionPopup,
+                {
+                    title: _t("Which Centrapay payment is refunded?"),
+                    list: originals.map((payment, index) => ({
+                        id: index,
+                        label: `${payment.centrapay_short_code || ""} ${this.env.utils.formatCurrency(payment.amount)}`,
+                        item: payment.centrapay_request_id,
+                    })),
+                }
+            );
             return picked ? {centrapay_id: picked} : null;
         }
         const code = await makeAwaitable(this.env.services.dialog, TextInputPopup, {
