@@ -93,8 +93,10 @@ class CentrapaySettlement(models.Model):
         search="_search_statement_line_id",
         help="The imported bank statement line that carries its bank transfer id.",
     )
+    # Not a related field: statement lines change often, and a related field
+    # would look for the settlements of every line changed.
     statement_amount = fields.Monetary(
-        "In the Bank", related="statement_line_id.amount"
+        "In the Bank", compute="_compute_statement_line_id"
     )
 
     _sql_constraints = [
@@ -159,23 +161,28 @@ class CentrapaySettlement(models.Model):
 
     # --- The bank ---------------------------------------------------------------
 
-    @api.depends("bank_transfer_id", "company_id")
+    @api.depends("bank_transfer_id", "company_id", "settlement_date")
     def _compute_statement_line_id(self):
         Line = self.env["account.bank.statement.line"].sudo()
         for settlement in self:
             ref = settlement.bank_transfer_id
-            settlement.statement_line_id = ref and Line.search(
-                [
+            line = Line.browse()
+            if ref:
+                domain = [
                     ("company_id", "=", settlement.company_id.id),
                     "|",
                     "|",
                     ("payment_ref", "ilike", ref),
                     ("ref", "ilike", ref),
                     ("narration", "ilike", ref),
-                ],
-                order="date desc, id desc",
-                limit=1,
-            )
+                ]
+                if settlement.settlement_date:
+                    # Paid out once it was made: lines from the day before on.
+                    since = settlement.settlement_date - timedelta(days=1)
+                    domain.append(("date", ">=", since))
+                line = Line.search(domain, order="date desc, id desc", limit=1)
+            settlement.statement_line_id = line
+            settlement.statement_amount = line.amount
 
     def _search_statement_line_id(self, operator, value):
         """Has a bank line (``!= False``), has none (``= False``), or one of
@@ -205,6 +212,8 @@ class CentrapaySettlement(models.Model):
                        SELECT 1 FROM account_bank_statement_line l
                          JOIN account_move m ON m.id = l.move_id
                         WHERE l.company_id = s.company_id AND %s
+                          AND (s.settlement_date IS NULL
+                               OR m.date >= s.settlement_date - 1)
                           AND (strpos(lower(l.payment_ref),
                                       lower(s.bank_transfer_id)) > 0
                             OR strpos(lower(m.ref), lower(s.bank_transfer_id)) > 0
