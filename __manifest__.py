@@ -20,6 +20,8 @@
         "views/centrapay_payment_request_views.xml",
         "views/centrapay_payment_activity_views.xml",
         "views/centrapay_settlement_views.xml",
+        "views/centrapay_reconciliation_views.xml",
+        "wizard/centrapay_reconciliation_wizard_views.xml",
     ],
     "demo": [
         "demo/pos_centrapay_demo.xml",

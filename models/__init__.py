@@ -3,9 +3,12 @@ from . import centrapay_engine
 from . import centrapay_payment_activity
 from . import centrapay_payment_request
 from . import centrapay_rate_limit
+from . import centrapay_reconciliation_action
+from . import centrapay_reconciliation_item
 from . import centrapay_refund
 from . import centrapay_settlement
 from . import centrapay_webhook_event
 from . import pos_order
 from . import pos_payment
 from . import pos_payment_method
+from . import pos_session

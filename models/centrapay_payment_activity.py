@@ -49,6 +49,12 @@ class CentrapayPaymentActivity(models.Model):
     created_by = fields.Char(readonly=True)
     occurred_at = fields.Datetime(readonly=True)
     company_id = fields.Many2one("res.company", readonly=True, index=True)
+    session_id = fields.Many2one(
+        related="request_id.session_id", store=True, string="Session"
+    )
+    config_id = fields.Many2one(
+        related="request_id.config_id", store=True, string="Point of Sale"
+    )
 
     _sql_constraints = [
         (

@@ -9,3 +9,4 @@ from . import test_security
 from . import test_state_machine
 from . import test_refund
 from . import test_settlement
+from . import test_reconciliation

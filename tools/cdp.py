@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 import websocket
 
@@ -29,7 +30,11 @@ FLAGS = [
 
 
 class Browser:
-    """One headless Chromium; ``page()`` opens a tab to drive."""
+    """One headless Chromium; ``page()`` opens a tab to drive.
+
+    ``port=0`` lets Chromium pick a free debugging port (read back from its
+    profile), so that two tools can run at once.
+    """
 
     def __init__(self, port=9333):
         self.port = port
@@ -47,9 +52,12 @@ class Browser:
         )
         for _ in range(100):
             try:
+                if not self.port:
+                    active = Path(self.profile) / "DevToolsActivePort"
+                    self.port = int(active.read_text().split()[0])
                 self._json("/json/version")
                 return
-            except OSError:
+            except (OSError, ValueError, IndexError):
                 time.sleep(0.1)
         raise RuntimeError("Chromium did not start")
 
@@ -60,6 +68,10 @@ class Browser:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.loads(resp.read())
 
+    def targets(self):
+        """Every debuggable target: pages, and workers (``type``, ``url``)."""
+        return self._json("/json/list")
+
     def page(self):
         target = self._json("/json/new?about:blank", method="PUT")
         return Page(target["webSocketDebuggerUrl"])
@@ -67,19 +79,30 @@ class Browser:
     def close(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
-        shutil.rmtree(self.profile, ignore_errors=True)
+        # Chromium's helper processes may still write into the profile for a moment.
+        for _ in range(10):
+            shutil.rmtree(self.profile, ignore_errors=True)
+            time.sleep(0.2)
+            if not Path(self.profile).exists():
+                return
 
 
 class Page:
     def __init__(self, ws_url):
         self.ws = websocket.create_connection(ws_url, timeout=30)
         self.ids = itertools.count(1)
+        # Events of the domains a caller enabled (e.g. Network), as they arrive
+        # while commands wait for their replies: (wall time, method, params).
+        self.events = []
 
     def send(self, method, **params):
         msg_id = next(self.ids)
         self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
         while True:
             reply = json.loads(self.ws.recv())
+            if "method" in reply and "id" not in reply:
+                self.events.append((time.time(), reply["method"], reply["params"]))
+                continue
             if reply.get("id") == msg_id:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
@@ -130,7 +153,8 @@ def login_and_open_pos(page, base_url, pos_path, login="admin", password="admin"
         f"{json.dumps(password)};"
         "document.querySelector('form.oe_login_form').submit();"
     )
-    time.sleep(2)
+    # Logged in once the login page is gone (a cold server takes a few seconds).
+    page.wait("location.pathname !== '/web/login'", timeout=60)
     page.goto(f"{base_url}{pos_path}")
     page.wait(
         "document.querySelector('.open-register-btn, .product-screen')", timeout=60

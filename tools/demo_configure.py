@@ -1,7 +1,8 @@
 """Point the demo's Centrapay method at a running sandbox (odoo shell script).
 
 Run by ``tools/dev.py demo`` as ``odoo shell < tools/demo_configure.py`` with the
-sandbox's credentials in ``CENTRAPAY_DEMO_CREDENTIALS`` (a JSON file path).
+sandbox's credentials in ``CENTRAPAY_DEMO_CREDENTIALS`` (a JSON file path) and
+the URL webhooks reach Odoo at in ``CENTRAPAY_DEMO_BASE_URL``.
 ``env`` is the shell's environment.
 """
 
@@ -23,4 +24,10 @@ values = {
 # Only what changed: an open POS session forbids other writes, and a restarted
 # sandbox keeps its credentials.
 method.write({k: v for k, v in values.items() if method.sudo()[k] != v})
+# Frozen: otherwise Odoo rewrites web.base.url from the address the admin logs in
+# with, and webhooks signed for the URL they really reach would be refused.
+if os.environ.get("CENTRAPAY_DEMO_BASE_URL"):
+    params = env["ir.config_parameter"].sudo()  # noqa: F821
+    params.set_param("web.base.url", os.environ["CENTRAPAY_DEMO_BASE_URL"])
+    params.set_param("web.base.url.freeze", "True")
 env.cr.commit()  # noqa: F821

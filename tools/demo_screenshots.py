@@ -3,7 +3,8 @@
 
 Runs one Centrapay payment in headless Chromium: the POS QR screen, the sandbox's
 patron pay page (a second browser tab), then the receipt; then refunds that sale
-from the POS (Orders → Refund → Centrapay) and takes the refund receipt.
+from the POS (Orders → Refund → Centrapay) and takes the refund receipt; last,
+the back office's Centrapay reconciliation.
 
     ~/.cache/pos_centrapay/venv-odoo/bin/python tools/demo_screenshots.py \\
         --pos-path "/pos/ui?config_id=4"
@@ -46,6 +47,17 @@ def refund_last_order(pos):
     pos.wait("document.querySelector('.receipt-screen')", timeout=30)
 
 
+def reconciliation(page, base_url):
+    """The back office's Centrapay reconciliation, its sessions opened."""
+    page.goto(
+        f"{base_url}/odoo/action-pos_centrapay.action_server_centrapay_reconciliation"
+    )
+    page.wait("document.querySelector('.o_group_header')", timeout=60)
+    page.js("document.querySelectorAll('.o_group_header').forEach(h => h.click())")
+    page.wait("document.querySelector('.o_data_row')")
+    time.sleep(1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base-url", default="http://127.0.0.1:8069")
@@ -75,6 +87,8 @@ def main():
         refund_last_order(pos)
         time.sleep(1)
         pos.screenshot(OUT / "pos_refund_receipt.png")
+        reconciliation(pos, args.base_url)
+        pos.screenshot(OUT / "reconciliation.png")
     finally:
         browser.close()
     print(f"screenshots written to {OUT}")

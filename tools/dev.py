@@ -8,12 +8,14 @@ the cache for later runs.
 """
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -41,6 +43,13 @@ ODOO_EXTRA_REQUIREMENTS = [
     "pytest>=8,<10",
     "pytest-odoo==2.3.0",
     "websocket-client",
+    # gevent 22.10 (Odoo's pin for Python 3.11) checks its dependencies through
+    # pkg_resources, whose setuptools<70 cannot find a distribution named
+    # "zope_interface-8.x.dist-info" / "zope_event-5.1+": the websocket (gevent)
+    # process of a multi-worker Odoo then dies at start. The last releases with the
+    # dotted metadata name work.
+    "zope.interface==7.2",
+    "zope.event==5.0",
 ]
 LINT_REQUIREMENTS = ["pre-commit==4.7.0", "ruff==0.17.5", "pylint-odoo==10.0.12"]
 NODE_PACKAGES = [
@@ -78,12 +87,31 @@ def digest(*parts):
 
 
 def ensure_venv(name, requirements, constraints=()):
-    """A cached virtualenv holding ``requirements``; rebuilt when they change."""
-    venv = CACHE / name
-    stamp = venv / ".pcp-stamp"
+    """A cached virtualenv holding ``requirements``, one per set of requirements.
+
+    Named after their digest (``venv-odoo-<digest>``), so that checkouts with
+    other requirements (another branch, say) never rebuild each other's; the
+    plain name (``venv-odoo``) links to the newest, for the commands in README.
+    """
     key = digest(PY, *requirements, *constraints)
-    if stamp.exists() and stamp.read_text() == key:
-        return venv
+    venv = CACHE / f"{name}-{key}"
+    stamp = venv / ".pcp-stamp"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f".{name}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two runs never build one venv at once
+        if not (stamp.exists() and stamp.read_text() == key):
+            _build_venv(venv, requirements, constraints)
+            stamp.write_text(key)
+    link = CACHE / name
+    if link.is_symlink() or not link.exists():
+        tmp = CACHE / f".{name}.link"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(venv.name)
+        tmp.replace(link)
+    return venv
+
+
+def _build_venv(venv, requirements, constraints):
     if venv.exists():
         shutil.rmtree(venv)
     run([PY, "-m", "venv", venv])
@@ -105,8 +133,6 @@ def ensure_venv(name, requirements, constraints=()):
     rfile = venv / "requirements.txt"
     rfile.write_text("\n".join(requirements) + "\n")
     run(pip + ["-r", rfile], env=env)
-    stamp.write_text(key)
-    return venv
 
 
 # --- Odoo source -------------------------------------------------------------------
@@ -337,11 +363,38 @@ def addons_link():
     return extra
 
 
+def odoo_launcher():
+    """Odoo's launcher script (what ``odoo-bin`` does), kept in the cache.
+
+    Not ``python -m odoo``: with ``--workers`` the prefork server spawns its
+    websocket (gevent) process as ``python sys.argv[0] gevent ...``, and
+    ``odoo/__main__.py`` run as a script fails on its relative import, in a
+    loop. Not the tree's own ``odoo-bin`` either: Python puts the script's
+    (resolved) folder first on ``sys.path``, which would import the full tree,
+    enterprise addons included, instead of the community view on the venv's path.
+    """
+    launcher = CACHE / "bin" / "odoo"
+    text = (
+        "#!/usr/bin/env python3\n"
+        "# Written by pos_centrapay's tools/dev.py: what odoo-bin does.\n"
+        "__import__('os').environ['TZ'] = 'UTC'\n"
+        "import odoo\n\n"
+        "if __name__ == '__main__':\n"
+        "    odoo.cli.main()\n"
+    )
+    if not launcher.exists() or launcher.read_text() != text:
+        launcher.parent.mkdir(parents=True, exist_ok=True)
+        tmp = launcher.with_suffix(f".{os.getpid()}")
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        tmp.replace(launcher)
+    return launcher
+
+
 def odoo_cmd(venv, view, db, *args, command=None):
     return [
         venv / "bin" / "python",
-        "-m",
-        "odoo",
+        odoo_launcher(),
         *([command] if command else []),
         "--addons-path",
         f"{view / 'odoo' / 'addons'},{addons_link()}",
@@ -599,6 +652,296 @@ def cmd_test(args):
     return 0 if ok and totals[0] > 0 else 1
 
 
+# --- Demo ----------------------------------------------------------------------------
+
+# The production topology (``demo --workers N``): Odoo's limits, stated explicitly.
+# An HTTP worker is killed when one request takes longer (Odoo's default).
+HTTP_TIME_LIMIT = 120
+# The cron worker's watchdog (--limit-time-real-cron; Odoo falls back on
+# --limit-time-real) times one whole pass of the cron runner, not one job: while
+# our status job reports progress, the runner calls it up to 10 times in a row,
+# each call pausing up to a second and then reading every due request from
+# Centrapay, where one read may take its full timeouts and retries (about 40 s)
+# when Centrapay is slow. A cron worker killed by the watchdog loses its pass, and
+# the job counts a timeout; 15 minutes leaves room for that. HTTP requests keep the
+# short limit above.
+CRON_TIME_LIMIT = 900
+# nginx's upstream timeouts: a websocket idles up to this long between frames.
+PROXY_TIMEOUT = 720
+
+
+class _Stop(Exception):
+    """SIGTERM: stop the demo as Ctrl-C does."""
+
+
+def _raise_stop(signum, frame):
+    raise _Stop()
+
+
+def nginx():
+    """Debian's nginx (installed when missing); the demo runs its own instance."""
+    ensure_debian_packages(["nginx"], binary="nginx")
+    found = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(found).exists():
+        sys.exit("nginx is missing: apt-get install nginx")
+    return found
+
+
+def topology_dir(port):
+    """Where ``demo --workers`` keeps nginx's files, the logs and topology.json;
+    any demo on that port keeps ``demo.json`` and its restart requests there."""
+    return CACHE / f"topology-{port}"
+
+
+def restart_request(port, name):
+    """A file asking the demo on ``port`` to start its process ``name`` again.
+
+    Written by a fault test (``tools/soak.py``) before it kills the process
+    (an Odoo server, the sandbox); it holds the Unix time before which the
+    process stays down. The demo removes it once the process runs again.
+    """
+    return topology_dir(port) / f"restart-{name}"
+
+
+def nginx_conf(topo, listen, servers):
+    """Odoo's documented nginx setup: /websocket to the gevent port(s), the rest
+    to the HTTP port(s), over one upstream per kind holding every server."""
+
+    def upstream(name, key):
+        lines = "".join(
+            # A refused connection marks a server down for 10 s; the request goes
+            # to the next one (nginx never re-sends a request a server received).
+            f"        server 127.0.0.1:{s[key]} max_fails=1 fail_timeout=10s;\n"
+            for s in servers
+        )
+        return f"    upstream {name} {{\n{lines}    }}\n"
+
+    forwarded = (
+        "            proxy_set_header X-Forwarded-Host $http_host;\n"
+        "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+        "            proxy_set_header X-Forwarded-Proto $scheme;\n"
+        "            proxy_set_header X-Real-IP $remote_addr;\n"
+    )
+    tmp = topo / "tmp"
+    # Run as root, nginx's workers would switch to www-data, which cannot write the
+    # temporary files below in root's cache: keep them root for this local demo.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return f"""# Written by pos_centrapay's tools/dev.py demo; rewritten at each start.
+{user}worker_processes auto;
+pid {topo / "nginx.pid"};
+error_log {topo / "nginx-error.log"} notice;
+events {{
+    worker_connections 1024;
+}}
+http {{
+    log_format topology '$time_iso8601 "$request" $status $body_bytes_sent '
+        'rt=$request_time upstream=$upstream_addr upstream_status=$upstream_status';
+    access_log {topo / "nginx-access.log"} topology;
+    client_body_temp_path {tmp / "body"};
+    proxy_temp_path {tmp / "proxy"};
+    fastcgi_temp_path {tmp / "fastcgi"};
+    uwsgi_temp_path {tmp / "uwsgi"};
+    scgi_temp_path {tmp / "scgi"};
+    default_type application/octet-stream;
+    client_max_body_size 64m;
+{upstream("odoo", "http_port")}{upstream("odoochat", "gevent_port")}
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        '' close;
+    }}
+    server {{
+        listen {listen};
+        proxy_read_timeout {PROXY_TIMEOUT}s;
+        proxy_send_timeout {PROXY_TIMEOUT}s;
+        proxy_connect_timeout 5s;
+        proxy_next_upstream error timeout;
+        gzip on;
+        gzip_types text/css text/plain text/xml application/xml application/json
+            application/javascript;
+        # The bus: websockets go to Odoo's gevent process.
+        location /websocket {{
+            proxy_pass http://odoochat;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+{forwarded}        }}
+        location / {{
+            proxy_pass http://odoo;
+            proxy_redirect off;
+{forwarded}        }}
+    }}
+}}
+"""
+
+
+def wait_for_port(port, proc, what, timeout=180):
+    """Wait until 127.0.0.1:port accepts connections; exit if ``proc`` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited with {proc.returncode} before listening.")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.5)
+    sys.exit(f"{what} did not listen on port {port} within {timeout}s.")
+
+
+def start_topology(args, venv, view, db, procs, launch):
+    """N Odoo servers (prefork workers, a cron worker, a gevent process each)
+    behind one nginx on the demo's port. Returns the topology description."""
+    nginx_bin = nginx()
+    topo = topology_dir(args.port)
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (topo / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+    for old_log in topo.glob("*.log"):  # each demo starts with fresh logs
+        old_log.unlink()
+    servers = []
+    for index in range(args.servers):
+        http_port = args.port + 1 + 2 * index
+        server = {
+            "name": f"odoo{index + 1}",
+            "http_port": http_port,
+            "gevent_port": http_port + 1,
+            "log": str(topo / f"odoo{index + 1}.log"),
+        }
+        cmd = odoo_cmd(
+            venv,
+            view,
+            db,
+            "--http-interface",
+            "127.0.0.1",
+            "--http-port",
+            server["http_port"],
+            "--gevent-port",
+            server["gevent_port"],
+            "--workers",
+            args.workers,
+            "--max-cron-threads",
+            1,
+            "--proxy-mode",
+            "--limit-time-real",
+            HTTP_TIME_LIMIT,
+            "--limit-time-real-cron",
+            CRON_TIME_LIMIT,
+            "--logfile",
+            server["log"],
+        )
+        say("$ " + " ".join(str(c) for c in cmd))
+        # A process group of its own: stopping (or killing) a server reaches its
+        # workers and its gevent process too.
+        launch[server["name"]] = (
+            [str(c) for c in cmd],
+            {"start_new_session": True},
+        )
+        proc = start_process(launch, server["name"])
+        procs.append((server["name"], proc))
+        server["pid"] = proc.pid
+        servers.append(server)
+    for server, (name, proc) in zip(servers, procs[-len(servers) :], strict=True):
+        wait_for_port(server["http_port"], proc, f"Odoo server {name}")
+        wait_for_port(server["gevent_port"], proc, f"the gevent process of {name}")
+    conf = topo / "nginx.conf"
+    conf.write_text(nginx_conf(topo, f"{args.host}:{args.port}", servers))
+    nginx_cmd = [nginx_bin, "-p", topo, "-c", conf, "-e", topo / "nginx-error.log"]
+    run(nginx_cmd + ["-t", "-q"])
+    say("$ " + " ".join(str(c) for c in nginx_cmd) + " -g 'daemon off;'")
+    proc = subprocess.Popen([str(c) for c in nginx_cmd + ["-g", "daemon off;"]])
+    procs.append(("nginx", proc))
+    wait_for_port(args.port, proc, "nginx", timeout=30)
+    return {
+        "nginx": {
+            "pid": proc.pid,
+            "conf": str(conf),
+            "access_log": str(topo / "nginx-access.log"),
+            "error_log": str(topo / "nginx-error.log"),
+        },
+        "servers": servers,
+        "workers": args.workers,
+    }
+
+
+def stop_process(name, proc, group=False):
+    """SIGTERM, then SIGKILL after 30 s; ``group``: its whole process group."""
+    if proc.poll() is None:
+        say(f"stopping {name}")
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            say(f"{name} did not stop in 30 s: killing it")
+            proc.kill()
+            proc.wait(timeout=10)
+    if group:  # workers or a gevent process left behind by a killed master
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def start_process(launch, name):
+    """Start ``name`` with its command and ``Popen`` options from ``launch``."""
+    cmd, options = launch[name]
+    return subprocess.Popen(cmd, **options)
+
+
+def supervise(port, procs, launch, describe):
+    """Run until Ctrl-C (or SIGTERM), nginx stops or every Odoo server is gone.
+
+    A process (not nginx) that exits while its ``restart_request`` file exists is
+    started again with the same command once the time in that file has come;
+    ``describe()`` then records the new process ids.
+    """
+    reported = set()
+    while True:
+        for index, (name, proc) in enumerate(procs):
+            if proc.poll() is None or name in reported:
+                continue
+            request = restart_request(port, name)
+            if name in launch and request.exists():
+                try:
+                    down_until = float(request.read_text() or 0)
+                except (OSError, ValueError):
+                    down_until = 0
+                if time.time() < down_until:
+                    continue
+                say(f"{name} exited with {proc.returncode}: starting it again")
+                procs[index] = (name, start_process(launch, name))
+                request.unlink(missing_ok=True)
+                describe()
+                continue
+            reported.add(name)
+            say(f"{name} exited with {proc.returncode}")
+        if "nginx" in reported:
+            return
+        if all(name in reported for name, _ in procs if name.startswith("odoo")):
+            return
+        time.sleep(0.5)
+
+
+def write_demo_description(port, described, procs):
+    """``demo.json`` (any demo) and ``topology.json`` (the topology) with the
+    current process ids: what a fault test reads to kill and restart one."""
+    pids = {name: proc.pid for name, proc in procs}
+    for server in described.get("servers", []):
+        server["pid"] = pids.get(server["name"], server["pid"])
+    if "nginx" in described:
+        state_file = topology_dir(port) / "topology.json"
+        state_file.write_text(json.dumps(described, indent=2) + "\n")
+    demo = {
+        key: described[key]
+        for key in ("base_url", "pos_path", "db", "sandbox_url", "credentials")
+    }
+    demo.update(
+        pid=os.getpid(),
+        processes=pids,
+        topology="nginx" in described,
+        restart_requests=str(topology_dir(port)),
+    )
+    (topology_dir(port) / "demo.json").write_text(json.dumps(demo, indent=2) + "\n")
+
+
 def cmd_demo(args):
     src = odoo_source()
     if src is None:
@@ -606,12 +949,30 @@ def cmd_demo(args):
             "The demo needs Odoo 18.0: set ODOO_SRC to an Odoo 18.0 source tree "
             "(for example a checkout of github.com/odoo/odoo at branch 18.0)."
         )
+    if args.servers < 1 or args.workers < 0:
+        sys.exit("--servers must be at least 1 and --workers at least 0.")
+    topology = args.workers > 0 or args.servers > 1
+    if topology and not args.workers:
+        args.workers = 2
     view = community_tree(src)
     venv = odoo_venv(view)
     postgres()
-    state = CACHE / "demo-sandbox"
+    if topology:
+        nginx()  # installed before anything starts
+    # Port 8900 keeps the state it always had; another port gets its own, so two
+    # demos on one machine do not share (and overwrite) one sandbox's state.
+    state = CACHE / (
+        "demo-sandbox"
+        if args.sandbox_port == 8900
+        else f"demo-sandbox-{args.sandbox_port}"
+    )
     state.mkdir(parents=True, exist_ok=True)
     host = args.host
+    # The URL that reaches Odoo (through nginx in the topology). Webhooks are
+    # signed for it (their audience is web.base.url + the webhook path), so Odoo's
+    # web.base.url and the sandbox's webhook URL are both set to it.
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base_url = f"http://{url_host}:{args.port}"
     sandbox_cmd = [
         venv / "bin" / "python",
         "-m",
@@ -622,17 +983,27 @@ def cmd_demo(args):
         str(args.sandbox_port),
         "--state",
         state / "state.json",
-        # Odoo and the sandbox share this machine: webhooks go over loopback.
         "--webhook-url",
-        f"http://127.0.0.1:{args.port}/pos_centrapay/webhook",
+        f"{base_url}/pos_centrapay/webhook",
+        # Saved at most every second: a demo's state grows to thousands of
+        # requests, and writing it at every change slows the sandbox down.
+        "--save-interval",
+        "1",
     ]
     if args.public_url:
         sandbox_cmd += ["--public-url", args.public_url]
     creds_file = state / "credentials.json"
     creds_file.unlink(missing_ok=True)
-    sandbox = subprocess.Popen(sandbox_cmd, cwd=REPO)
-    odoo = None
+    signal.signal(signal.SIGTERM, _raise_stop)
+    procs = []
+    # How to start each process again (restart_request): command, Popen options.
+    launch = {"sandbox": ([str(c) for c in sandbox_cmd], {"cwd": REPO})}
+    for old in topology_dir(args.port).glob("restart-*"):
+        old.unlink()
     try:
+        topology_dir(args.port).mkdir(parents=True, exist_ok=True)
+        sandbox = start_process(launch, "sandbox")
+        procs.append(("sandbox", sandbox))
         for _ in range(100):
             if creds_file.exists() or sandbox.poll() is not None:
                 break
@@ -649,12 +1020,17 @@ def cmd_demo(args):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        run(
-            odoo_cmd(venv, view, db, "--no-http", command="shell"),
-            input=(REPO / "tools" / "demo_configure.py").read_bytes(),
-            stdout=subprocess.DEVNULL,
-            env=dict(os.environ, CENTRAPAY_DEMO_CREDENTIALS=str(creds_file)),
-        )
+        for script in ("demo_configure.py", "demo_data.py"):
+            run(
+                odoo_cmd(venv, view, db, "--no-http", command="shell"),
+                input=(REPO / "tools" / script).read_bytes(),
+                stdout=subprocess.DEVNULL,
+                env=dict(
+                    os.environ,
+                    CENTRAPAY_DEMO_CREDENTIALS=str(creds_file),
+                    CENTRAPAY_DEMO_BASE_URL=base_url,
+                ),
+            )
         config_id = subprocess.run(
             [
                 "psql",
@@ -668,38 +1044,74 @@ def cmd_demo(args):
             text=True,
             check=True,
         ).stdout.strip()
-        pos_url = f"http://{host}:{args.port}/pos/ui?config_id={config_id}"
-        banner(
-            [
-                f"POS:      {pos_url}",
-                f"Login:    admin / admin   (database {db})",
-                f"Sandbox:  {creds['base_url']}  (control API under /_sandbox)",
-                "Pay a QR: open its URL in another browser and press Pay.",
-            ]
+        pos_path = f"/pos/ui?config_id={config_id}"
+        lines = [
+            f"POS:      {base_url}{pos_path}",
+            f"Login:    admin / admin   (database {db})",
+            f"Sandbox:  {creds['base_url']}  (control API under /_sandbox)",
+            "Pay a QR: open its URL in another browser and press Pay.",
+        ]
+        described = dict(
+            base_url=base_url,
+            pos_path=pos_path,
+            db=db,
+            sandbox_url=creds["base_url"],
+            credentials=str(creds_file),
         )
-        odoo = subprocess.Popen(
-            odoo_cmd(
-                venv,
-                view,
-                db,
-                "--http-interface",
-                host,
-                "--http-port",
-                str(args.port),
-                # One threaded process serves every till: with 50 tills waiting
-                # at once, Odoo's default pool of 64 connections runs out.
-                "--db_maxconn",
-                "80",
+
+        def describe():
+            write_demo_description(args.port, described, procs)
+
+        if not topology:
+            # A topology demo on this port left its description: it is gone now.
+            (topology_dir(args.port) / "topology.json").unlink(missing_ok=True)
+            banner(lines)
+            launch["odoo"] = (
+                [
+                    str(c)
+                    for c in odoo_cmd(
+                        venv,
+                        view,
+                        db,
+                        "--http-interface",
+                        host,
+                        "--http-port",
+                        str(args.port),
+                        # One threaded process serves every till: with 50 tills
+                        # waiting at once, Odoo's default pool of 64 runs out.
+                        "--db_maxconn",
+                        "80",
+                    )
+                ],
+                {},
             )
-        )
-        odoo.wait()
-    except KeyboardInterrupt:
+            procs.append(("odoo", start_process(launch, "odoo")))
+            describe()
+            supervise(args.port, procs, launch, describe)
+            return
+        described.update(start_topology(args, venv, view, db, procs, launch))
+        describe()
+        lines += [
+            f"nginx:    {host}:{args.port} -> "
+            + ", ".join(
+                f"{s['name']} (HTTP {s['http_port']}, websocket {s['gevent_port']})"
+                for s in described["servers"]
+            ),
+            f"Odoo:     --workers {args.workers} --max-cron-threads 1 per server, "
+            "proxy_mode",
+            f"Logs:     {topology_dir(args.port)}",
+            "Check:    tools/topology_check.py --port "
+            f"{args.port} (with the Odoo venv's python)",
+        ]
+        banner(lines)
+        supervise(args.port, procs, launch, describe)
+    except (KeyboardInterrupt, _Stop):
         pass
     finally:
-        for proc in (odoo, sandbox):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=30)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        (topology_dir(args.port) / "demo.json").unlink(missing_ok=True)
+        for name, proc in reversed(procs):
+            stop_process(name, proc, group=topology and name.startswith("odoo"))
 
 
 def cmd_sandbox(args):
@@ -752,6 +1164,20 @@ def main():
     d.add_argument("--sandbox-port", type=int, default=8900)
     d.add_argument("--db", default="pos_centrapay_demo")
     d.add_argument("--reset", action="store_true", help="recreate the demo database")
+    d.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run Odoo's production topology: N prefork HTTP workers, a cron "
+        "worker and a gevent websocket process per server, behind nginx on --port",
+    )
+    d.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="Odoo servers behind nginx (implies --workers 2 unless given); "
+        "server i listens on --port + 2i - 1 (HTTP) and --port + 2i (websocket)",
+    )
     d.add_argument(
         "--public-url",
         help="the sandbox URL a phone can reach, e.g. http://192.168.1.20:8900",

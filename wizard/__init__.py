@@ -1,1 +1,2 @@
+from . import centrapay_reconciliation_wizard
 from . import centrapay_refund_wizard

@@ -31,6 +31,13 @@ def _parse_args(argv):
         default=0.0,
         help="seconds between refund-initiated and refund-completed",
     )
+    parser.add_argument(
+        "--save-interval",
+        type=float,
+        default=0.0,
+        help="with --state: save changes at most every N seconds instead of at "
+        "once (a large state is slow to write; SIGTERM still saves everything)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -70,6 +77,7 @@ def main(argv=None):
         rate_limit=args.rate_limit,
         webhook_url=args.webhook_url,
         refund_delay_seconds=args.refund_delay,
+        save_interval=args.save_interval,
     ).start()
     info = sandbox.info()
     lines = [

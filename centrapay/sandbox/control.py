@@ -146,6 +146,29 @@ class SandboxControl:
         """Non-secret connection details (no API key) and the sandbox time."""
         return self._call("GET", "/info")
 
+    # -- merchant accounts and the truth ------------------------------------------
+
+    def add_account(self, merchant_name=None, api_key=None):
+        """Create another merchant account; returns its connection details,
+        API key included (``api_key``, ``merchant_config_id``, ``merchant_id``,
+        ``merchant_account_id``, ``base_url`` ...): shaped like ``credentials.json``.
+        """
+        body = {"merchantName": merchant_name, "apiKey": api_key}
+        return self._call(
+            "POST", "/accounts", {k: v for k, v in body.items() if v is not None}
+        )
+
+    def accounts(self):
+        """Every merchant account (the sandbox's own first), without API keys."""
+        return self._call("GET", "/accounts")["items"]
+
+    def money_trail(self):
+        """Every Payment Request of every account: ``id``, ``accountId``,
+        ``status``, ``amount``, ``paid`` and ``refunded`` (minor units, summed
+        from its activities), ``externalRef``, ``activities`` ([type, createdAt,
+        createdBy], oldest first). Expired requests are expired first."""
+        return self._call("GET", "/payment-requests")["items"]
+
     # -- faults and call log ----------------------------------------------------
 
     def add_fault(self, **spec):
@@ -173,7 +196,14 @@ class SandboxControl:
         return self._call("GET", "/calls")["items"]
 
     def clear_calls(self):
+        """Clear the call log and its counts (:meth:`call_stats`)."""
         return self._call("DELETE", "/calls")
+
+    def call_stats(self):
+        """Counts of every call since the log was cleared: ``total``, and by
+        ``status`` (``"dropped"``: no answer), ``account``, ``fault``, ``route``;
+        ``rateLimited``: the 429s by account. Not kept across a restart."""
+        return self._call("GET", "/calls/stats")
 
     # -- webhooks ---------------------------------------------------------------
 

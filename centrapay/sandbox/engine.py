@@ -6,11 +6,23 @@ document to answer with, or raises :class:`~centrapay.sandbox.util.ApiError`.
 
 import copy
 import dataclasses
+import heapq
+import hmac
 import re
+import secrets
 import typing
 
 from . import shortcode
-from .util import ApiError, bad_request, base58_id, forbidden, iso, parse_int, uuid_hex
+from .util import (
+    ApiError,
+    bad_request,
+    base58_id,
+    forbidden,
+    hex_id,
+    iso,
+    parse_int,
+    uuid_hex,
+)
 
 MAX_AMOUNT = 100_000_000  # value must be positive and < 100000000 (doc §3.2)
 MAX_EXPIRY_SECONDS = 365 * 24 * 3600
@@ -137,7 +149,12 @@ def _settlement_date(ts):
 
 
 class Engine:
-    """The emulated Payment Requests API for one merchant (one config, one key)."""
+    """The emulated Payment Requests API.
+
+    One merchant account (its key, config, merchant id) comes with the sandbox;
+    :meth:`add_account` makes more. A merchant key sees only its own account's
+    requests and activities; a patron may read and pay any request.
+    """
 
     def __init__(self, store, settings, notify, pay_url):
         self.store = store
@@ -153,8 +170,51 @@ class Engine:
 
     @property
     def merchant_actor(self):
-        account = self.creds["merchantAccountId"]
+        return self.actor_for(self.creds)
+
+    @staticmethod
+    def actor_for(creds):
+        """The merchant-terminal actor of one account's credentials."""
+        account = creds["merchantAccountId"]
         return Actor(crn=f"crn:{account}:api-key:sandbox-terminal", account=account)
+
+    def accounts(self):
+        """Every merchant account's credentials, the sandbox's own first."""
+        return [self.creds, *self.store.state["accounts"]]
+
+    def account_for_key(self, api_key):
+        """The credentials an API key belongs to, or None."""
+        found = None
+        for creds in self.accounts():
+            # Every key is compared, in constant time each.
+            if hmac.compare_digest(api_key.encode(), creds["apiKey"].encode()):
+                found = creds
+        return found
+
+    def add_account(self, merchant_name=None, api_key=None):
+        """Create another merchant account (key, config, ids); return its creds."""
+        with self.store.mutate() as state:
+            if api_key and self.account_for_key(api_key):
+                raise bad_request("apiKey is taken")
+            number = len(state["accounts"]) + 2
+            creds = {
+                "apiKey": api_key or secrets.token_urlsafe(32),
+                "merchantConfigId": "mc_" + hex_id(24),
+                "merchantId": base58_id(),
+                "merchantAccountId": base58_id(),
+                "merchantName": merchant_name or f"Centrapay Sandbox Merchant {number}",
+            }
+            state["accounts"].append(creds)
+            self.store.touch()
+            return dict(creds)
+
+    def _creds_of(self, actor):
+        """The credentials of a merchant actor (the sandbox's own otherwise)."""
+        if actor is not None and not actor.is_patron:
+            for creds in self.accounts():
+                if creds["merchantAccountId"] == actor.account:
+                    return creds
+        return self.creds
 
     @property
     def patron_actor(self):
@@ -167,9 +227,10 @@ class Engine:
 
     # -- lookup and lazy expiry -------------------------------------------------
 
-    def _record(self, pr_id):
+    def _record(self, pr_id, actor=None):
+        """The request; a merchant ``actor`` only finds its own account's."""
         rec = self.store.state["paymentRequests"].get(pr_id)
-        if rec is None:
+        if rec is None or not self._visible(rec, actor):
             # doc §15.8: unknown ids are 403 Forbidden (prose), not 404.
             raise forbidden(reason="Payment Request not found")
         self._refresh(rec)
@@ -183,6 +244,14 @@ class Engine:
             self._add_activity(
                 rec, "expiry", self._value(pr), SYSTEM_CRN, ts=meta["expiresTs"]
             )
+
+    @staticmethod
+    def _visible(rec, actor):
+        return (
+            actor is None
+            or actor.is_patron
+            or rec["meta"]["accountId"] == (actor.account)
+        )
 
     def _refresh_all(self):
         for rec in self.store.state["paymentRequests"].values():
@@ -245,10 +314,10 @@ class Engine:
     def create(self, body, actor):
         """E1 ``POST /api/payment-requests``."""
         with self.store.mutate():
-            fields = self._validate_create(body)
+            fields = self._validate_create(body, self._creds_of(actor))
             return copy.deepcopy(self._create(fields, actor))
 
-    def _validate_create(self, body):
+    def _validate_create(self, body, creds):
         """Return the normalised create fields; 400s first, then 403s."""
         if not isinstance(body, dict):
             raise bad_request("body must be a JSON object")
@@ -288,7 +357,7 @@ class Engine:
             fields["lineItems"] = items
         if body.get("barcode") is not None:
             self._check_barcode(body["barcode"])
-        self._check_create_rules(body, config_id, currency)
+        self._check_create_rules(body, config_id, currency, creds)
         return fields
 
     @staticmethod
@@ -319,9 +388,10 @@ class Engine:
                 fields[name] = body[name]
         return fields
 
-    def _check_create_rules(self, body, config_id, currency):
+    @staticmethod
+    def _check_create_rules(body, config_id, currency, creds):
         """Business-rule checks (403), after request validation (400)."""
-        if config_id != self.creds["merchantConfigId"]:
+        if config_id != creds["merchantConfigId"]:
             # doc §14.2: the code for an unknown config is undocumented; the
             # generic 403 is used, with a reason for humans.
             raise forbidden(reason=f"Merchant Config {config_id} not found")
@@ -393,7 +463,7 @@ class Engine:
 
     def _create(self, fields, actor):
         now = self.store.now()
-        creds = self.creds
+        creds = self._creds_of(actor)
         pr_id = base58_id()
         amount = int(fields["value"]["amount"])
         pr = {
@@ -443,10 +513,10 @@ class Engine:
 
     # -- reads ------------------------------------------------------------------
 
-    def get(self, pr_id):
+    def get(self, pr_id, actor=None):
         """E2 ``GET /api/payment-requests/{id}``."""
         with self.store.mutate():
-            return copy.deepcopy(self._record(pr_id)["data"])
+            return copy.deepcopy(self._record(pr_id, actor)["data"])
 
     def pay_page(self, pr_id):
         """The request and the seconds left before it expires (pay page)."""
@@ -455,7 +525,7 @@ class Engine:
             left = rec["meta"]["expiresTs"] - self.store.now()
             return copy.deepcopy(rec["data"]), left
 
-    def get_by_short_code(self, code):
+    def get_by_short_code(self, code, actor=None):
         """E3: the latest request with that short code."""
         normalized = shortcode.normalize(code)
         if normalized is None:
@@ -464,7 +534,7 @@ class Engine:
             matches = [
                 rec
                 for rec in self.store.state["paymentRequests"].values()
-                if rec["data"]["shortCode"] == normalized
+                if rec["data"]["shortCode"] == normalized and self._visible(rec, actor)
             ]
             if not matches:
                 raise forbidden(reason="Payment Request not found")
@@ -481,13 +551,15 @@ class Engine:
                 raise forbidden(f"REQUEST_{pr['status'].upper()}")
             return {k: copy.deepcopy(pr[k]) for k in SUMMARY_FIELDS if k in pr}
 
-    def list_by_external_ref(self, external_ref, account_id, page_key, limit):
+    def list_by_external_ref(
+        self, external_ref, account_id, page_key, limit, actor=None
+    ):
         """E4: requests with that ``externalRef``, newest first, paginated."""
         if not account_id:
             raise bad_request("merchantAccountId is required")
         limit = self._page_limit(limit)
         with self.store.mutate():
-            if account_id != self.creds["merchantAccountId"]:
+            if account_id != self._creds_of(actor)["merchantAccountId"]:
                 raise forbidden()
             recs = [
                 rec
@@ -514,29 +586,50 @@ class Engine:
             ]
             return self._paginate(items, keys, page_key, limit)
 
-    def activities(self, pr_id):
+    def activities(self, pr_id, actor=None):
         """E9: activities of one request, newest first."""
         with self.store.mutate():
-            rec = self._record(pr_id)
+            rec = self._record(pr_id, actor)
             return {"items": copy.deepcopy(self._activities_of(rec)[::-1])}
 
-    def merchant_activities(self, merchant_id, page_key, limit):
+    def merchant_activities(self, merchant_id, page_key, limit, actor=None):
         """E10: all activities of the merchant, newest first, paginated."""
         if not merchant_id:
             raise bad_request("merchantId is required")
         limit = self._page_limit(limit)
         with self.store.mutate():
-            if merchant_id != self.creds["merchantId"]:
+            if merchant_id != self._creds_of(actor)["merchantId"]:
                 raise forbidden()
             self._refresh_all()
-            rows = sorted(
-                self.store.state["activities"].values(),
-                key=lambda row: (row["ts"], row["seq"]),
-                reverse=True,
-            )
-            keys = [self._activity_key(row["data"]) for row in rows]
-            items = [copy.deepcopy(row["data"]) for row in rows]
-            return self._paginate(items, keys, page_key, limit)
+            rows = [
+                row
+                for row in self.store.state["activities"].values()
+                if row["data"]["merchantId"] == merchant_id
+            ]
+
+            def order(row):
+                return row["ts"], row["seq"]
+
+            # Only the page is sorted out and copied: a long-running sandbox
+            # holds many thousands of activities, and the feed is read often.
+            start = 0
+            if page_key:
+                rows.sort(key=order, reverse=True)
+                keys = [self._activity_key(row["data"]) for row in rows]
+                if page_key not in keys:
+                    raise bad_request("pageKey is invalid")
+                start = keys.index(page_key) + 1
+            else:
+                rows = heapq.nlargest(limit + 1, rows, key=order)
+            page = {
+                "items": [copy.deepcopy(r["data"]) for r in rows[start : start + limit]]
+            }
+            if start + limit < len(rows):
+                # doc §15.9: the sandbox always names it nextPageKey.
+                page["nextPageKey"] = self._activity_key(
+                    rows[start + limit - 1]["data"]
+                )
+            return page
 
     @staticmethod
     def _activity_key(act):
@@ -762,7 +855,7 @@ class Engine:
             if sum(int(item["price"]) for item in items) != amount:
                 raise bad_request("LINE_ITEMS_SUM_CHECK_FAILED")
         with self.store.mutate():
-            rec = self._record(pr_id)
+            rec = self._record(pr_id, actor)
             previous = rec["meta"]["refundRefs"].get(external_ref)
             if previous:
                 # doc §3.7: externalRef is the refund's idempotency key; checked
@@ -786,7 +879,7 @@ class Engine:
     def void(self, pr_id, actor):
         """E7 ``POST /api/payment-requests/{id}/void``."""
         with self.store.mutate():
-            rec = self._record(pr_id)
+            rec = self._record(pr_id, actor)
             pr, meta = rec["data"], rec["meta"]
             if pr["status"] == "cancelled":
                 # doc §15.4: idempotent, so that retried voids are safe.
@@ -848,3 +941,41 @@ class Engine:
             return copy.deepcopy(
                 self._cancel(rec, "CANCELLED_BY_PATRON", self.patron_actor)
             )
+
+    def money_trail(self):
+        """Control: every request's status and money, from its activities.
+
+        ``paid`` and ``refunded`` are the sums (minor units) of its payment and
+        refund activities: what Centrapay took from the patron and gave back.
+        """
+        with self.store.mutate():
+            self._refresh_all()
+            trail = []
+            for rec in self.store.state["paymentRequests"].values():
+                pr, acts = rec["data"], self._activities_of(rec)
+                trail.append(
+                    {
+                        "id": pr["id"],
+                        "accountId": rec["meta"]["accountId"],
+                        "status": pr["status"],
+                        "amount": self._value(pr),
+                        "paid": sum(
+                            int(a["value"]["amount"])
+                            for a in acts
+                            if a["type"] == "payment"
+                        ),
+                        "refunded": sum(
+                            int(a["value"]["amount"])
+                            for a in acts
+                            if a["type"] == "refund"
+                        ),
+                        "externalRef": pr.get("externalRef"),
+                        "createdAt": pr["createdAt"],
+                        "expiresAt": pr["expiresAt"],
+                        "cancellationReason": pr.get("cancellationReason"),
+                        "activities": [
+                            [a["type"], a["createdAt"], a["createdBy"]] for a in acts
+                        ],
+                    }
+                )
+            return trail

@@ -12,7 +12,6 @@ Routes
 import base64
 import collections
 import dataclasses
-import hmac
 import json
 import logging
 import math
@@ -49,6 +48,7 @@ FAULT_KINDS = (
 _FAULT_DEFAULT_STATUS = {"status": 503, "html": 502, "malformed": 200}
 _FAULT_DEFAULT_SECONDS = {"latency": 1.0, "timeout": 5.0}
 RATE_WINDOW = 60.0
+CALL_STAT_GROUPS = ("status", "account", "fault", "route", "rateLimited")
 
 
 @dataclasses.dataclass
@@ -152,6 +152,9 @@ CONTROL_ROUTES = (
     _route("POST", _C + r"/payment-requests/(?P<id>[^/]+)/pay", "control_pay"),
     _route("POST", _C + r"/payment-requests/(?P<id>[^/]+)/expire", "control_expire"),
     _route("POST", _C + r"/payment-requests/(?P<id>[^/]+)/cancel", "control_cancel"),
+    _route("GET", _C + r"/accounts", "accounts"),
+    _route("POST", _C + r"/accounts", "add_account"),
+    _route("GET", _C + r"/payment-requests", "money_trail"),
     _route("GET", _C + r"/settlements", "control_settlements"),
     _route("POST", _C + r"/settlements/seed", "seed_settlements"),
     _route("POST", _C + r"/settlements/(?P<id>[^/]+)", "force_settlement"),
@@ -159,6 +162,7 @@ CONTROL_ROUTES = (
     _route("POST", _C + r"/faults", "add_fault"),
     _route("DELETE", _C + r"/faults", "clear_faults"),
     _route("GET", _C + r"/calls", "calls"),
+    _route("GET", _C + r"/calls/stats", "call_stats"),
     _route("DELETE", _C + r"/calls", "clear_calls"),
     _route("GET", _C + r"/webhooks", "webhook_config"),
     _route("POST", _C + r"/webhooks", "webhook_config"),
@@ -277,6 +281,10 @@ class Sandbox:
         webhook_url: initial webhook subscription URL.
         merchant_name: merchant name on new requests (persisted).
         refund_window_seconds, refund_delay_seconds: see ``Settings``.
+        save_interval: seconds between state saves (0: at every change).
+
+    More merchant accounts, each with its own key, config and ids, come from
+    :meth:`add_account` (or ``POST /_sandbox/accounts``).
 
     Attributes: ``base_url``, ``api_key``, ``merchant_config_id``,
     ``merchant_id``, ``merchant_account_id``, ``merchant_name``, ``jwks_url``,
@@ -297,11 +305,12 @@ class Sandbox:
         merchant_name=None,
         refund_window_seconds=None,
         refund_delay_seconds=0.0,
+        save_interval=0.0,
     ):
         self.host = host
         self.port = port
         self.public_url = public_url.rstrip("/") if public_url else None
-        self.store = Store(state_path)
+        self.store = Store(state_path, save_interval)
         self._init_identity(api_key, merchant_name)
         self._default_settings = Settings(
             rate_limit=int(rate_limit or 0),
@@ -321,6 +330,10 @@ class Sandbox:
         self.settlements = Settlements(self.engine)
         self._limiter = RateLimiter(self.store.now)
         self._calls = collections.deque(maxlen=5000)
+        # Counts of every call since the log was last cleared (the log keeps
+        # only the latest 5000).
+        self._call_stats = collections.Counter()
+        self._call_stats_lock = threading.Lock()
         self._httpd = None
         self._thread = None
         self._stop_event = threading.Event()
@@ -389,19 +402,26 @@ class Sandbox:
             self._control = SandboxControl(self.base_url)
         return self._control
 
-    def info(self):
-        """Connection details (including the API key) for scripts and the CLI."""
+    def info(self, creds=None):
+        """Connection details (including the API key) for scripts and the CLI:
+        of the sandbox's own account, or of ``creds`` (another account's)."""
+        creds = creds or self.store.state["credentials"]
         return {
             "base_url": self.base_url,
-            "api_key": self.api_key,
-            "merchant_config_id": self.merchant_config_id,
-            "merchant_id": self.merchant_id,
-            "merchant_account_id": self.merchant_account_id,
-            "merchant_name": self.merchant_name,
+            "api_key": creds["apiKey"],
+            "merchant_config_id": creds["merchantConfigId"],
+            "merchant_id": creds["merchantId"],
+            "merchant_account_id": creds["merchantAccountId"],
+            "merchant_name": creds["merchantName"],
             "jwks_url": self.jwks_url,
             "control_url": self.control_url,
             "public_url": self.public_url or self.base_url,
         }
+
+    def add_account(self, merchant_name=None, api_key=None):
+        """Another merchant account (own key, config, merchant and account ids);
+        returns its :meth:`info`. It is kept in the state, like the first."""
+        return self.info(self.engine.add_account(merchant_name, api_key))
 
     def _pay_url(self, pr_id):
         return f"{self.public_url or self.base_url}/pay/{pr_id}"
@@ -424,6 +444,7 @@ class Sandbox:
         )
         self._thread.start()
         self.webhooks.start()
+        self.store.start_autosave()
         _logger.info("Centrapay sandbox listening on %s", self.base_url)
         return self
 
@@ -437,6 +458,7 @@ class Sandbox:
         self._httpd.server_close()
         self._thread.join(timeout=5)
         self.webhooks.stop()
+        self.store.stop_autosave()
         self.store.save()
         self._httpd = None
         _logger.info("Centrapay sandbox on port %s stopped", self.port)
@@ -485,8 +507,9 @@ class Sandbox:
         if auth is None:
             return None
         key = req.headers.get("X-Api-Key")
-        if key and hmac.compare_digest(key.encode(), self.api_key.encode()):
-            return self.engine.merchant_actor
+        creds = self.engine.account_for_key(key) if key else None
+        if creds:
+            return self.engine.actor_for(creds)
         if auth == "patron":
             token = (req.headers.get("Authorization") or "").strip()
             scheme, _, rest = token.partition(" ")
@@ -525,15 +548,19 @@ class Sandbox:
         return json_response(200, self.engine.create(_json_body(req), actor))
 
     def _api_get(self, req, actor, id):
-        return json_response(200, self.engine.get(id))
+        return json_response(200, self.engine.get(id, actor))
 
     def _api_short_code(self, req, actor, code):
-        return json_response(200, self.engine.get_by_short_code(code))
+        return json_response(200, self.engine.get_by_short_code(code, actor))
 
     def _api_by_ref(self, req, actor, ref):
         q = req.query
         page = self.engine.list_by_external_ref(
-            ref, q.get("merchantAccountId"), q.get("pageKey"), q.get("paginationLimit")
+            ref,
+            q.get("merchantAccountId"),
+            q.get("pageKey"),
+            q.get("paginationLimit"),
+            actor,
         )
         return json_response(200, page)
 
@@ -541,19 +568,19 @@ class Sandbox:
         return json_response(200, self.engine.summary(id))
 
     def _api_activities(self, req, actor, id):
-        return json_response(200, self.engine.activities(id))
+        return json_response(200, self.engine.activities(id, actor))
 
     def _api_merchant_activities(self, req, actor):
         q = req.query
         page = self.engine.merchant_activities(
-            q.get("merchantId"), q.get("pageKey"), q.get("paginationLimit")
+            q.get("merchantId"), q.get("pageKey"), q.get("paginationLimit"), actor
         )
         return json_response(200, page)
 
     def _api_settlements(self, req, actor, merchant):
         q = req.query
         page = self.settlements.list(
-            merchant, q.get("pageKey"), q.get("paginationLimit")
+            merchant, q.get("pageKey"), q.get("paginationLimit"), actor
         )
         return json_response(200, page)
 
@@ -662,6 +689,24 @@ class Sandbox:
     def _ctl_control_cancel(self, req, id):
         return json_response(200, self.engine.patron_cancel(id))
 
+    def _ctl_accounts(self, req):
+        accounts = [self.info(creds) for creds in self.engine.accounts()]
+        for account in accounts:
+            del account["api_key"]  # the control API is unauthenticated
+        return json_response(200, {"items": accounts})
+
+    def _ctl_add_account(self, req):
+        body = _json_body(req)
+        if not isinstance(body, dict):
+            raise bad_request("body must be a JSON object")
+        name = _string(body, "merchantName", None)
+        api_key = _string(body, "apiKey", None)
+        # The caller made this account: it gets the account's key, once.
+        return json_response(200, self.add_account(name, api_key))
+
+    def _ctl_money_trail(self, req):
+        return json_response(200, {"items": self.engine.money_trail()})
+
     def _ctl_control_settlements(self, req):
         return json_response(200, {"items": self.settlements.all()})
 
@@ -695,7 +740,20 @@ class Sandbox:
 
     def _ctl_clear_calls(self, req):
         self._calls.clear()
+        with self._call_stats_lock:
+            self._call_stats.clear()
         return json_response(200, {"items": []})
+
+    def _ctl_call_stats(self, req):
+        """Counts of the calls since the log was cleared, by status, account,
+        fault and route, and the 429s by account (``{"total": n, "status":
+        {"200": n, "dropped": n}, "account": {...}, "rateLimited": {...}}``)."""
+        stats = {group: {} for group in CALL_STAT_GROUPS}
+        with self._call_stats_lock:
+            for (group, name), count in self._call_stats.items():
+                stats[group][name] = count
+        stats["total"] = sum(stats["status"].values())
+        return json_response(200, stats)
 
     def _ctl_webhook_config(self, req):
         if req.method == "POST":
@@ -751,6 +809,25 @@ class Sandbox:
             "durationMs": round((time.monotonic() - started) * 1000, 1),
         }
         self._calls.append(entry)
+        route = next(
+            (
+                name
+                for method, pattern, name, _ in API_ROUTES
+                if method == req.method and pattern.fullmatch(req.path)
+            ),
+            "unknown",
+        )
+        with self._call_stats_lock:
+            self._call_stats.update(
+                [
+                    ("status", str(status) if status is not None else "dropped"),
+                    ("account", str(account)),
+                    ("fault", fault or "none"),
+                    ("route", route),
+                ]
+            )
+            if status == 429:
+                self._call_stats[("rateLimited", str(account))] += 1
         # One line per request; the API key is never logged.
         _logger.info(
             "%s %s -> %s account=%s%s (%.0f ms)",

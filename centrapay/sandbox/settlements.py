@@ -51,11 +51,14 @@ class Settlements:
 
     # -- reads ------------------------------------------------------------------
 
-    def list(self, merchant_id, page_key, limit):
-        """E19 ``GET /api/merchants/{merchantId}/settlements``: newest first."""
+    def list(self, merchant_id, page_key, limit, actor=None):
+        """E19 ``GET /api/merchants/{merchantId}/settlements``: newest first.
+
+        A merchant key reads only its own account's merchant.
+        """
         limit = self.engine._page_limit(limit)
         with self.store.mutate():
-            if merchant_id != self.engine.creds["merchantId"]:
+            if merchant_id != self.engine._creds_of(actor)["merchantId"]:
                 raise forbidden()
             rows = self._refresh(merchant_id)
             keys = [

@@ -29,6 +29,9 @@ def _empty_state():
     state = {
         "version": STATE_VERSION,
         "credentials": {},
+        # More merchant accounts (``Sandbox.add_account``), each shaped like
+        # ``credentials``: identity, kept by a reset.
+        "accounts": [],
         "signingKey": None,
         "patron": {},
         "clockOffset": 0.0,
@@ -45,12 +48,21 @@ class Store:
     All access goes through :meth:`mutate` (or holds :attr:`lock`), which keeps
     the threaded HTTP handlers, the webhook dispatcher and the persistence
     consistent. ``path=None`` keeps everything in memory.
+
+    ``save_interval`` > 0: while :meth:`start_autosave` runs, a change is saved
+    by a background thread at most that many seconds later instead of at once
+    (a large state takes a while to write; the thread waits at least four times
+    as long as its last save took). A killed process then loses the last
+    seconds of changes.
     """
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, save_interval=0.0):
         self.path = path
         self.lock = threading.RLock()
         self._dirty = False
+        self.save_interval = float(save_interval or 0)
+        self._saver = None
+        self._saver_stop = threading.Event()
         self.state = self._load()
 
     def _load(self):
@@ -116,8 +128,41 @@ class Store:
             try:
                 yield self.state
             finally:
-                if self._dirty:
+                if self._dirty and self._saver is None:
                     self.save()
+
+    def start_autosave(self):
+        """Save changes every ``save_interval`` seconds (if > 0) from a thread."""
+        if self.save_interval <= 0 or not self.path or self._saver is not None:
+            return
+        self._saver_stop.clear()
+        self._saver = threading.Thread(
+            target=self._autosave, name="centrapay-sandbox-saver", daemon=True
+        )
+        self._saver.start()
+
+    def stop_autosave(self):
+        """Stop the saving thread; changes are saved at once again (call
+        :meth:`save` for those it has not saved yet)."""
+        saver, self._saver = self._saver, None
+        if saver is not None:
+            self._saver_stop.set()
+            saver.join(timeout=30)
+
+    def _autosave(self):
+        pause = self.save_interval
+        while not self._saver_stop.wait(pause):
+            with self.lock:
+                if not self._dirty:
+                    continue
+                started = time.monotonic()
+                try:
+                    self.save()
+                except OSError:
+                    _logger.exception("could not save the sandbox state")
+                # Every call waits for the lock while a large state is written:
+                # spend at most a fifth of the time saving.
+                pause = max(self.save_interval, 4 * (time.monotonic() - started))
 
     def save(self):
         with self.lock:
@@ -126,10 +171,12 @@ class Store:
                 return
             directory = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(directory, exist_ok=True)
+            # One C-encoded string: json.dump writes a large state in many pieces.
+            text = json.dumps(self.state, separators=(",", ":"))
             fd, tmp = tempfile.mkstemp(prefix=".sandbox-state-", dir=directory)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(self.state, fh, separators=(",", ":"))
+                    fh.write(text)
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.chmod(tmp, 0o600)  # the state holds the API key and signing key

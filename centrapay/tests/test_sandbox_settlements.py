@@ -206,3 +206,25 @@ def test_client_settlements_need_a_valid_key(sandbox):
         with pytest.raises(CentrapayAuthError):
             client.list_settlements(sandbox.merchant_id)
     session.close()
+
+
+def test_each_account_reads_only_its_own_settlements(api, sandbox, control):
+    other = control.add_account("Second shop")
+    headers = {"X-Api-Key": other["api_key"]}
+    to_morning(control)
+    api.paid(1000)
+    body = api.create_body(400)
+    body["configId"] = other["merchant_config_id"]
+    theirs = api.call(
+        "POST", "/api/payment-requests", body, key=False, headers=headers
+    ).json()
+    control.pay(theirs["id"])
+    control.advance_clock(DAY)
+    (mine,) = settlements(api, sandbox)["items"]
+    path = f"/api/merchants/{other['merchant_id']}/settlements"
+    (their,) = api.call("GET", path, key=False, headers=headers).json()["items"]
+    assert mine["settlementAmount"] == "1000"
+    assert their["settlementAmount"] == "400"
+    assert mine["settlementBankAccountId"] != their["settlementBankAccountId"]
+    api.assert_error(api.get(path), 403, "Forbidden")
+    assert len(control.settlements()) == 2

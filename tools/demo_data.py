@@ -1,0 +1,96 @@
+"""Demo sales for the reconciliation screens (odoo shell script, run once).
+
+Run by ``tools/dev.py demo`` as ``odoo shell < tools/demo_data.py`` after the
+Centrapay method is configured; ``CENTRAPAY_DEMO_CREDENTIALS`` names the
+sandbox's credentials file. Through the same server calls the POS makes, and
+the sandbox's patron, it records a few Centrapay sales over the last days, a
+partial refund, and one payment taken at Centrapay that no POS order records
+(an orphan, as when a browser closes at the POS timeout). Does nothing if the
+demo already has Centrapay sales.
+"""
+
+import json
+import os
+from datetime import timedelta
+
+from odoo import Command, fields
+
+from odoo.addons.pos_centrapay.centrapay.sandbox.control import SandboxControl
+
+# As the demo's manager (the shell runs as the superuser, who is no POS user).
+env = env(user=env.ref("base.user_admin").id)  # noqa: F821
+with open(os.environ["CENTRAPAY_DEMO_CREDENTIALS"]) as handle:
+    credentials = json.load(handle)
+control = SandboxControl(credentials["base_url"])
+method = env.ref("pos_centrapay.pos_payment_method_centrapay_demo")
+env = env(context={"allowed_company_ids": method.company_id.ids})
+method = method.with_env(env)
+config = env.ref("pos_centrapay.pos_config_centrapay_cafe")
+Request = env["centrapay.payment.request"]
+
+if not Request.search_count([("payment_method_id", "=", method.id)]):
+    if not config.current_session_id:
+        config.open_ui()
+    session = config.current_session_id
+    if session.state == "opening_control":
+        session.set_opening_control(0, "")
+
+    def paid(amount, name):
+        state = method.centrapay_create_request(
+            {
+                "amount": amount,
+                "payment_uuid": name,
+                "order_uuid": name,
+                "order_name": name,
+                "session_id": session.id,
+            }
+        )
+        control.pay(state["centrapay_id"])
+        request = Request.search([("centrapay_id", "=", state["centrapay_id"])])
+        request.write({"last_read_at": False})
+        method.centrapay_get_status(state["centrapay_id"], session.id)
+        return request
+
+    def order(request, days_ago):
+        created = env["pos.order"].create(
+            {
+                "session_id": session.id,
+                "state": "paid",
+                "amount_total": request.amount,
+                "amount_tax": 0,
+                "amount_paid": request.amount,
+                "amount_return": 0,
+                "payment_ids": [
+                    Command.create(
+                        {
+                            "amount": request.amount,
+                            "payment_method_id": method.id,
+                            "centrapay_request_id": request.centrapay_id,
+                            "centrapay_short_code": request.short_code,
+                        }
+                    )
+                ],
+            }
+        )
+        when = fields.Datetime.now() - timedelta(days=days_ago)
+        created.date_order = when
+        env.cr.execute(
+            "UPDATE centrapay_payment_request SET create_date = %s WHERE id = %s",
+            [when, request.id],
+        )
+        return created
+
+    for days_ago, amount in ((2, 18.40), (2, 7.50), (1, 32.00), (1, 12.80), (0, 9.90)):
+        order(paid(amount, f"Demo sale {days_ago}-{amount}"), days_ago)
+    refunded = paid(24.00, "Demo sale refunded")
+    order(refunded, 1)
+    method.centrapay_refund_request(
+        {
+            "amount": 6.00,
+            "payment_uuid": "Demo refund 1",
+            "session_id": session.id,
+            "centrapay_id": refunded.centrapay_id,
+        }
+    )
+    paid(14.20, "Demo orphan")  # paid at Centrapay; the till never recorded it
+    env.cr.commit()
