@@ -77,3 +77,14 @@ MAX_ID_LENGTH = 64
 MAX_AMOUNT = 999999.99
 
 BUS_CHANNEL = "CENTRAPAY_STATUS"
+
+# Settlements (models/centrapay_settlement.py, doc §6.13). The engine reads each
+# account's settlements (E19) this often, newest first, at most this many pages.
+SETTLEMENT_SYNC_SECONDS = 300
+SETTLEMENT_MAX_PAGES = 10
+# A settlement not confirmed this many days after its period is late.
+SETTLEMENT_LATE_DAYS = 3
+# A payment is looked for in settlements up to this many days after it.
+SETTLEMENT_MATCH_WINDOW_DAYS = 31
+# Each sync matches the ledger again to the settlements of this many last days.
+SETTLEMENT_REMATCH_DAYS = 14

@@ -954,6 +954,21 @@ class CentrapayClient:
             max_pages,
         )
 
+    # ------------------------------------------------------------ Settlements
+
+    def list_settlements(
+        self,
+        merchant_id: str,
+        page_key: str | None = None,
+        limit: int | None = None,
+    ) -> Page:
+        """One page of a merchant's settlements, newest first (E19, doc §6.13)."""
+        segment = _path_segment("merchant_id", merchant_id)
+        params = {}
+        if limit is not None:
+            params["paginationLimit"] = str(self._check_limit(limit))
+        return self._page(f"/api/merchants/{segment}/settlements", params, page_key)
+
     @staticmethod
     def _check_limit(limit: Any) -> int:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:

@@ -7,6 +7,7 @@ from . import centrapay_rate_limit
 from . import centrapay_reconciliation_action
 from . import centrapay_reconciliation_item
 from . import centrapay_refund
+from . import centrapay_settlement
 from . import centrapay_webhook_event
 from . import pos_config
 from . import pos_order

@@ -213,6 +213,7 @@ class CentrapayEngine(models.AbstractModel):
         budget_left = self._centrapay_read_due(work["pending"], interval)
         if budget_left:
             self._centrapay_ledger_step(work["ledger"], feed_ok)
+            self.env["centrapay.settlement"]._centrapay_due_sync(key)
 
     # --- 1. The activity feed -----------------------------------------------------
 

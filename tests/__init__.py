@@ -8,6 +8,7 @@ from . import test_webhook
 from . import test_security
 from . import test_state_machine
 from . import test_refund
+from . import test_settlement
 from . import test_reconciliation
 from . import test_pos_ui
 from . import test_tours_display

@@ -1,4 +1,5 @@
 from odoo import Command
+from odoo.tests import new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 from odoo.addons.point_of_sale.tests.test_frontend import TestPointOfSaleHttpCommon
@@ -58,6 +59,10 @@ class NzdCompanyMixin:
         return super().setup_independent_company(currency_id=nzd.id, **kwargs)
 
 
+CASHIER = "base.group_user,point_of_sale.group_pos_user"
+MANAGER = "base.group_user,point_of_sale.group_pos_manager"
+
+
 class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCommon):
     """A POS with a Centrapay payment method pointing at a fresh sandbox."""
 
@@ -82,6 +87,19 @@ class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCo
         cls.session = cls.pos_config.current_session_id
         cls.session.set_opening_control(0, "")  # the cashier opens the register
         cls.Request = cls.env["centrapay.payment.request"]
+
+    @classmethod
+    def _user(cls, login, groups, company=None):
+        """A real user of ``groups`` (CASHIER, MANAGER...) in one company only
+        (the payment method's by default)."""
+        company = company or cls.method.company_id
+        return new_test_user(
+            cls.env,
+            login=login,
+            groups=groups,
+            company_id=company.id,
+            company_ids=[Command.set(company.ids)],
+        )
 
     # The engine and the rate budget work in transactions of their own
     # (registry cursors). In test mode those share the test's transaction, so

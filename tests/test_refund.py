@@ -2,9 +2,9 @@ from decimal import Decimal
 
 from odoo import Command
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
-from .common import CentrapayCommon
+from .common import CASHIER, MANAGER, CentrapayCommon
 
 
 @tagged("post_install", "-at_install")
@@ -14,21 +14,8 @@ class TestCentrapayRefund(CentrapayCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        company = cls.method.company_id
-        cls.cashier = new_test_user(
-            cls.env,
-            login="refund_cashier",
-            groups="base.group_user,point_of_sale.group_pos_user",
-            company_id=company.id,
-            company_ids=[Command.set(company.ids)],
-        )
-        cls.manager = new_test_user(
-            cls.env,
-            login="refund_manager",
-            groups="base.group_user,point_of_sale.group_pos_manager",
-            company_id=company.id,
-            company_ids=[Command.set(company.ids)],
-        )
+        cls.cashier = cls._user("refund_cashier", CASHIER)
+        cls.manager = cls._user("refund_manager", MANAGER)
 
     def setUp(self):
         super().setUp()

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
 from .common import CentrapayCommon, centrapay_method_vals
 
@@ -66,16 +66,6 @@ class TestCentrapayAuthorization(CentrapayCommon):
         )
         cls.internal = cls._user("internal_a", "base.group_user", cls.company_a)
         cls.portal = cls._user("portal_a", "base.group_portal", cls.company_a)
-
-    @classmethod
-    def _user(cls, login, groups, company):
-        return new_test_user(
-            cls.env,
-            login=login,
-            groups=groups,
-            company_id=company.id,
-            company_ids=[Command.set(company.ids)],
-        )
 
     def as_cashier(self, user, method, amount=2.0, payment_uuid="sec-line", **extra):
         session = extra.pop(

@@ -5,8 +5,9 @@ Centrapay method is configured; ``CENTRAPAY_DEMO_CREDENTIALS`` names the
 sandbox's credentials file. Through the same server calls the POS makes, and
 the sandbox's patron, it records a few Centrapay sales over the last days, a
 partial refund, and one payment taken at Centrapay that no POS order records
-(an orphan, as when a browser closes at the POS timeout). Does nothing if the
-demo already has Centrapay sales.
+(an orphan, as when a browser closes at the POS timeout); and, at Centrapay,
+three past days of sales and their settlements. Does nothing if the demo already
+has Centrapay sales.
 """
 
 import json
@@ -29,6 +30,9 @@ config = env.ref("pos_centrapay.pos_config_centrapay_cafe")
 Request = env["centrapay.payment.request"]
 
 if not Request.search_count([("payment_method_id", "=", method.id)]):
+    # Past days of sales at Centrapay and their settlements (before Odoo's feed
+    # has read anything: it reads back only to the newest activity it has).
+    control.seed_settlements(days=3)
     if not config.current_session_id:
         config.open_ui()
     session = config.current_session_id

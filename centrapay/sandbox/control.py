@@ -91,6 +91,36 @@ class SandboxControl:
         """Give the merchant one more config (another store); returns its id."""
         return self._call("POST", "/merchant-configs", {})["id"]
 
+    # -- settlements (E19) ------------------------------------------------------
+
+    def settlements(self):
+        """Every merchant's settlements, newest first (made and confirmed as due)."""
+        return self._call("GET", "/settlements")["items"]
+
+    def force_settlement(self, settlement_id, status=None, amount=None):
+        """Set a settlement's ``status`` and/or ``settlementAmount`` (minor
+        units); it then stays so. Returns the settlement."""
+        body = {"status": status}
+        if amount is not None:
+            body["settlementAmount"] = str(amount)
+        body = {k: v for k, v in body.items() if v is not None}
+        return self._call("POST", f"/settlements/{self._pr(settlement_id)}", body)
+
+    def seed_settlements(self, days=3):
+        """Demo data: ``days`` past days of sales and a refund, each day settled.
+
+        Each of the ``days`` UTC days before today gets three paid requests
+        and a part refund, made at those past times by the sandbox merchant
+        (real requests, activities and webhooks; the sandbox clock does not
+        move). Returns those days' settlements, newest first: the older ones
+        ``confirmed``, yesterday's ``awaiting-confirmation`` (with the default
+        ``settlementConfirmSeconds`` of a day). Call it on a fresh demo, before
+        the POS takes payments: Odoo's activity feed reads back only to the
+        newest activity it already has, so past activities made after that
+        never reach its ledger.
+        """
+        return self._call("POST", "/settlements/seed", {"days": days})["items"]
+
     # -- clock, settings, reset -------------------------------------------------
 
     def advance_clock(self, seconds):
@@ -102,7 +132,8 @@ class SandboxControl:
 
     def configure(self, **settings):
         """Change settings: ``rateLimit``, ``refundWindowSeconds``,
-        ``refundDelaySeconds``, ``voidWindowSeconds``, ``pageSize``."""
+        ``refundDelaySeconds``, ``voidWindowSeconds``, ``pageSize``,
+        ``partialRefunds``, ``settlementConfirmSeconds``."""
         return self._call("POST", "/settings", settings)
 
     def settings(self):

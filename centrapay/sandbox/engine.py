@@ -95,6 +95,8 @@ class Settings:
     page_size: int = 25
     # Some assets refund only in full (doc §6.6 PARTIAL_REFUNDS_NOT_ALLOWED): 0.
     partial_refunds: int = 1
+    # doc §6.13: a settlement is confirmed this long after its day is over.
+    settlement_confirm_seconds: float = 24 * 3600
 
     FIELDS: typing.ClassVar[dict] = {
         "rateLimit": "rate_limit",
@@ -103,6 +105,7 @@ class Settings:
         "voidWindowSeconds": "void_window_seconds",
         "pageSize": "page_size",
         "partialRefunds": "partial_refunds",
+        "settlementConfirmSeconds": "settlement_confirm_seconds",
     }
 
     def as_json(self):
@@ -135,9 +138,14 @@ def _money(amount):
     return {"amount": str(amount), "currency": CURRENCY}
 
 
+def settlement_ts(ts):
+    """When the day of ``ts`` (UTC) is over and its settlement is made (doc §6.13)."""
+    return (int(ts) // 86400 + 1) * 86400
+
+
 def _settlement_date(ts):
-    """Expected settlement: the next midnight UTC (undocumented; any date will do)."""
-    return iso((int(ts) // 86400 + 1) * 86400)
+    """Expected settlement: the ``createdAt`` of the settlement that covers it."""
+    return iso(settlement_ts(ts))
 
 
 class Engine:

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from . import paypage
 from .control import SandboxControl
 from .engine import TEST_ASSET, Engine, Settings
+from .settlements import Settlements
 from .store import Store
 from .util import ApiError, bad_request, base58_id, hex_id, iso
 from .webhooks import JWKS_MAX_AGE, Signer, WebhookDispatcher
@@ -132,6 +133,10 @@ API_ROUTES = (
     # The guides read a request with the patron's JWT too (doc §2).
     _route("GET", _PR, "get", "patron"),
     _route("GET", r"/api/payment-activities", "merchant_activities", "key"),
+    # doc §15.18: the merchant-terminal key may read its merchant's settlements.
+    _route(
+        "GET", r"/api/merchants/(?P<merchant>[^/]+)/settlements", "settlements", "key"
+    ),
     _route("GET", r"/api/\.well-known/jwks\.json", "jwks"),
     _route("GET", r"/pay/(?P<id>[^/]+)", "pay_page"),
     _route("POST", r"/pay/(?P<id>[^/]+)", "pay_page_post"),
@@ -151,6 +156,9 @@ CONTROL_ROUTES = (
     _route("GET", _C + r"/accounts", "accounts"),
     _route("POST", _C + r"/accounts", "add_account"),
     _route("GET", _C + r"/payment-requests", "money_trail"),
+    _route("GET", _C + r"/settlements", "control_settlements"),
+    _route("POST", _C + r"/settlements/seed", "seed_settlements"),
+    _route("POST", _C + r"/settlements/(?P<id>[^/]+)", "force_settlement"),
     _route("GET", _C + r"/faults", "faults"),
     _route("POST", _C + r"/faults", "add_fault"),
     _route("DELETE", _C + r"/faults", "clear_faults"),
@@ -320,6 +328,7 @@ class Sandbox:
         self.engine = Engine(
             self.store, self.settings, self.webhooks.enqueue, self._pay_url
         )
+        self.settlements = Settlements(self.engine)
         self._limiter = RateLimiter(self.store.now)
         self._calls = collections.deque(maxlen=5000)
         # Counts of every call since the log was last cleared (the log keeps
@@ -583,6 +592,13 @@ class Sandbox:
         )
         return json_response(200, page)
 
+    def _api_settlements(self, req, actor, merchant):
+        q = req.query
+        page = self.settlements.list(
+            merchant, q.get("pageKey"), q.get("paginationLimit"), actor
+        )
+        return json_response(200, page)
+
     def _api_pay(self, req, actor, id):
         return json_response(200, self.engine.pay(id, _json_body(req), actor))
 
@@ -708,6 +724,17 @@ class Sandbox:
 
     def _ctl_add_merchant_config(self, req):
         return json_response(200, {"id": self.add_merchant_config()})
+
+    def _ctl_control_settlements(self, req):
+        return json_response(200, {"items": self.settlements.all()})
+
+    def _ctl_seed_settlements(self, req):
+        body = _json_body(req)
+        days = body.get("days", 3) if isinstance(body, dict) else None
+        return json_response(200, {"items": self.settlements.seed(days)})
+
+    def _ctl_force_settlement(self, req, id):
+        return json_response(200, self.settlements.force(id, _json_body(req)))
 
     def _ctl_faults(self, req):
         with self.store.lock:

@@ -21,6 +21,7 @@ _RESETTABLE = {
     "payIdempotency": dict,
     "faults": list,
     "webhookOutbox": list,
+    "settlements": dict,
 }
 
 
@@ -77,13 +78,34 @@ class Store:
             state.update(loaded)
         return state
 
+    # A thread inside :meth:`at`: (store, pinned time).
+    _pinned = threading.local()
+
     def now(self):
         """Sandbox time: wall clock plus the clock-control offset, in whole ms.
 
         Whole milliseconds keep stored times equal to their ISO strings, so
         ``expiresAt - createdAt`` is exactly ``expirySeconds``.
         """
+        pinned = getattr(self._pinned, "at", None)
+        if pinned is not None and pinned[0] is self:
+            return pinned[1]
         return math.floor((time.time() + self.state["clockOffset"]) * 1000) / 1000
+
+    @contextlib.contextmanager
+    def at(self, ts):
+        """Hold the lock and pin this thread's sandbox time to ``ts``.
+
+        For made-up history (demo settlements): other threads keep the real
+        sandbox time, and none of them runs meanwhile.
+        """
+        with self.lock:
+            previous = getattr(self._pinned, "at", None)
+            self._pinned.at = (self, math.floor(ts * 1000) / 1000)
+            try:
+                yield
+            finally:
+                self._pinned.at = previous
 
     def next_seq(self):
         """Monotonic counter used to order records created in the same instant."""

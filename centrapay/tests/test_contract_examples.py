@@ -44,7 +44,6 @@ SKIPPED = {
     "merchant-configs-*": "merchant configs are managed by Centrapay (E18)",
     "patron-codes-*": "patron codes belong to the barcode flow, not emulated",
     "scanned-codes-decode": "barcode flow only (E17)",
-    "settlements-list-by-merchantId": "settlements are not emulated (E19)",
     "payment-requests-conditions-*": "payment conditions are not emulated (E11/E12)",
     "payment-requests-confirm": "pre-auth is not emulated (E13)",
     "payment-requests-release": "pre-auth is not emulated (E14)",
@@ -230,6 +229,19 @@ def scenario_merchant_activities(api, control, example):
     return ours, {"$.items[].preAuth"}
 
 
+def scenario_settlements(api, control, example):
+    # The example lists a confirmed settlement, then one awaiting confirmation.
+    newer, older = control.seed_settlements(days=2)
+    control.force_settlement(newer["id"], status="confirmed")
+    control.force_settlement(older["id"], status="awaiting-confirmation")
+    merchant = example["path"].split("/")[3]
+    ours = replay(api, example, {merchant: api.sandbox.merchant_id})
+    assert [s["status"] for s in ours["items"]] == [
+        s["status"] for s in example["response"]["items"]
+    ]
+    return ours, set()
+
+
 SCENARIOS = {
     "payment-requests-create": scenario_create,
     "payment-requests-get": scenario_get,
@@ -241,6 +253,7 @@ SCENARIOS = {
     "payment-requests-refund": scenario_refund,
     "payment-requests-list-payment-activities": scenario_pr_activities,
     "payment-activities-list": scenario_merchant_activities,
+    "settlements-list-by-merchantId": scenario_settlements,
 }
 
 
