@@ -62,14 +62,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base-url", default="http://127.0.0.1:8069")
     parser.add_argument("--pos-path", required=True)
+    parser.add_argument(
+        "--display-path",
+        help="the customer display's path, /pos_customer_display/<config>/<token>",
+    )
     args = parser.parse_args()
     browser = Browser()
     try:
         pos = browser.page()
         login_and_open_pos(pos, args.base_url, args.pos_path)
+        display = browser.page()
+        if args.display_path:
+            # The customer display, in the same browser: it follows the POS.
+            display.goto(f"{args.base_url}{args.display_path}")
+            time.sleep(3)
+        pos.send("Page.bringToFront")
         pay_url = start_centrapay_payment(pos)
         time.sleep(1)
         pos.screenshot(OUT / "pos_qr_screen.png")
+        if args.display_path:
+            time.sleep(2)
+            display.screenshot(OUT / "customer_display.png")
+            pos.send("Page.bringToFront")
         patron = browser.page()
         patron.goto(pay_url)
         patron.screenshot(OUT / "sandbox_pay_page.png")
