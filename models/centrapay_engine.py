@@ -150,16 +150,23 @@ class CentrapayEngine(models.AbstractModel):
                 [("ledger_pending", "=", True), ("centrapay_id", "!=", False)],
                 limit=50,
             )
+            # Each method's account once per pass, not once per request.
+            key_of = {
+                method: method._centrapay_rate_key()
+                for method in methods
+                | pending.payment_method_id
+                | ledger.payment_method_id
+            }
             accounts = defaultdict(lambda: {"methods": [], "pending": [], "ledger": []})
             for method in methods:
                 if method.active or method in pending.payment_method_id:
-                    accounts[method._centrapay_rate_key()]["methods"].append(method.id)
+                    accounts[key_of[method]]["methods"].append(method.id)
             for request in pending:
-                key = request.payment_method_id._centrapay_rate_key()
-                accounts[key]["pending"].append(request.id)
+                accounts[key_of[request.payment_method_id]]["pending"].append(
+                    request.id
+                )
             for request in ledger:
-                key = request.payment_method_id._centrapay_rate_key()
-                accounts[key]["ledger"].append(request.id)
+                accounts[key_of[request.payment_method_id]]["ledger"].append(request.id)
         for key, work in accounts.items():
             if work["methods"]:
                 self._centrapay_account_pass(key, work)

@@ -212,13 +212,7 @@ class CentrapayReconciliationItem(models.Model):
     def action_centrapay_explain(self):
         """Open the wizard that marks the items explained, with a note."""
         self.check_access("write")
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": "centrapay.reconciliation.wizard",
-            "view_mode": "form",
-            "target": "new",
-            "context": {"default_item_ids": self.ids, "default_mode": "explain"},
-        }
+        return self._centrapay_wizard("explain")
 
     def action_centrapay_attach(self):
         """Open the wizard that attaches an orphan to the POS order it belongs to."""
@@ -226,12 +220,15 @@ class CentrapayReconciliationItem(models.Model):
         self.check_access("write")
         if self.kind != "orphan" or not self.request_id:
             raise UserError(self.env._("Only a Centrapay orphan can be attached."))
+        return self._centrapay_wizard("attach")
+
+    def _centrapay_wizard(self, mode):
         return {
             "type": "ir.actions.act_window",
             "res_model": "centrapay.reconciliation.wizard",
             "view_mode": "form",
             "target": "new",
-            "context": {"default_item_ids": self.ids, "default_mode": "attach"},
+            "context": {"default_item_ids": self.ids, "default_mode": mode},
         }
 
     def action_centrapay_refund_orphan(self):
