@@ -41,6 +41,9 @@ DIRECT_READ_MIN_SECONDS = 1
 # The engine counts as stopped when it has not passed over an account for this
 # long; the POS status RPC then reads a stale request itself.
 ENGINE_STALE_SECONDS = 5
+# A new request's draft is not due for the engine before its create call could
+# have ended (3 attempts of a (3.05 s, 10 s) timeout, backoff and a 5 s 429 wait).
+CREATE_CALL_MAX_SECONDS = 60
 # A request is re-read by the POS status RPC (engine stopped) when older than this.
 STALE_AFTER_SECONDS = 3
 # Consecutive unknown outcomes before the request is voided (doc §7.3).

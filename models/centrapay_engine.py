@@ -252,7 +252,15 @@ class CentrapayEngine(models.AbstractModel):
                     values.update(feed_ok=False, feed_error=False)
                     account.write(values)
                     return False
-                if account.feed_next_at and account.feed_next_at > now:
+                next_at = account.feed_next_at
+                if pending and next_at and account.feed_read_at:
+                    # Requests wait now: the idle period set before no longer holds.
+                    next_at = min(
+                        next_at,
+                        account.feed_read_at
+                        + timedelta(seconds=const.FEED_BUSY_SECONDS),
+                    )
+                if next_at and next_at > now:
                     account.write(values)
                     return account.feed_ok
                 period = const.FEED_BUSY_SECONDS if pending else const.FEED_IDLE_SECONDS

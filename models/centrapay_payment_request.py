@@ -255,11 +255,11 @@ class CentrapayPaymentRequest(models.Model):
 
     @api.model
     def _centrapay_create_for_line(self, method, session, amount, data):
-        """Return the open request of a payment line, creating it when needed.
+        """The public state of a payment line's open request, created when needed.
 
         A request of the same line, method, session and company, for the same
         amount, is reused; one for another amount is voided first, so the
-        patron can never pay a stale QR code.
+        patron can never pay a stale QR code. Raises UserError for the cashier.
         """
         payment_uuid = data["payment_uuid"]
         currency = method._centrapay_currency()
@@ -286,7 +286,7 @@ class CentrapayPaymentRequest(models.Model):
         )
         if paid:
             # Paid while the POS was away (a reload): that is this line's payment.
-            return paid
+            return paid._centrapay_public_state()
         for request in open_requests:
             if (
                 request.status == "new"
@@ -297,33 +297,54 @@ class CentrapayPaymentRequest(models.Model):
                 and request.expires_at
                 and request.expires_at > fields.Datetime.now()
             ):
-                return request
+                return request._centrapay_public_state()
             request._centrapay_void(reason="superseded")
             if request.status == "paid":
                 # The patron paid the old QR code just now: that is this line's
                 # payment, whatever the new amount. Never ask to pay twice.
-                return request
-        request = self.create(
-            {
-                "amount": float(amount),
-                "currency_id": currency.id,
-                "external_ref": self._centrapay_new_external_ref(data),
-                "payment_method_id": method.id,
-                "merchant_config_id": method.centrapay_merchant_config_id,
-                "merchant_id": method.centrapay_merchant_id or False,
-                "config_id": session.config_id.id,
-                "session_id": session.id,
-                "pos_order_uuid": data.get("order_uuid") or False,
-                "pos_payment_uuid": payment_uuid,
-                "terminal_id": session.config_id._centrapay_terminal_id(),
-                "patron_not_present": bool(data.get("patron_not_present")),
-                "device_id": data.get("device_id") or False,
-                "operator_id": self.env.user.login,
-                "company_id": method.company_id.id,
-            }
+                return request._centrapay_public_state()
+        values = {
+            "amount": float(amount),
+            "currency_id": currency.id,
+            "external_ref": self._centrapay_new_external_ref(data),
+            "payment_method_id": method.id,
+            "merchant_config_id": method.centrapay_merchant_config_id,
+            "merchant_id": method.centrapay_merchant_id or False,
+            "config_id": session.config_id.id,
+            "session_id": session.id,
+            "pos_order_uuid": data.get("order_uuid") or False,
+            "pos_payment_uuid": payment_uuid,
+            "terminal_id": session.config_id._centrapay_terminal_id(),
+            "patron_not_present": bool(data.get("patron_not_present")),
+            "device_id": data.get("device_id") or False,
+            "operator_id": self.env.user.login,
+            "company_id": method.company_id.id,
+        }
+        return self._centrapay_create_and_send(values, amount, data.get("line_items"))
+
+    @api.model
+    def _centrapay_create_and_send(self, values, amount, line_items):
+        """Store the request, commit it, then create it at Centrapay (E1).
+
+        In a transaction of its own, committed before the call: if this server
+        dies while Centrapay creates the request, the draft is already in the
+        database, and the engine finds the request by its externalRef and voids
+        it. Meanwhile the draft is locked, and not due for the engine until the
+        call could have ended. Returns the public state; raises UserError.
+        """
+        values["next_poll_at"] = fields.Datetime.now() + timedelta(
+            seconds=const.CREATE_CALL_MAX_SECONDS
         )
-        request._centrapay_send_create(amount, data.get("line_items"))
-        return request
+        with self.pool.cursor() as cr:
+            request = self.with_env(self.env(cr=cr)).create(values)
+            cr.commit()
+            request._centrapay_lock(wait=True)
+            try:
+                request._centrapay_send_create(amount, line_items)
+            except UserError:
+                cr.commit()  # what Centrapay said is kept; the cashier is told
+                raise
+            return request._centrapay_public_state()
 
     @api.model
     def _centrapay_new_external_ref(self, data):

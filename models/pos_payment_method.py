@@ -311,12 +311,11 @@ class PosPaymentMethod(models.Model):
         Request = self.env["centrapay.payment.request"].sudo()
         try:
             clean = self._centrapay_clean_create_data(data)
-            request = Request._centrapay_create_for_line(
+            return Request._centrapay_create_for_line(
                 self, session, clean["amount"], clean
             )
         except (UserError, ValidationError) as exc:
             return {"error": exc.args[0]}
-        return request._centrapay_public_state()
 
     def centrapay_get_status(self, centrapay_id, session_id):
         """The request's state, as the engine knows it.

@@ -121,6 +121,9 @@ class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCo
 
     def create_request(self, amount=12.5, payment_uuid="line-1", **extra):
         """Call the POS RPC; return its result."""
+        # The request is created in a transaction of its own, which sees the
+        # test's fixtures once they are flushed (as a POS sees committed ones).
+        self.env.flush_all()
         return self.method.centrapay_create_request(
             {
                 "amount": amount,

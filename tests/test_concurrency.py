@@ -108,6 +108,75 @@ class TestCentrapayEngineConcurrency(CentrapayCommon):
             )
         self.assertIn("payment", types)
 
+    def test_the_feed_speeds_up_as_soon_as_a_request_waits(self):
+        created, ids = self._committed_request("feed-idle")
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "UPDATE centrapay_payment_request "
+                "SET next_poll_at = now() at time zone 'UTC' + interval '1 hour' "
+                "WHERE id = %s",
+                [ids[2]],
+            )
+        self._engine()._centrapay_pass()
+        with self.registry.cursor() as cr:
+            # As the engine leaves it when nothing waited: next read in 30 s.
+            cr.execute(
+                "UPDATE centrapay_account "
+                "SET feed_read_at = now() at time zone 'UTC' - interval '2 seconds', "
+                "    feed_next_at = now() at time zone 'UTC' + interval '28 seconds'"
+            )
+        self.control.pay(created["id"])
+        self.control.clear_calls()
+        self._engine()._centrapay_pass()
+        self.assertEqual(self._status(ids[2])[0], "paid")
+
+    def test_a_server_killed_mid_create_leaves_a_draft_the_engine_voids(self):
+        class ServerDied(BaseException):
+            """The Odoo process dies once Centrapay has created the request."""
+
+        _created, (_journal_id, method_id, _request_id) = self._committed_request(
+            "kill-fixture"
+        )
+        self.addCleanup(self._remove_committed_request, "kill-1")
+        # The test's transaction is the RPC's: never committed, as when it dies.
+        Request = api.Environment(self.env.cr, SUPERUSER_ID, {})[
+            "centrapay.payment.request"
+        ]
+        values = {
+            "amount": 6.0,
+            "currency_id": self.env.ref("base.NZD").id,
+            "external_ref": "kill-1",
+            "payment_method_id": method_id,
+            "pos_payment_uuid": "line-killed",
+            "terminal_id": "Till 1",
+            "operator_id": "cashier",
+        }
+        with patch.object(type(Request), "_centrapay_apply", side_effect=ServerDied):
+            try:
+                Request._centrapay_create_and_send(values, Decimal("6.00"), None)
+            except ServerDied:
+                pass
+            else:
+                self.fail("the server did not die")
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            draft = env["centrapay.payment.request"].search(
+                [("external_ref", "=", "kill-1")]
+            )
+            self.assertEqual(draft.status, "draft", "committed before the call")
+            self.assertFalse(draft.centrapay_id)
+            draft_id = draft.id
+            draft.next_poll_at = False  # as when the create call could have ended
+        found = self.sandbox_client().list_payment_requests_by_external_ref(
+            "kill-1", self.sandbox.merchant_account_id
+        )
+        self.assertEqual([item["status"] for item in found.items], ["new"])
+
+        self._engine()._centrapay_pass()
+        self.assertEqual(self._status(draft_id)[0], "cancelled")
+        at_centrapay = self.sandbox_client().get_payment_request(found.items[0]["id"])
+        self.assertEqual(at_centrapay["status"], "cancelled")
+
     def test_two_engines_never_process_one_request_twice(self):
         created, ids = self._committed_request("concurrency-1", merchant_id=False)
         # The first engine holds the row while Centrapay answers slowly.
@@ -174,6 +243,15 @@ class TestCentrapayEngineConcurrency(CentrapayCommon):
         status, error_count, next_poll_at = self._status(ids[2])
         self.assertEqual(error_count, 1)
         self.assertTrue(next_poll_at, "the failure reached the database")
+
+    def _remove_committed_request(self, external_ref):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            request = env["centrapay.payment.request"].search(
+                [("external_ref", "=", external_ref)]
+            )
+            request.activity_ids.unlink()
+            request.unlink()
 
     def _remove_committed(self, journal_id, method_id, request_id):
         with self.registry.cursor() as cr:

@@ -674,6 +674,10 @@ HTTP_TIME_LIMIT = 120
 # the job counts a timeout; 15 minutes leaves room for that. HTTP requests keep the
 # short limit above.
 CRON_TIME_LIMIT = 900
+# The threaded demo's database pool, and its HTTP threads: three cursors at most
+# per request, and room for the status engine's.
+THREADED_DB_MAXCONN = 80
+THREADED_HTTP_THREADS = 24
 # nginx's upstream timeouts: a websocket idles up to this long between frames.
 PROXY_TIMEOUT = 720
 
@@ -717,9 +721,12 @@ def nginx_conf(topo, listen, servers):
 
     def upstream(name, key):
         lines = "".join(
-            # A refused connection marks a server down for 10 s; the request goes
-            # to the next one (nginx never re-sends a request a server received).
-            f"        server 127.0.0.1:{s[key]} max_fails=1 fail_timeout=10s;\n"
+            # Never marked down (max_fails=0): a refused connection (a dead
+            # server) goes to the next server at once, and an overloaded server's
+            # connect time-out does not send every till to the other one, which
+            # then overflows too ("no live upstreams"). nginx never re-sends a
+            # request that a server received.
+            f"        server 127.0.0.1:{s[key]} max_fails=0;\n"
             for s in servers
         )
         return f"    upstream {name} {{\n{lines}    }}\n"
@@ -1088,10 +1095,19 @@ def cmd_demo(args):
                         # One threaded process serves every till: with 50 tills
                         # waiting at once, Odoo's default pool of 64 runs out.
                         "--db_maxconn",
-                        "80",
+                        str(THREADED_DB_MAXCONN),
                     )
                 ],
-                {},
+                # Odoo's threaded server starts a thread per request unless this
+                # is set. A create holds up to three cursors (the RPC's, its own
+                # committed request's, a moment of the rate budget's): bounded
+                # so, 50 tills at once queue instead of emptying the pool.
+                {
+                    "env": dict(
+                        os.environ,
+                        ODOO_MAX_HTTP_THREADS=str(THREADED_HTTP_THREADS),
+                    )
+                },
             )
             procs.append(("odoo", start_process(launch, "odoo")))
             describe()
