@@ -267,7 +267,7 @@ class CentrapayEngine(models.AbstractModel):
                 values["feed_next_at"] = now + timedelta(seconds=period)
                 method = methods.filtered("active")[:1] or methods[:1]
                 try:
-                    due = self._centrapay_read_feed(account, method, merchant_id)
+                    self._centrapay_read_feed(account, method, merchant_id)
                 except cp_errors.CentrapayBudgetExhausted:
                     values["feed_next_at"] = now + timedelta(seconds=1)
                     account.write(values)
@@ -286,30 +286,36 @@ class CentrapayEngine(models.AbstractModel):
                     return False
                 values.update(feed_ok=True, feed_error=False, feed_read_at=now)
                 account.write(values)
-                if due:
-                    # First in line (NULLS FIRST), ahead of routine reads.
-                    due.write({"next_poll_at": False, "read_now": True})
                 return True
         except psycopg2.errors.SerializationFailure:
             # Lost a race on our own rows: nothing to undo, try next pass.
             return False
 
     def _centrapay_read_feed(self, account, method, merchant_id):
-        """Store new feed activities; return our pending requests they concern.
+        """Store new feed activities, and make our pending requests they concern due.
 
         Newest first, until an activity already stored. A walk that reaches
         ``FEED_MAX_PAGES`` first keeps its next page key, and a later pass goes
-        on from there after reading the newest page.
+        on from there after reading the newest page. Each page takes effect as
+        it is stored: when a later page fails (the budget is spent, Centrapay
+        errs), what was stored still points the engine at its requests, and the
+        walk resumes at the failed page.
         """
         client = method._centrapay_client(interactive=False, feed=True)
         Activity = self.env["centrapay.payment.activity"].with_env(account.env)
         Request = self.env["centrapay.payment.request"].with_env(account.env)
-        new = Activity.browse()
         walks = [None] + ([account.feed_resume_key] if account.feed_resume_key else [])
         for start in walks:
             page_key, pages = start, 0
             while True:
-                page = client.list_payment_activities(merchant_id, page_key=page_key)
+                try:
+                    page = client.list_payment_activities(
+                        merchant_id, page_key=page_key
+                    )
+                except cp_errors.CentrapayError:
+                    if page_key is not None:
+                        account.feed_resume_key = page_key
+                    raise
                 pages += 1
                 ids = {Activity._centrapay_key(i)[0] for i in page.items} - {None}
                 ours = Request.search([("centrapay_id", "in", list(ids))])
@@ -318,7 +324,7 @@ class CentrapayEngine(models.AbstractModel):
                     company=method.company_id,
                     by_cp_id={r.centrapay_id: r for r in ours},
                 )
-                new |= stored
+                self._centrapay_feed_effects(stored)
                 valid = sum(
                     1 for i in page.items if None not in Activity._centrapay_key(i)
                 )
@@ -330,11 +336,18 @@ class CentrapayEngine(models.AbstractModel):
                     account.feed_resume_key = page.next_page_key
                     break
                 page_key = page.next_page_key
+
+    def _centrapay_feed_effects(self, activities):
+        """What new feed activities mean for our requests."""
         # A refund in the feed is in the ledger already.
-        new.filtered(
+        activities.filtered(
             lambda a: (a.activity_type or "").lower() == "refund"
         ).request_id.write({"ledger_pending": False})
-        return new.request_id.filtered(lambda r: r.status in const.PENDING_STATUSES)
+        due = activities.request_id.filtered(
+            lambda r: r.status in const.PENDING_STATUSES
+        )
+        # First in line (NULLS FIRST), ahead of routine reads.
+        due.write({"next_poll_at": False, "read_now": True})
 
     # --- 2. Direct reads ----------------------------------------------------------
 

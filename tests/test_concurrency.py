@@ -8,6 +8,7 @@ import psycopg2.errors
 from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 
+from .. import const
 from .common import CentrapayCommon, centrapay_method_vals
 
 
@@ -176,6 +177,70 @@ class TestCentrapayEngineConcurrency(CentrapayCommon):
         self.assertEqual(self._status(draft_id)[0], "cancelled")
         at_centrapay = self.sandbox_client().get_payment_request(found.items[0]["id"])
         self.assertEqual(at_centrapay["status"], "cancelled")
+
+    def test_a_feed_walk_cut_short_keeps_what_it_found_and_resumes(self):
+        requests = {}
+        for name in ("a", "b"):
+            created, ids = self._committed_request(f"feed-cut-{name}")
+            requests[name] = (created["id"], ids[2])
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "UPDATE centrapay_payment_request "
+                "SET next_poll_at = now() at time zone 'UTC' + interval '1 hour' "
+                "WHERE id IN %s",
+                [tuple(i for _cp, i in requests.values())],
+            )
+        for _catch_up in range(10):
+            self._engine()._centrapay_pass()
+            with self.registry.cursor() as cr:
+                cr.execute(
+                    "SELECT bool_or(feed_resume_key IS NOT NULL) FROM centrapay_account"
+                )
+                if not cr.fetchone()[0]:
+                    break
+        # Newest first: b's payment and 24 other activities fill the first page
+        # (25 items), a's payment is on the second.
+        self.control.pay(requests["a"][0])
+        client = self.sandbox_client()
+        for n in range(30):
+            client.create_payment_request(
+                config_id=self.sandbox.merchant_config_id,
+                amount=Decimal("1.00"),
+                currency="NZD",
+                external_ref=f"feed-cut-other-{n}",
+            )
+        self.control.pay(requests["b"][0])
+        with self.registry.cursor() as cr:
+            # One feed call left in the budget: the second page is refused.
+            cr.execute(
+                "UPDATE centrapay_rate_limit SET calls = array_fill("
+                "extract(epoch from now())::float8, ARRAY[%s])",
+                [const.RATE_POLL_LIMIT_PER_MINUTE - 1],
+            )
+            cr.execute("UPDATE centrapay_account SET feed_next_at = NULL")
+        self._engine()._centrapay_pass()
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT read_now FROM centrapay_payment_request WHERE id = %s",
+                [requests["b"][1]],
+            )
+            self.assertTrue(cr.fetchone()[0], "what the first page found is due")
+            cr.execute(
+                "SELECT feed_resume_key FROM centrapay_account "
+                "WHERE merchant_id IS NOT NULL"
+            )
+            self.assertTrue(cr.fetchone()[0], "the walk resumes at the failed page")
+            # A minute later: the budget is free, and b's read (refused for
+            # want of it) is due again.
+            cr.execute("UPDATE centrapay_rate_limit SET calls = '{}'")
+            cr.execute("UPDATE centrapay_account SET feed_next_at = NULL")
+            cr.execute(
+                "UPDATE centrapay_payment_request SET next_poll_at = NULL "
+                "WHERE read_now"
+            )
+        self._engine()._centrapay_pass()
+        for name, (_cp, request_id) in requests.items():
+            self.assertEqual(self._status(request_id)[0], "paid", name)
 
     def test_two_engines_never_process_one_request_twice(self):
         created, ids = self._committed_request("concurrency-1", merchant_id=False)
