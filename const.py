@@ -35,9 +35,10 @@ FEED_BUSY_SECONDS = 1
 FEED_IDLE_SECONDS = 30
 # At most this many feed pages in one pass; the rest is resumed next pass.
 FEED_MAX_PAGES = 5
-# A pending request is also read directly, as often as the poll budget left by
-# the feed allows, at most this often.
+# A pending request is also read directly, at most this often; beside a working
+# feed, the direct reads of an account share this pace.
 DIRECT_READ_MIN_SECONDS = 1
+DIRECT_READS_PER_MINUTE = 60
 # The engine counts as stopped when it has not passed over an account for this
 # long; the POS status RPC then reads a stale request itself.
 ENGINE_STALE_SECONDS = 5
@@ -64,10 +65,12 @@ def retry_delay(failures):
 # cashier is refused only when the account is at Centrapay's limit. The feed
 # (and the reads of the requests it or a webhook points at) stops earlier, and
 # direct reads earlier still: they are the elastic part, and must never starve
-# the feed, which finds every payment with one call a second.
+# the feed, which finds every payment with one call a second. 50 tills at once
+# take 50 creates, 50 reads of paid requests and the feed's 60: direct reads stop
+# at 100, so that all of it stays under 180.
 RATE_LIMIT_PER_MINUTE = 195
 RATE_POLL_LIMIT_PER_MINUTE = 180
-RATE_READ_LIMIT_PER_MINUTE = 120
+RATE_READ_LIMIT_PER_MINUTE = 100
 RATE_INTERACTIVE_WAIT_SECONDS = 5
 # A 429 without Retry-After pauses the account this long.
 RATE_429_PAUSE = 5

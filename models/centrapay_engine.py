@@ -205,13 +205,17 @@ class CentrapayEngine(models.AbstractModel):
     def _centrapay_read_interval(self, waiting, feed_ok):
         """Seconds between two direct reads of a request, with ``waiting`` of them.
 
-        Direct reads share what the feed leaves of their part of the budget,
-        never more often than once a second each: with one till a request is
-        read every second; with 50, every 50 s, and the feed catches their
-        payments in about a second.
+        Direct reads share a pace per account, never more often than once a
+        second each: beside a working feed, ``DIRECT_READS_PER_MINUTE`` (with one
+        till a request is read every second; with 50, every 50 s, and the feed
+        catches their payments in about a second); without one, all that direct
+        reads may take of the budget.
         """
-        feed_per_minute = 60 / const.FEED_BUSY_SECONDS if feed_ok else 0
-        per_minute = max(1.0, const.RATE_READ_LIMIT_PER_MINUTE - feed_per_minute)
+        per_minute = (
+            const.DIRECT_READS_PER_MINUTE
+            if feed_ok
+            else const.RATE_READ_LIMIT_PER_MINUTE
+        )
         return max(const.DIRECT_READ_MIN_SECONDS, max(1, waiting) * 60 / per_minute)
 
     def _centrapay_account_pass(self, key, work):

@@ -51,6 +51,16 @@ class TestCentrapayEngineConcurrency(CentrapayCommon):
         self.addCleanup(self._remove_committed, *ids)
         return created, ids
 
+    def _not_read_directly(self, *request_ids):
+        """Only the feed can make these requests due in the next hour."""
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "UPDATE centrapay_payment_request "
+                "SET next_poll_at = now() at time zone 'UTC' + interval '1 hour' "
+                "WHERE id IN %s",
+                [request_ids],
+            )
+
     def _status(self, request_id):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
@@ -86,13 +96,7 @@ class TestCentrapayEngineConcurrency(CentrapayCommon):
 
     def test_the_feed_catches_a_payment_never_read_directly(self):
         created, ids = self._committed_request("feed-1")
-        with self.registry.cursor() as cr:
-            cr.execute(
-                "UPDATE centrapay_payment_request "
-                "SET next_poll_at = now() at time zone 'UTC' + interval '1 hour' "
-                "WHERE id = %s",
-                [ids[2]],
-            )
+        self._not_read_directly(ids[2])
         self.control.pay(created["id"])
         self.control.clear_calls()
         self._engine()._centrapay_pass()
@@ -111,13 +115,7 @@ class TestCentrapayEngineConcurrency(CentrapayCommon):
 
     def test_the_feed_speeds_up_as_soon_as_a_request_waits(self):
         created, ids = self._committed_request("feed-idle")
-        with self.registry.cursor() as cr:
-            cr.execute(
-                "UPDATE centrapay_payment_request "
-                "SET next_poll_at = now() at time zone 'UTC' + interval '1 hour' "
-                "WHERE id = %s",
-                [ids[2]],
-            )
+        self._not_read_directly(ids[2])
         self._engine()._centrapay_pass()
         with self.registry.cursor() as cr:
             # As the engine leaves it when nothing waited: next read in 30 s.
@@ -183,13 +181,7 @@ class TestCentrapayEngineConcurrency(CentrapayCommon):
         for name in ("a", "b"):
             created, ids = self._committed_request(f"feed-cut-{name}")
             requests[name] = (created["id"], ids[2])
-        with self.registry.cursor() as cr:
-            cr.execute(
-                "UPDATE centrapay_payment_request "
-                "SET next_poll_at = now() at time zone 'UTC' + interval '1 hour' "
-                "WHERE id IN %s",
-                [tuple(i for _cp, i in requests.values())],
-            )
+        self._not_read_directly(*(i for _cp, i in requests.values()))
         for _catch_up in range(10):
             self._engine()._centrapay_pass()
             with self.registry.cursor() as cr:
