@@ -219,6 +219,12 @@ class CentrapayEngine(models.AbstractModel):
         return max(const.DIRECT_READ_MIN_SECONDS, max(1, waiting) * 60 / per_minute)
 
     def _centrapay_account_pass(self, key, work):
+        # What a webhook pointed at is read first: no feed page delays it.
+        self._centrapay_read_due(
+            work["pending"],
+            self._centrapay_read_interval(len(work["pending"]), True),
+            flagged_only=True,
+        )
         feed_ok = self._centrapay_feed_step(key, work)
         interval = self._centrapay_read_interval(len(work["pending"]), feed_ok)
         budget_left = self._centrapay_read_due(work["pending"], interval)
@@ -355,23 +361,27 @@ class CentrapayEngine(models.AbstractModel):
 
     # --- 2. Direct reads ----------------------------------------------------------
 
-    def _centrapay_read_due(self, request_ids, interval):
-        """Read due requests, oldest due first; False once the budget is spent."""
+    def _centrapay_read_due(self, request_ids, interval, flagged_only=False):
+        """Read due requests, oldest due first; False once the budget is spent.
+
+        ``flagged_only``: only those a webhook or the feed pointed at.
+        """
         if not request_ids:
             return True
         with self.pool.cursor() as cr:
             cr.execute(
-                """
-                SELECT id FROM centrapay_payment_request
-                 WHERE id = ANY(%s) AND status IN %s
-                   AND (next_poll_at IS NULL OR next_poll_at <= %s)
-                 ORDER BY next_poll_at NULLS FIRST, id
-                """,
-                [
+                SQL(
+                    """
+                    SELECT id FROM centrapay_payment_request
+                     WHERE id = ANY(%s) AND status IN %s
+                       AND (next_poll_at IS NULL OR next_poll_at <= %s) AND %s
+                     ORDER BY next_poll_at NULLS FIRST, id
+                    """,
                     list(request_ids),
                     const.PENDING_STATUSES,
                     fields.Datetime.now() + timedelta(seconds=0.25),
-                ],
+                    SQL("read_now") if flagged_only else SQL("TRUE"),
+                )
             )
             due = [row[0] for row in cr.fetchall()]
         # A long backlog (50 requests made due at once) is spread over passes,
