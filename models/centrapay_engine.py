@@ -225,9 +225,14 @@ class CentrapayEngine(models.AbstractModel):
             self._centrapay_read_interval(len(work["pending"]), True),
             flagged_only=True,
         )
-        feed_ok = self._centrapay_feed_step(key, work)
+        feed_ok, fed = self._centrapay_feed_step(key, work)
         interval = self._centrapay_read_interval(len(work["pending"]), feed_ok)
-        budget_left = self._centrapay_read_due(work["pending"], interval)
+        # A pass that read the feed reads only what it pointed at: routine
+        # direct reads fall between two feed reads, where they see sooner what
+        # the feed has not yet (with one till, every half second or so).
+        budget_left = self._centrapay_read_due(
+            work["pending"], interval, flagged_only=fed
+        )
         if budget_left:
             self._centrapay_ledger_step(work["ledger"], feed_ok)
             self.env["centrapay.settlement"]._centrapay_due_sync(key)
@@ -235,7 +240,7 @@ class CentrapayEngine(models.AbstractModel):
     # --- 1. The activity feed -----------------------------------------------------
 
     def _centrapay_feed_step(self, key, work):
-        """Follow the account's feed if due; return whether the feed works."""
+        """Follow the account's feed if due: (whether it works, whether it was read)."""
         now = fields.Datetime.now()
         try:
             with self.pool.cursor() as cr:
@@ -246,7 +251,7 @@ class CentrapayEngine(models.AbstractModel):
                 )
             with self._centrapay_own_row("centrapay.account", account_id) as account:
                 if not account:
-                    return account.browse(account_id).feed_ok  # another engine has it
+                    return account.browse(account_id).feed_ok, False  # another has it
                 env = account.env
                 methods = env["pos.payment.method"].browse(work["methods"])
                 pending = env["centrapay.payment.request"].browse(work["pending"])
@@ -261,7 +266,7 @@ class CentrapayEngine(models.AbstractModel):
                 if not merchant_id:
                     values.update(feed_ok=False, feed_error=False)
                     account.write(values)
-                    return False
+                    return False, False
                 next_at = account.feed_next_at
                 if pending and next_at and account.feed_read_at:
                     # Requests wait now: the idle period set before no longer holds.
@@ -272,7 +277,7 @@ class CentrapayEngine(models.AbstractModel):
                     )
                 if next_at and next_at > now:
                     account.write(values)
-                    return account.feed_ok
+                    return account.feed_ok, False
                 period = const.FEED_BUSY_SECONDS if pending else const.FEED_IDLE_SECONDS
                 values["feed_next_at"] = now + timedelta(seconds=period)
                 method = methods.filtered("active")[:1] or methods[:1]
@@ -281,7 +286,7 @@ class CentrapayEngine(models.AbstractModel):
                 except cp_errors.CentrapayBudgetExhausted:
                     values["feed_next_at"] = now + timedelta(seconds=1)
                     account.write(values)
-                    return account.feed_ok
+                    return account.feed_ok, False
                 except cp_errors.CentrapayError as exc:
                     if isinstance(exc, cp_errors.CentrapayRateLimited):
                         env["centrapay.rate.limit"]._block(key, exc.retry_after)
@@ -293,13 +298,13 @@ class CentrapayEngine(models.AbstractModel):
                     )
                     account.write(values)
                     _logger.info("Centrapay feed of account %s: %r", key, exc)
-                    return False
+                    return False, False
                 values.update(feed_ok=True, feed_error=False, feed_read_at=now)
                 account.write(values)
-                return True
+                return True, True
         except psycopg2.errors.SerializationFailure:
             # Lost a race on our own rows: nothing to undo, try next pass.
-            return False
+            return False, False
 
     def _centrapay_read_feed(self, account, method, merchant_id):
         """Store new feed activities, and make our pending requests they concern due.
