@@ -330,7 +330,9 @@ class CentrapayPaymentRequest(models.Model):
         dies while Centrapay creates the request, the draft is already in the
         database, and the engine finds the request by its externalRef and voids
         it. Meanwhile the draft is locked, and not due for the engine until the
-        call could have ended. Returns the public state; raises UserError.
+        call could have ended. What the draft refers to (the session, the
+        method) must be committed, as a till's are. Returns the public state;
+        raises UserError.
         """
         values["next_poll_at"] = fields.Datetime.now() + timedelta(
             seconds=const.CREATE_CALL_MAX_SECONDS

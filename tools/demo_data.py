@@ -38,6 +38,9 @@ if not Request.search_count([("payment_method_id", "=", method.id)]):
     session = config.current_session_id
     if session.state == "opening_control":
         session.set_opening_control(0, "")
+    # A request is committed on its own before Centrapay is called: it needs a
+    # committed session, as a till's has.
+    env.cr.commit()
 
     def paid(amount, name):
         state = method.centrapay_create_request(
@@ -50,6 +53,7 @@ if not Request.search_count([("payment_method_id", "=", method.id)]):
             }
         )
         control.pay(state["centrapay_id"])
+        env.cr.commit()  # a new transaction, which sees the committed request
         request = Request.search([("centrapay_id", "=", state["centrapay_id"])])
         request.write({"last_read_at": False})
         method.centrapay_get_status(state["centrapay_id"], session.id)
