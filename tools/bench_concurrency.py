@@ -74,7 +74,6 @@ It only talks to 127.0.0.1.
 """
 
 import argparse
-import http.client
 import json
 import math
 import os
@@ -87,6 +86,8 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from odoo_rpc import Rpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from centrapay.sandbox.control import SandboxControl  # noqa: E402
@@ -103,76 +104,6 @@ def say(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-class RpcError(Exception):
-    pass
-
-
-class Rpc:
-    """A JSON-RPC session with Odoo over one keep-alive connection (one till)."""
-
-    def __init__(self, url, db, context=None):
-        parts = urlsplit(url)
-        self.host, self.port = parts.hostname, parts.port or 80
-        self.db = db
-        self.context = context or {}
-        self.cookie = None
-        self.conn = None
-        self._ids = 0
-
-    def _post(self, path, params):
-        self._ids += 1
-        body = json.dumps(
-            {"jsonrpc": "2.0", "method": "call", "id": self._ids, "params": params}
-        ).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.cookie:
-            headers["Cookie"] = f"session_id={self.cookie}"
-        for attempt in (1, 2):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(
-                    self.host, self.port, timeout=RPC_TIMEOUT
-                )
-            try:
-                self.conn.request("POST", path, body, headers)
-                resp = self.conn.getresponse()
-                raw = resp.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionResetError):
-                # Odoo closed the idle keep-alive connection before our request.
-                self.conn.close()
-                self.conn = None
-                if attempt == 2:
-                    raise
-        for header, value in resp.getheaders():
-            if header.lower() == "set-cookie" and value.startswith("session_id="):
-                self.cookie = value.split(";", 1)[0].split("=", 1)[1]
-        if resp.status != 200:
-            raise RpcError(f"HTTP {resp.status} on {path}")
-        answer = json.loads(raw)
-        if answer.get("error"):
-            data = answer["error"].get("data") or {}
-            raise RpcError(
-                f"{data.get('name', 'error')}: {data.get('message') or answer['error']}"
-            )
-        return answer.get("result")  # Odoo leaves out a None result
-
-    def login(self, login, password):
-        result = self._post(
-            "/web/session/authenticate",
-            {"db": self.db, "login": login, "password": password},
-        )
-        if not result.get("uid"):
-            raise RpcError(f"login {login!r} refused")
-        return result
-
-    def call(self, model, method, *args, **kwargs):
-        kwargs.setdefault("context", self.context)
-        return self._post(
-            f"/web/dataset/call_kw/{model}/{method}",
-            {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
-        )
-
-
 # --- The demo -------------------------------------------------------------------------
 
 
@@ -181,7 +112,7 @@ class Demo:
 
     def __init__(self, args):
         self.args = args
-        admin = Rpc(args.url, args.db)
+        admin = Rpc(args.url, args.db, timeout=RPC_TIMEOUT)
         admin.login(args.login, args.password)
         refs = {
             row["name"]: row["res_id"]
@@ -255,12 +186,12 @@ class Demo:
 
     def admin_rpc(self):
         """Another connection in the admin's session (for calls in parallel)."""
-        rpc = Rpc(self.args.url, self.args.db, self.context)
+        rpc = Rpc(self.args.url, self.args.db, self.context, RPC_TIMEOUT)
         rpc.cookie = self.admin.cookie
         return rpc
 
     def till(self, index):
-        rpc = Rpc(self.args.url, self.args.db, self.context)
+        rpc = Rpc(self.args.url, self.args.db, self.context, RPC_TIMEOUT)
         rpc.login(self.args.login, self.args.password)
         return {"index": index, "rpc": rpc, "device_id": str(uuid.uuid4())}
 
@@ -298,7 +229,7 @@ class RpcSource:
     """Statuses read with one search_read over JSON-RPC (never a Centrapay call)."""
 
     def __init__(self, demo):
-        self.rpc = Rpc(demo.args.url, demo.args.db, demo.context)
+        self.rpc = Rpc(demo.args.url, demo.args.db, demo.context, RPC_TIMEOUT)
         self.rpc.login(demo.args.login, demo.args.password)
 
     def statuses(self, ids):

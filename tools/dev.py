@@ -613,6 +613,114 @@ def odoo_tier(reports, view):
     return passed, failed, skipped
 
 
+def free_port_block(start, size, tries=40):
+    """The first port from ``start`` (in steps of 100) with ``size`` free ports."""
+    for base in range(start, start + 100 * tries, 100):
+        try:
+            for port in range(base, base + size):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    sys.exit(f"No {size} free ports from {start}.")
+
+
+def topology_tier(reports, view):
+    """Production topology, in short: ``demo --servers 2 --workers 2`` behind nginx.
+
+    On a database of its own and a fresh sandbox: the payment flow in headless
+    Chromium through nginx with one Odoo server SIGKILLed while payments wait
+    (``tools/topology_check.py``), then a short fault soak with a server killed
+    and Centrapay down (``tools/soak.py``). Each script is one test.
+    """
+    venv = odoo_venv(view)
+    port = free_port_block(TOPOLOGY_TEST_PORT, 6)
+    sandbox_port = free_port_block(TOPOLOGY_TEST_PORT + 50, 1)
+    db = f"pcp_topo_{digest(REPO)[:8]}"
+    shutil.rmtree(CACHE / f"demo-sandbox-{sandbox_port}", ignore_errors=True)
+    demo_log = reports / "topology-demo.log"
+    say(f"topology tier: demo --servers 2 --workers 2 on port {port}, log {demo_log}")
+    with open(demo_log, "wb") as log:
+        demo = subprocess.Popen(
+            [sys.executable, __file__, "demo", "--servers", "2", "--workers", "2"]
+            + ["--port", str(port), "--sandbox-port", str(sandbox_port)]
+            + ["--db", db, "--reset"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    results = {}
+    try:
+        state = topology_dir(port) / "topology.json"
+        state.unlink(missing_ok=True)
+        deadline = time.monotonic() + 900
+        while not state.exists() and demo.poll() is None:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        if not state.exists():
+            say(f"the topology demo did not start: see {demo_log}")
+            return 0, 1, 0
+        python = str(venv / "bin" / "python")
+        scripts = {
+            "topology_check": [
+                python,
+                REPO / "tools" / "topology_check.py",
+                "--port",
+                port,
+                "--runs",
+                "5",
+                "--kill-test",
+            ],
+            "soak": [
+                python,
+                REPO / "tools" / "soak.py",
+                "--port",
+                port,
+                "--payments",
+                "200",
+                "--accounts",
+                "2",
+                "--kill-odoo",
+                "--outage",
+                "20",
+                "--max-minutes",
+                "10",
+                "--seed",
+                "1",
+            ],
+        }
+        for name, cmd in scripts.items():
+            out = reports / f"topology-{name}.log"
+            started = time.time()
+            with open(out, "wb") as log:
+                code = subprocess.run(
+                    [str(c) for c in cmd],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=REPO,
+                    check=False,
+                ).returncode
+            results[name] = code == 0
+            say(
+                f"  {name}: {'passed' if code == 0 else 'FAILED'} "
+                f"in {time.time() - started:.0f}s (output: {out})"
+            )
+            if code:
+                print(out.read_text(errors="replace")[-6000:], flush=True)
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        try:
+            demo.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+        subprocess.run(["dropdb", "--if-exists", "--force", db], check=False)
+    passed = sum(results.values())
+    return passed, len(results) - passed, 0
+
+
 def cmd_test(args):
     reports = CACHE / "reports" / digest(REPO)
     if reports.exists():
@@ -649,6 +757,14 @@ def cmd_test(args):
         timings["odoo tier"] = time.time() - t
         say("odoo tier: {} passed, {} failed, {} skipped".format(*counts))
         totals = [a + b for a, b in zip(totals, counts, strict=True)]
+        if args.no_topology:
+            say("TOPOLOGY TIER SKIPPED (--no-topology)")
+        else:
+            t = time.time()
+            counts = topology_tier(reports, community_tree(src))
+            timings["topology tier"] = time.time() - t
+            say("topology tier: {} passed, {} failed".format(*counts[:2]))
+            totals = [a + b for a, b in zip(totals, counts, strict=True)]
     for name, secs in timings.items():
         say(f"wall time {name}: {secs:.0f}s")
     if totals[1] or not ok:
@@ -674,6 +790,8 @@ HTTP_TIME_LIMIT = 120
 # the job counts a timeout; 15 minutes leaves room for that. HTTP requests keep the
 # short limit above.
 CRON_TIME_LIMIT = 900
+# Where the test command's topology tier looks for free ports.
+TOPOLOGY_TEST_PORT = 28269
 # The threaded demo's database pool, and its HTTP threads: three cursors at most
 # per request, and room for the status engine's.
 THREADED_DB_MAXCONN = 80
@@ -1179,6 +1297,11 @@ def main():
     )
     t.add_argument(
         "--no-lint", action="store_true", help="skip the linters (not for CI)"
+    )
+    t.add_argument(
+        "--no-topology",
+        action="store_true",
+        help="skip the production-topology tier (not for CI)",
     )
     d = sub.add_parser(
         "demo", help="run the sandbox and Odoo with a configured Centrapay POS"

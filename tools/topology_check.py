@@ -23,6 +23,11 @@ nginx. Every request must end paid or cancelled, in Odoo (read over JSON-RPC) an
 at Centrapay (the sandbox), through the other server. ``--webhooks off`` leaves
 the status job alone to learn of payments.
 
+``--bench 1,10,50``: then the concurrency benchmark of the status engine
+(``tools/bench_concurrency.py``) runs through nginx, against the same demo, with
+``--bench-webhooks off,on``; its table is printed, and it must finish in its
+time limit with no refusal, no 429 and no RPC error.
+
 Run it with the Odoo virtualenv's Python (it has ``websocket-client``), with the
 same ``POS_CENTRAPAY_CACHE`` as the demo if it was set::
 
@@ -38,6 +43,7 @@ import json
 import math
 import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.error
@@ -46,6 +52,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+import bench_concurrency
 import websocket
 from cdp import Browser, login_and_open_pos, start_centrapay_payment
 from dev import topology_dir
@@ -344,6 +351,13 @@ def one_payment(pos, control, timeout=30):
         "webhook_ms": None if answered is None else answered - paid_at,
         "push_ms": None if push_at is None else push_at - paid_at,
         "close_ms": closed_at - paid_at,
+        # When the POS knew it paid: its wait ended, and the QR screen shows
+        # "Paid" (for CENTRAPAY_FINAL_WORD_MS, 1.5 s, before it closes).
+        "shown_ms": (
+            marks["settled"]["at"] - paid_at
+            if marks["settled"]
+            else closed_at - paid_at
+        ),
         "via": (marks["settled"] or {}).get("via"),
     }
 
@@ -407,12 +421,13 @@ def latency_runs(args, state, pos, watch, control, checks):
         )
         say(
             f"  run {run:2d}: webhook answered {hook}, bus push {push} (from the "
-            f"{sample['read_by']}), QR closed {sample['close_ms']:.0f} ms, settled "
-            f"by {sample['via']}"
+            f"{sample['read_by']}), shown paid {sample['shown_ms']:.0f} ms, QR "
+            f"closed {sample['close_ms']:.0f} ms, settled by {sample['via']}"
         )
         time.sleep(args.pause)
     pushes = [s["push_ms"] for s in samples if s["push_ms"] is not None]
     closes = [s["close_ms"] for s in samples]
+    shown = [s["shown_ms"] for s in samples]
     say("Results")
     checks.check(
         len(pushes) == len(samples),
@@ -423,7 +438,8 @@ def latency_runs(args, state, pos, watch, control, checks):
         say(f"  paid -> webhook answered by Odoo: {summary(hooks)}")
     if pushes:
         say(f"  paid -> bus push at the POS: {summary(pushes)}")
-    say(f"  paid -> POS shows it paid (QR closed): {summary(closes)}")
+    say(f"  paid -> POS shows it paid: {summary(shown)}")
+    say(f"  paid -> QR screen closed (1.5 s after 'Paid'): {summary(closes)}")
     by_hook = sum(1 for s in samples if s["read_by"] == "webhook")
     say(
         f"  the push came from the webhook in {by_hook}/{len(samples)} runs (the "
@@ -438,15 +454,17 @@ def latency_runs(args, state, pos, watch, control, checks):
     )
     if args.webhooks == "on":
         checks.check(
-            percentile(closes, 95) < FALLBACK_POLL_MS / 2
-            and max(closes) < FALLBACK_POLL_MS,
-            f"p95 {percentile(closes, 95):.0f} ms < {FALLBACK_POLL_MS // 2} ms and "
-            f"max {max(closes):.0f} ms < the {FALLBACK_POLL_MS} ms fallback poll",
+            percentile(shown, 95) < FALLBACK_POLL_MS / 2
+            and max(shown) < FALLBACK_POLL_MS,
+            f"shown paid: p95 {percentile(shown, 95):.0f} ms < "
+            f"{FALLBACK_POLL_MS // 2} ms and max {max(shown):.0f} ms < the "
+            f"{FALLBACK_POLL_MS} ms fallback poll",
         )
     else:  # the status job polls about once a second
         checks.check(
-            max(closes) < FALLBACK_POLL_MS,
-            f"max {max(closes):.0f} ms < the {FALLBACK_POLL_MS} ms fallback poll",
+            max(shown) < FALLBACK_POLL_MS,
+            f"shown paid: max {max(shown):.0f} ms < the {FALLBACK_POLL_MS} ms "
+            "fallback poll",
         )
     bus_events = pos.js(f"window.__topo.bus.slice({bus_before})")
     checks.check(
@@ -538,7 +556,11 @@ def create_waiting(args, pos, rpc, method, ctx):
         if answer.get("error"):
             raise RuntimeError(f"create over JSON-RPC: {answer['error']}")
         waiting.append(
-            {"request": answer["centrapay_id"], "plan": PLANS[i % len(PLANS)]}
+            {
+                "request": answer["centrapay_id"],
+                "plan": PLANS[i % len(PLANS)],
+                "session_id": session_id,
+            }
         )
     return waiting
 
@@ -688,6 +710,7 @@ def kill_test(args, state, pos, rpc, control, method, watch, checks):
                 "centrapay_cancel_request",
                 [method["id"]],
                 item["request"],
+                item["session_id"],
                 context=ctx,
             )
             item["cancel_answer"] = answer.get("error") or answer.get("status")
@@ -710,6 +733,64 @@ def kill_test(args, state, pos, rpc, control, method, watch, checks):
             "  SharedWorker websocket (CDP) after the kill: "
             f"{watch.count('Network.webSocketClosed', killed_at)} closed, "
             f"{watch.count('Network.webSocketCreated', killed_at)} opened"
+        )
+
+
+def bench(args, state, checks):
+    """The status engine's concurrency benchmark, through nginx (see above).
+
+    One run per number of tills and webhook setting, as README.rst's table:
+    about 30 payments each (10 rounds of 1 till, 3 of 10, 1 of 50), a minute
+    apart so that each starts with an empty rate window.
+    """
+    say(f"\nConcurrency benchmark through nginx: tills {args.bench}")
+    rows, code = [], 0
+    for index, tills in enumerate(int(n) for n in args.bench.split(",")):
+        if index:
+            time.sleep(65)
+        cmd = [
+            sys.executable,
+            str(Path(__file__).with_name("bench_concurrency.py")),
+            "--url",
+            state["base_url"],
+            "--sandbox",
+            state["sandbox_url"],
+            "--db",
+            state["db"],
+            "--tills",
+            str(tills),
+            "--webhooks",
+            args.bench_webhooks,
+            "--rounds",
+            str(min(10, math.ceil(30 / tills))),
+            "--seed",
+            "1",
+            "--timeout",
+            str(args.bench_timeout),
+            "--json",
+        ]
+        say("$ " + " ".join(cmd))
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
+        code = code or done.returncode
+        try:
+            rows += json.loads(done.stdout)
+        except ValueError:
+            say(done.stdout[-2000:])
+    if rows:
+        say(bench_concurrency.table(rows))
+        for row in rows:
+            say(f"N={row['tills']} webhooks {row['webhooks']}:")
+            say("\n".join(bench_concurrency.notes(row)))
+    checks.check(
+        code == 0 and bool(rows),
+        f"the benchmark finished in its time limit (exit {code})",
+    )
+    for row in rows:
+        name = f"N={row['tills']} webhooks {row['webhooks']}"
+        checks.check(
+            not (row["refusals"] or row["http_429"] or row["rpc_error_count"]),
+            f"{name}: {row['refusals']} refusals, {row['http_429']} 429s, "
+            f"{row['rpc_error_count']} RPC errors",
         )
 
 
@@ -751,6 +832,13 @@ def main():
         "started the status job); default: the one holding the browser's websocket",
     )
     parser.add_argument(
+        "--bench", help="also run the concurrency benchmark, e.g. 1,10,50 tills"
+    )
+    parser.add_argument("--bench-webhooks", default="off,on")
+    parser.add_argument(
+        "--bench-timeout", type=float, default=1500, help="for the benchmark (s)"
+    )
+    parser.add_argument(
         "--final-timeout",
         type=float,
         default=120,
@@ -786,6 +874,8 @@ def main():
         say(f"  bus state at start: {pos.js('window.__topo.initialState')}")
         if args.runs:
             runs_span = latency_runs(args, state, pos, watch, control, checks)
+        if args.bench:
+            bench(args, state, checks)
         if args.kill_test:
             kill_test(args, state, pos, rpc, control, method, watch, checks)
     finally:
