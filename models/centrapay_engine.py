@@ -219,11 +219,12 @@ class CentrapayEngine(models.AbstractModel):
         return max(const.DIRECT_READ_MIN_SECONDS, max(1, waiting) * 60 / per_minute)
 
     def _centrapay_account_pass(self, key, work):
-        # What a webhook pointed at is read first: no feed page delays it.
+        # What a webhook pointed at (or is due at once) is read first: no feed
+        # page delays it.
         self._centrapay_read_due(
             work["pending"],
             self._centrapay_read_interval(len(work["pending"]), True),
-            flagged_only=True,
+            urgent_only=True,
         )
         feed_ok, fed = self._centrapay_feed_step(key, work)
         interval = self._centrapay_read_interval(len(work["pending"]), feed_ok)
@@ -231,7 +232,7 @@ class CentrapayEngine(models.AbstractModel):
         # direct reads fall between two feed reads, where they see sooner what
         # the feed has not yet (with one till, every half second or so).
         budget_left = self._centrapay_read_due(
-            work["pending"], interval, flagged_only=fed
+            work["pending"], interval, urgent_only=fed
         )
         if budget_left:
             self._centrapay_ledger_step(work["ledger"], feed_ok)
@@ -366,10 +367,11 @@ class CentrapayEngine(models.AbstractModel):
 
     # --- 2. Direct reads ----------------------------------------------------------
 
-    def _centrapay_read_due(self, request_ids, interval, flagged_only=False):
+    def _centrapay_read_due(self, request_ids, interval, urgent_only=False):
         """Read due requests, oldest due first; False once the budget is spent.
 
-        ``flagged_only``: only those a webhook or the feed pointed at.
+        ``urgent_only``: only those a webhook or the feed pointed at, and those
+        made due at once (a void to retry, an unknown outcome).
         """
         if not request_ids:
             return True
@@ -385,7 +387,9 @@ class CentrapayEngine(models.AbstractModel):
                     list(request_ids),
                     const.PENDING_STATUSES,
                     fields.Datetime.now() + timedelta(seconds=0.25),
-                    SQL("read_now") if flagged_only else SQL("TRUE"),
+                    SQL("(read_now OR next_poll_at IS NULL)")
+                    if urgent_only
+                    else SQL("TRUE"),
                 )
             )
             due = [row[0] for row in cr.fetchall()]

@@ -337,16 +337,21 @@ class CentrapayPaymentRequest(models.Model):
         values["next_poll_at"] = fields.Datetime.now() + timedelta(
             seconds=const.CREATE_CALL_MAX_SECONDS
         )
+        with self.pool.cursor() as cr:  # committed as the block ends
+            request_id = self.with_env(self.env(cr=cr)).create(values).id
         with self.pool.cursor() as cr:
-            request = self.with_env(self.env(cr=cr)).create(values)
-            cr.commit()
+            request = self.with_env(self.env(cr=cr)).browse(request_id)
             request._centrapay_lock(wait=True)
+            refused = None
             try:
                 request._centrapay_send_create(amount, line_items)
-            except UserError:
-                cr.commit()  # what Centrapay said is kept; the cashier is told
-                raise
-            return request._centrapay_public_state()
+            except UserError as exc:
+                # What Centrapay said is committed first; then the cashier is told.
+                refused = exc
+            state = request._centrapay_public_state()
+        if refused:
+            raise refused
+        return state
 
     @api.model
     def _centrapay_new_external_ref(self, data):

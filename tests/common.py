@@ -124,7 +124,7 @@ class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCo
         # The request is created in a transaction of its own, which sees the
         # test's fixtures once they are flushed (as a POS sees committed ones).
         self.env.flush_all()
-        return self.method.centrapay_create_request(
+        result = self.method.centrapay_create_request(
             {
                 "amount": amount,
                 "payment_uuid": payment_uuid,
@@ -135,6 +135,9 @@ class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCo
                 **extra,
             }
         )
+        # What that transaction wrote is read afresh.
+        self.env.invalidate_all()
+        return result
 
     def status(self, state, method=None, session=None):
         """Call the POS status RPC for a state returned by create_request."""
