@@ -221,10 +221,12 @@ class CentrapayEngine(models.AbstractModel):
     def _centrapay_account_pass(self, key, work):
         # What a webhook pointed at (or is due at once) is read first: no feed
         # page delays it.
+        read = set()
         self._centrapay_read_due(
             work["pending"],
             self._centrapay_read_interval(len(work["pending"]), True),
             urgent_only=True,
+            read=read,
         )
         feed_ok, fed = self._centrapay_feed_step(key, work)
         interval = self._centrapay_read_interval(len(work["pending"]), feed_ok)
@@ -232,7 +234,7 @@ class CentrapayEngine(models.AbstractModel):
         # direct reads fall between two feed reads, where they see sooner what
         # the feed has not yet (with one till, every half second or so).
         budget_left = self._centrapay_read_due(
-            work["pending"], interval, urgent_only=fed
+            work["pending"], interval, urgent_only=fed, read=read
         )
         if budget_left:
             self._centrapay_ledger_step(work["ledger"], feed_ok)
@@ -359,20 +361,26 @@ class CentrapayEngine(models.AbstractModel):
         activities.filtered(
             lambda a: (a.activity_type or "").lower() == "refund"
         ).request_id.write({"ledger_pending": False})
-        due = activities.request_id.filtered(
-            lambda r: r.status in const.PENDING_STATUSES
-        )
+        # A request's own creation is no news: only what changes it (a payment,
+        # a cancellation, an expiry) makes it worth a read.
+        due = activities.filtered(
+            lambda a: (a.activity_type or "").lower() != "request"
+        ).request_id.filtered(lambda r: r.status in const.PENDING_STATUSES)
         # First in line (NULLS FIRST), ahead of routine reads.
         due.write({"next_poll_at": False, "read_now": True})
 
     # --- 2. Direct reads ----------------------------------------------------------
 
-    def _centrapay_read_due(self, request_ids, interval, urgent_only=False):
+    def _centrapay_read_due(self, request_ids, interval, urgent_only=False, read=None):
         """Read due requests, oldest due first; False once the budget is spent.
 
         ``urgent_only``: only those a webhook or the feed pointed at, and those
-        made due at once (a void to retry, an unknown outcome).
+        made due at once (a void to retry, an unknown outcome). ``read``: the
+        requests read earlier in this pass, skipped (once a pass is enough);
+        those read now are added to it.
         """
+        read = set() if read is None else read
+        request_ids = [i for i in request_ids if i not in read]
         if not request_ids:
             return True
         with self.pool.cursor() as cr:
@@ -397,6 +405,7 @@ class CentrapayEngine(models.AbstractModel):
         # so the feed keeps its pace.
         stop_at = time.monotonic() + const.ENGINE_READS_PER_PASS_SECONDS
         for request_id in due:
+            read.add(request_id)
             if self._centrapay_process_one(request_id, interval) == "budget":
                 return False
             if time.monotonic() >= stop_at:
