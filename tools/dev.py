@@ -541,7 +541,7 @@ def lint_tier():
     return res.returncode == 0
 
 
-def lite_tier(reports):
+def lite_tier(reports, only=None):
     ensure_debian_packages(QR_READER_DEBIAN_PACKAGES)
     venv = ensure_venv("venv-lite", LITE_REQUIREMENTS + module_requirements())
     xml = reports / "lite.xml"
@@ -557,7 +557,7 @@ def lite_tier(reports):
             "no:cacheprovider",
             "--rootdir=centrapay/tests",
             f"--junitxml={xml}",
-            "centrapay/tests",
+            *(only or ["centrapay/tests"]),
         ],
         cwd=REPO,
         check=False,
@@ -565,7 +565,7 @@ def lite_tier(reports):
     return junit_counts(xml)
 
 
-def odoo_tier(reports, view):
+def odoo_tier(reports, view, only=None):
     venv = odoo_venv(view)
     chromium()
     postgres()
@@ -598,7 +598,7 @@ def odoo_tier(reports, view):
         f"--odoo-extra=test-tags=/{MODULE}",
         "--odoo-extra=test-enable",
         f"--junitxml={xml}",
-        addons_link() / MODULE / "tests",
+        *[addons_link() / MODULE / path for path in (only or ["tests"])],
     ]
     env = dict(os.environ, ODOO_RC=str(conf))
     run(cmd, cwd=addons_link() / MODULE, env=env, check=False)
@@ -736,8 +736,11 @@ def cmd_test(args):
         if not lint_ok:
             say("lint FAILED")
             ok = False
+    only = args.only or []
+    lite_only = [p for p in only if p.startswith("centrapay/")]
+    odoo_only = [p for p in only if not p.startswith("centrapay/")]
     t = time.time()
-    counts = lite_tier(reports)
+    counts = (0, 0, 0) if only and not lite_only else lite_tier(reports, lite_only)
     timings["odoo-free tier"] = time.time() - t
     say("odoo-free tier: {} passed, {} failed, {} skipped".format(*counts))
     totals = [a + b for a, b in zip(totals, counts, strict=True)]
@@ -753,12 +756,16 @@ def cmd_test(args):
         )
     else:
         t = time.time()
-        counts = odoo_tier(reports, community_tree(src))
+        counts = (
+            (0, 0, 0)
+            if only and not odoo_only
+            else odoo_tier(reports, community_tree(src), odoo_only)
+        )
         timings["odoo tier"] = time.time() - t
         say("odoo tier: {} passed, {} failed, {} skipped".format(*counts))
         totals = [a + b for a, b in zip(totals, counts, strict=True)]
-        if args.no_topology:
-            say("TOPOLOGY TIER SKIPPED (--no-topology)")
+        if args.no_topology or only:
+            say("TOPOLOGY TIER SKIPPED (--no-topology or --only)")
         else:
             t = time.time()
             counts = topology_tier(reports, community_tree(src))
@@ -1302,6 +1309,13 @@ def main():
         "--no-topology",
         action="store_true",
         help="skip the production-topology tier (not for CI)",
+    )
+    t.add_argument(
+        "--only",
+        nargs="+",
+        metavar="PATH",
+        help="run only these test files (or file::test ids), e.g. "
+        "tests/test_security.py centrapay/tests/test_money.py (not for CI)",
     )
     d = sub.add_parser(
         "demo", help="run the sandbox and Odoo with a configured Centrapay POS"
