@@ -580,9 +580,11 @@ def odoo_tier(reports, view, only=None):
     test_log = reports / "odoo-tests.log"
     addons = f"{view / 'odoo' / 'addons'},{addons_link()}"
     conf = reports / "odoo.conf"
+    # A free HTTP port, so that two checkouts can run their tours at the same time.
+    http_port = free_port_block(ODOO_TEST_PORT, 1)
     conf.write_text(
         f"[options]\naddons_path = {addons}\nlogfile = {test_log}\n"
-        f"log_level = info\ndb_name = {db}\n"
+        f"log_level = info\ndb_name = {db}\nhttp_port = {http_port}\n"
     )
     cmd = [
         venv / "bin" / "python",
@@ -797,6 +799,8 @@ HTTP_TIME_LIMIT = 120
 # the job counts a timeout; 15 minutes leaves room for that. HTTP requests keep the
 # short limit above.
 CRON_TIME_LIMIT = 900
+# Where the test command's Odoo tier looks for a free HTTP port.
+ODOO_TEST_PORT = 18069
 # Where the test command's topology tier looks for free ports.
 TOPOLOGY_TEST_PORT = 28269
 # The threaded demo's database pool, and its HTTP threads: three cursors at most
