@@ -14,6 +14,7 @@
         "security/centrapay_security.xml",
         "security/centrapay_settlement_security.xml",
         "data/ir_sequence.xml",
+        "data/product_product.xml",
         "data/ir_cron.xml",
         "views/pos_payment_method_views.xml",
         "wizard/centrapay_refund_wizard_views.xml",

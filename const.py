@@ -14,11 +14,17 @@ MIN_EXPIRY_SECONDS = 30
 MAX_EXPIRY_SECONDS = 900
 # doc §7.2: the POS gives up 5-10 s after the request's expiry, then voids.
 POS_TIMEOUT_GRACE_SECONDS = 7
+# A payment the cashier cancelled but the patron paid anyway is refunded when no
+# order line has claimed it this long after it was paid: a till that learned
+# "paid" saves its order within seconds; one that gave up never will.
+ABANDONED_AFTER_SECONDS = 900
 
 # Statuses of a Payment Request at Centrapay (doc §4.1) plus our local ones:
 # ``draft`` before Centrapay answered the create, ``error`` when it never did.
 PENDING_STATUSES = ("draft", "new")
 FINAL_STATUSES = ("paid", "cancelled", "expired", "error")
+# Refund states that hold part of a request's money (not refundable again).
+REFUND_HELD_STATES = ("draft", "unknown", "initiated", "completed")
 
 # The status engine (models/centrapay_engine.py).
 # A pass every quarter second while anything waits: follow each account's feed when due,
@@ -80,6 +86,8 @@ DB_CONFLICT_RETRIES = 20
 # Bounds on what the POS may send.
 MAX_LINE_ITEMS = 500
 MAX_ID_LENGTH = 64
+# The most of one product a POS refund line may return.
+MAX_REFUND_QTY = 1_000_000
 MAX_AMOUNT = 999999.99
 
 BUS_CHANNEL = "CENTRAPAY_STATUS"

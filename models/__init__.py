@@ -1,3 +1,4 @@
+from . import centrapay_engine_record
 from . import centrapay_account
 from . import centrapay_engine
 from . import centrapay_payment_activity

@@ -9,6 +9,7 @@ import psycopg2.errors
 import psycopg2.pool
 
 from odoo import api, fields, models, sql_db
+from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from .. import const
@@ -170,7 +171,36 @@ class CentrapayEngine(models.AbstractModel):
         for key, work in accounts.items():
             if work["methods"]:
                 self._centrapay_account_pass(key, work)
+        self._centrapay_give_back_step()
         return len(pending)
+
+    def _centrapay_give_back_step(self):
+        """Refund payments the tills abandoned (``_centrapay_give_back``)."""
+        before = fields.Datetime.now() - timedelta(
+            seconds=const.ABANDONED_AFTER_SECONDS
+        )
+        abandoned = SQL(
+            "status = 'paid' AND void_requested AND pos_payment_id IS NULL"
+            " AND NOT COALESCE(refunded_by_void, FALSE) AND status_changed_at < %s",
+            before,
+        )
+        with self.pool.cursor() as cr:
+            cr.execute(
+                SQL(
+                    "SELECT id FROM centrapay_payment_request WHERE %s LIMIT 20",
+                    abandoned,
+                )
+            )
+            request_ids = [row[0] for row in cr.fetchall()]
+        for request_id in request_ids:
+            with self._centrapay_own_row(
+                "centrapay.payment.request", request_id, abandoned
+            ) as request:
+                if request:
+                    try:
+                        request._centrapay_give_back()
+                    except (UserError, cp_errors.CentrapayError) as exc:
+                        request._centrapay_note_error(exc)
 
     def _centrapay_take_webhooks(self):
         """Requests that new webhooks are about are read first, this pass."""

@@ -61,6 +61,7 @@ class CentrapayPaymentRequest(models.Model):
     """
 
     _name = "centrapay.payment.request"
+    _inherit = ["centrapay.engine.record"]
     _description = "Centrapay Payment Request"
     _order = "id desc"
     _rec_name = "name"
@@ -166,9 +167,7 @@ class CentrapayPaymentRequest(models.Model):
         if self.status != "paid" or self.refunded_by_void:
             return 0.0
         held = sum(
-            r.amount
-            for r in self.refund_ids
-            if r.state in ("draft", "unknown", "initiated", "completed")
+            r.amount for r in self.refund_ids if r.state in const.REFUND_HELD_STATES
         )
         return self.currency_id.round(self.amount - held)
 
@@ -203,7 +202,7 @@ class CentrapayPaymentRequest(models.Model):
             if status in const.FINAL_STATUSES:
                 values.update(ledger_pending=True, next_poll_at=False)
         if values:
-            self.write(values)
+            self.sudo().write(values)
         if changed:
             self._centrapay_notify_pos()
             if status in const.FINAL_STATUSES:
@@ -575,6 +574,36 @@ class CentrapayPaymentRequest(models.Model):
             self._centrapay_apply(response)
         except cp_errors.CentrapayError as exc:
             self._centrapay_note_error(exc, unknown=True)
+
+    def _centrapay_give_back(self):
+        """Refund a payment the till abandoned (the cashier's cancel stands).
+
+        The cashier cancelled, the void's outcome stayed unknown, the patron
+        paid, and no order line claimed the payment within
+        ``ABANDONED_AFTER_SECONDS``. A refund, not a void: its externalRef makes
+        a resend safe when an answer is lost (doc §8). It is recorded
+        (origin "abandoned"), and reconciliation shows the request refunded.
+        """
+        self.ensure_one()
+        if self.pos_payment_id or self.status != "paid" or self.refunded_by_void:
+            return
+        unsent = self.refund_ids.filtered(lambda r: r.state in ("draft", "unknown"))
+        if unsent:
+            unsent[:1]._centrapay_send()
+            return
+        left = self._centrapay_refundable()
+        if self.currency_id.compare_amounts(left, 0) <= 0:
+            return
+        _logger.info(
+            "Centrapay request %s: paid after the till cancelled it; refunding",
+            self.id,
+        )
+        self.env["centrapay.refund"]._centrapay_start(
+            self,
+            Decimal(float_repr(left, self.currency_id.decimal_places)),
+            "abandoned",
+            reason="Paid after the till cancelled it; no order took the payment.",
+        )
 
     def _centrapay_sync_ledger(self):
         """Bring this request's activities (E9) into the ledger."""

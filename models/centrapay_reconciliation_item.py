@@ -13,6 +13,7 @@ KINDS = [
     ("amount_mismatch", "Amount mismatch"),
     ("refund_one_side", "Refund on one side only"),
     ("pending", "Still pending"),
+    ("void", "Not paid (expired or cancelled)"),
 ]
 # What a manager must look at before closing a session.
 OPEN_KINDS = ("orphan", "unpaid_pos", "amount_mismatch", "refund_one_side", "pending")
@@ -30,6 +31,7 @@ class CentrapayReconciliationItem(models.Model):
     """
 
     _name = "centrapay.reconciliation.item"
+    _inherit = ["centrapay.engine.record"]
     _description = "Centrapay Reconciliation Item"
     _order = "date desc, id desc"
     _rec_name = "centrapay_request_id"
@@ -108,9 +110,12 @@ class CentrapayReconciliationItem(models.Model):
         }
         for cp_id, acts in by_cp_id.items():
             values = self._centrapay_compare(cp_id, ours.get(cp_id), acts)
-            if values is None:
-                continue
             item = existing.get(cp_id)
+            if values is None:
+                # Never paid, never recorded (any more): no longer to check.
+                if item and item.kind != "void":
+                    item.write({"kind": "void", "difference": 0})
+                continue
             if item:
                 item.write(values)
             else:
@@ -183,8 +188,8 @@ class CentrapayReconciliationItem(models.Model):
         }
 
     @api.model
-    def _centrapay_reconcile_sessions(self, sessions):
-        """Refresh the items of every request of ``sessions``, and return them."""
+    def _centrapay_session_requests(self, sessions):
+        """Every request of ``sessions``: made, paying or refunded there (sudo)."""
         Request = self.env["centrapay.payment.request"].sudo()
         requests = Request.search(
             [
@@ -198,9 +203,45 @@ class CentrapayReconciliationItem(models.Model):
             .sudo()
             .search([("pos_order_id.session_id", "in", sessions.ids)])
         )
-        requests |= refunds.request_id
+        return requests | refunds.request_id
+
+    @api.model
+    def _centrapay_reconcile_sessions(self, sessions):
+        """Refresh the items of every request of ``sessions``, and return them."""
+        requests = self._centrapay_session_requests(sessions)
         self.sudo()._centrapay_reconcile(requests)
         return self.search([("request_id", "in", requests.ids)])
+
+    @api.model
+    def _centrapay_open_problems(self, requests):
+        """``(request, values)`` for each request a manager must look at.
+
+        The comparison of ``_centrapay_reconcile``, read only: it writes no item,
+        so a refused close leaves nothing behind. An item a manager explained
+        stays explained.
+        """
+        requests = requests.sudo()
+        ledger = (
+            self.env["centrapay.payment.activity"]
+            .sudo()
+            .search([("request_id", "in", requests.ids)])
+        )
+        by_request = {}
+        for activity in ledger:
+            by_request.setdefault(activity.request_id.id, []).append(activity)
+        explained = (
+            self.sudo()
+            .search([("request_id", "in", requests.ids), ("explained", "=", True)])
+            .request_id
+        )
+        problems = []
+        for request in requests - explained:
+            values = self._centrapay_compare(
+                request.centrapay_id, request, by_request.get(request.id, [])
+            )
+            if values and values["kind"] in OPEN_KINDS:
+                problems.append((request, values))
+        return problems
 
     # --- Actions (managers) -------------------------------------------------------
 

@@ -1,8 +1,9 @@
 import json
 import logging
+import uuid
 from decimal import Decimal
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_repr
 
@@ -20,6 +21,17 @@ REFUND_STATES = [
     ("failed", "Refused"),
 ]
 
+# The only moves ``state`` may make (see _centrapay_set_state). Money Centrapay
+# accepted never becomes "refused" again: that would free it for a second refund.
+TRANSITIONS = {
+    "draft": {"unknown", "initiated", "completed", "failed"},
+    "unknown": {"initiated", "completed", "failed"},
+    "initiated": {"completed"},
+    "completed": set(),
+    # Only the ledger moves a refused refund on: Centrapay made it after all.
+    "failed": {"initiated"},
+}
+
 
 class CentrapayRefund(models.Model):
     """A refund of a paid Centrapay Payment Request (doc §6.6, §8).
@@ -31,6 +43,7 @@ class CentrapayRefund(models.Model):
     """
 
     _name = "centrapay.refund"
+    _inherit = ["centrapay.engine.record"]
     _description = "Centrapay Refund"
     _order = "id desc"
     _check_company_auto = True
@@ -58,6 +71,7 @@ class CentrapayRefund(models.Model):
         [
             ("pos", "Point of Sale"),
             ("backoffice", "Back office"),
+            ("abandoned", "Odoo: paid after the till cancelled"),
             ("outside", "Outside Odoo"),
         ],
         required=True,
@@ -66,6 +80,14 @@ class CentrapayRefund(models.Model):
     )
     user_id = fields.Many2one("res.users", "Made by", readonly=True)
     pos_payment_uuid = fields.Char(readonly=True, index=True)
+    pos_session_id = fields.Many2one(
+        "pos.session", "Refunded in Session", readonly=True, index=True
+    )
+    pos_order_uuid = fields.Char("Refund Order UUID", readonly=True)
+    refunded_lines_json = fields.Text(
+        readonly=True,
+        help="The original order's lines this POS refund returns: {line id: qty}.",
+    )
     pos_payment_id = fields.Many2one("pos.payment", "Refund Payment", readonly=True)
     pos_order_id = fields.Many2one("pos.order", "Refund Order", readonly=True)
     company_id = fields.Many2one(related="request_id.company_id", store=True)
@@ -77,6 +99,98 @@ class CentrapayRefund(models.Model):
             "Each refund of a Centrapay request needs its own external reference.",
         ),
     ]
+
+    # --- The state machine --------------------------------------------------------
+
+    def _centrapay_set_state(self, state, **values):
+        """The only place that changes ``state``. Returns False if refused."""
+        self.ensure_one()
+        if state != self.state and state not in TRANSITIONS[self.state]:
+            _logger.info(
+                "Centrapay refund %s: refused state change %s -> %s",
+                self.id,
+                self.state,
+                state,
+            )
+            return False
+        if state != self.state:
+            values["state"] = state
+        if values:
+            self.sudo().write(values)
+        if state in ("initiated", "completed") and self.origin == "backoffice":
+            self._centrapay_book()
+        return True
+
+    def _centrapay_book(self):
+        """Put a back-office refund of a POS sale in Odoo's books: a refund order.
+
+        The order, in the open session of the sale's POS, holds one line of
+        the "Centrapay refund" product and a Centrapay payment of minus the
+        refund. Its session's close then posts the refund to the method's
+        journal, and reconciliation matches it as it matches a till's refund.
+        A refund of money Odoo never recorded (an orphan) needs no order.
+        """
+        self.ensure_one()
+        original = self.request_id.pos_order_id
+        if self.pos_payment_id or not original:
+            return
+        session = original.config_id.current_session_id
+        if not session or session.state != "opened":
+            _logger.info(
+                "Centrapay refund %s: no open session to book it in", self.external_ref
+            )
+            return
+        product = self.env.ref("pos_centrapay.product_centrapay_refund")
+        code = self.request_id.short_code or self.request_id.centrapay_id
+        order_uuid = str(uuid.uuid4())
+        self.sudo().write({"pos_order_uuid": order_uuid})
+        order = (
+            self.env["pos.order"]
+            .sudo()
+            .with_company(session.company_id)
+            .create(
+                {
+                    "session_id": session.id,
+                    "uuid": order_uuid,
+                    "partner_id": original.partner_id.id,
+                    "pos_reference": original.pos_reference,
+                    "amount_tax": 0,
+                    "amount_total": -self.amount,
+                    "amount_paid": 0,
+                    "amount_return": 0,
+                    "lines": [
+                        Command.create(
+                            {
+                                "product_id": product.id,
+                                "full_product_name": self.env._(
+                                    "Centrapay refund of %(code)s (%(order)s)",
+                                    code=code,
+                                    order=original.name,
+                                ),
+                                "qty": -1,
+                                "price_unit": self.amount,
+                                "price_subtotal": -self.amount,
+                                "price_subtotal_incl": -self.amount,
+                                "tax_ids": [Command.clear()],
+                            }
+                        )
+                    ],
+                }
+            )
+        )
+        order.add_payment(
+            {
+                "pos_order_id": order.id,
+                "amount": -self.amount,
+                "payment_method_id": self.request_id.payment_method_id.id,
+                "centrapay_request_id": self.request_id.centrapay_id,
+                "centrapay_refund_ref": self.external_ref,
+                "centrapay_short_code": self.short_code,
+                "transaction_id": self.short_code,
+                "payment_ref_no": self.short_code,
+            }
+        )
+        order.action_pos_order_paid()
 
     # --- Creating and sending -----------------------------------------------------
 
@@ -139,7 +253,7 @@ class CentrapayRefund(models.Model):
                 line_items=self._centrapay_line_items(),
             )
         except cp_errors.CentrapayUnknownOutcome as exc:
-            self.write({"state": "unknown", "error": self._centrapay_message(exc)})
+            self._centrapay_set_state("unknown", error=self._centrapay_message(exc))
             _logger.info("Centrapay refund %s: %r", self.external_ref, exc)
             return
         except cp_errors.CentrapayError as exc:
@@ -149,17 +263,15 @@ class CentrapayRefund(models.Model):
                 if isinstance(exc, cp_errors.CentrapayBudgetExhausted)
                 else "failed"
             )
-            self.write({"state": state, "error": self._centrapay_message(exc)})
+            self._centrapay_set_state(state, error=self._centrapay_message(exc))
             _logger.info("Centrapay refund %s refused: %r", self.external_ref, exc)
             return
         number = activity.get("activityNumber")
-        self.write(
-            {
-                "state": "initiated",
-                "error": False,
-                "short_code": activity.get("shortCode") or False,
-                "activity_number": int(number) if str(number or "").isdigit() else 0,
-            }
+        self._centrapay_set_state(
+            "initiated",
+            error=False,
+            short_code=activity.get("shortCode") or False,
+            activity_number=int(number) if str(number or "").isdigit() else 0,
         )
         self.env["centrapay.payment.activity"]._centrapay_store([activity], request)
 
@@ -182,8 +294,8 @@ class CentrapayRefund(models.Model):
             [("request_id", "=", request.id), ("external_ref", "=", external_ref)],
             limit=1,
         )
-        if refund and refund.state in ("draft", "unknown", "initiated"):
-            refund.state = "completed"
+        if refund:
+            refund._centrapay_set_state("completed")
 
     @api.model
     def _centrapay_from_ledger(self, activities):
@@ -204,11 +316,11 @@ class CentrapayRefund(models.Model):
                 values = {}
                 if not known.short_code and activity.short_code:
                     values["short_code"] = activity.short_code
-                if known.state in ("draft", "unknown"):
+                if known.state in ("draft", "unknown", "failed"):
                     # Its answer was lost, but Centrapay made it: the ledger says so.
-                    values.update(state="initiated", error=False)
-                if values:
-                    known.write(values)
+                    known._centrapay_set_state("initiated", error=False, **values)
+                elif values:
+                    known.sudo().write(values)
                 continue
             self.create(
                 {

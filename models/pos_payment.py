@@ -31,6 +31,9 @@ class PosPayment(models.Model):
             "centrapay_refund_ref",
             "amount",
             "payment_method_id",
+            "pos_order_id",
+            "is_change",
+            "uuid",
         } & set(vals):
             self._centrapay_verify()
         return res
@@ -38,17 +41,17 @@ class PosPayment(models.Model):
     def _centrapay_verify(self):
         """Accept a Centrapay line only if Centrapay took exactly that money.
 
-        The line must reference a paid request, not refunded by our void, of the
-        same method and company, for the same amount and currency, that no other
-        payment uses. The request is then linked to it. Lines of a draft order
-        (not money yet) are checked when the order is paid. Otherwise the order
-        does not sync: the POS shows the message and keeps the order.
+        The line must reference the paid request made for that very line (same
+        method, session and payment uuid), for the same amount and currency,
+        with nothing of it refunded and no other payment using it. The request
+        is then linked to it. Lines of a draft order (not money yet) are checked
+        on every path that makes the order paid (``pos.order``). Otherwise the
+        order does not sync: the POS shows the message and keeps the order.
         """
         lines = self.filtered(
             lambda p: (
                 p.payment_method_id.use_payment_terminal == "centrapay"
                 and p.pos_order_id.state != "draft"
-                and not p.is_change
             )
         )
         if not lines:
@@ -60,7 +63,7 @@ class PosPayment(models.Model):
         by_id = {r.centrapay_id: r for r in requests}
         for payment in lines:
             request = by_id.get(payment.centrapay_request_id)
-            if payment.amount < 0:
+            if payment.amount < 0 and not payment.is_change:
                 payment._centrapay_verify_refund(request)
                 continue
             problem = payment._centrapay_problem(request)
@@ -111,6 +114,14 @@ class PosPayment(models.Model):
             )
         elif refund.pos_payment_id and refund.pos_payment_id != self:
             problem = self.env._("that refund is already recorded on another order.")
+        elif refund.pos_order_uuid and refund.pos_order_uuid != self.pos_order_id.uuid:
+            problem = self.env._("that refund was made for another refund order.")
+        elif refund.origin == "pos" and (
+            refund.request_id.pos_order_id
+            and refund.request_id.pos_order_id
+            not in self.pos_order_id.lines.refunded_orderline_id.order_id
+        ):
+            problem = self.env._("this order returns nothing of the refunded sale.")
         if problem:
             raise ValidationError(
                 self.env._(
@@ -130,6 +141,8 @@ class PosPayment(models.Model):
     def _centrapay_problem(self, request):
         """Why this line cannot be accepted as paid by ``request`` (or None)."""
         self.ensure_one()
+        if self.is_change:
+            return self.env._("Centrapay gives no change.")
         if not self.centrapay_request_id or not request:
             return self.env._("Centrapay has no such payment request.")
         if (
@@ -147,6 +160,20 @@ class PosPayment(models.Model):
                 "Centrapay was paid %(paid)s, not this amount.",
                 paid=request.currency_id.format(request.amount),
             )
-        if request.pos_payment_id and request.pos_payment_id != self:
+        if request.pos_payment_id == self:
+            return None  # accepted before; later refunds do not undo the sale
+        if request.pos_payment_id:
             return self.env._("that payment already pays another order.")
+        if (
+            not self.uuid
+            or request.pos_payment_uuid != self.uuid
+            or request.session_id != self.pos_order_id.session_id
+        ):
+            return self.env._(
+                "the request was made for another payment line or session."
+            )
+        if request.currency_id.compare_amounts(
+            request._centrapay_refundable(), request.amount
+        ):
+            return self.env._("that payment was refunded.")
         return None

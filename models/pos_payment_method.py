@@ -1,3 +1,4 @@
+import json
 import logging
 import math
 from datetime import timedelta
@@ -5,7 +6,7 @@ from decimal import Decimal
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import float_repr
+from odoo.tools import float_compare, float_repr
 
 from .. import const
 from ..centrapay import errors as cp_errors
@@ -352,16 +353,44 @@ class PosPaymentMethod(models.Model):
         request._centrapay_void(reason="cashier")
         return request._centrapay_public_state()
 
+    def centrapay_refund_quote(self, data):
+        """What a POS refund line may refund through Centrapay, before it is sent.
+
+        ``data`` as for ``centrapay_refund_request``. Returns the payment's
+        ``centrapay_id`` and ``short_code``, ``left`` (the most this refund may
+        take) and ``refunded`` (what was refunded of the payment already), or
+        ``{"error": message}``.
+        """
+        if not isinstance(data, dict):
+            return {"error": self.env._("The POS sent a malformed Centrapay request.")}
+        session = self._centrapay_check_cashier(data.get("session_id"))
+        try:
+            plan = self._centrapay_pos_refund_plan(session, data)
+        except (UserError, ValidationError) as exc:
+            return {"error": exc.args[0]}
+        request = plan["request"]
+        return {
+            "centrapay_id": request.centrapay_id,
+            "short_code": request.short_code or False,
+            "left": plan["left"],
+            "refunded": request.currency_id.round(
+                request.amount - request._centrapay_refundable()
+            ),
+        }
+
     def centrapay_refund_request(self, data):
         """Refund a Centrapay payment from a POS refund line (doc §8).
 
         ``data``: ``amount`` (positive, in the method's currency), ``payment_uuid``
-        (the refund line), ``session_id``, and either ``centrapay_id`` (the
-        original payment's request, found through the refunded order) or
-        ``short_code`` (read from the customer's receipt), and optional
-        ``line_items`` (the refunded lines). The same ``payment_uuid`` resends
-        the same refund (same externalRef), so a retry never refunds twice.
-        Returns the refund's public state, or ``{"error": message}``.
+        (the refund line), ``session_id``, ``order_uuid`` (the refund order),
+        ``refunded_lines`` (``[{"id": original order line, "qty": returned}]``),
+        either ``centrapay_id`` (the original payment's request) or
+        ``short_code`` (from the customer's receipt), and optional
+        ``line_items`` (the refunded lines, for Centrapay). The server decides
+        what may be refunded (``_centrapay_pos_refund_plan``). The same
+        ``payment_uuid`` resends the same refund (same externalRef), so a retry
+        never refunds twice. Returns the refund's public state, or
+        ``{"error": message}``.
         """
         if not isinstance(data, dict):
             return {"error": self.env._("The POS sent a malformed Centrapay request.")}
@@ -372,6 +401,7 @@ class PosPaymentMethod(models.Model):
             refund = Refund.search(
                 [
                     ("pos_payment_uuid", "=", clean["payment_uuid"]),
+                    ("pos_session_id", "=", session.id),
                     ("company_id", "=", self.company_id.id),
                 ],
                 limit=1,
@@ -379,12 +409,31 @@ class PosPaymentMethod(models.Model):
             if refund:
                 refund._centrapay_send()
                 return refund._centrapay_public_state()
-            request = self._centrapay_refund_target(data)
+            plan = self._centrapay_pos_refund_plan(session, data)
+            request = plan["request"]
+            if (
+                request.currency_id.compare_amounts(
+                    float(clean["amount"]), plan["left"]
+                )
+                > 0
+            ):
+                raise UserError(
+                    self.env._(
+                        "At most %(left)s can be refunded through Centrapay "
+                        "payment %(code)s for these lines. Refund the rest with "
+                        "another method.",
+                        left=request.currency_id.format(plan["left"]),
+                        code=request.short_code or request.centrapay_id,
+                    )
+                )
             refund = Refund._centrapay_start(
                 request,
                 clean["amount"],
                 "pos",
                 pos_payment_uuid=clean["payment_uuid"],
+                pos_session_id=session.id,
+                pos_order_uuid=plan["order_uuid"],
+                refunded_lines_json=json.dumps(plan["claimed"]),
                 line_items=clean["line_items"],
             )
         except (UserError, ValidationError) as exc:
@@ -397,8 +446,131 @@ class PosPaymentMethod(models.Model):
         )
         return refund._centrapay_public_state()
 
+    def _centrapay_pos_refund_plan(self, session, data):
+        """The paid request a POS refund goes against, and the most it may refund.
+
+        A refund belongs to a refund order of the caller's open session
+        (``order_uuid``) whose lines return lines of the sale that request paid
+        (``refunded_lines``). It refunds at most what those lines are worth,
+        none of them beyond what was not returned yet, and never more than is
+        left of the payment. A payment with no sale in Odoo (found by its short
+        code) is a manager's decision: only a POS manager refunds it at the till.
+        Raises UserError.
+        """
+        order_uuid = clean_text(data.get("order_uuid"), const.MAX_ID_LENGTH)
+        if not order_uuid:
+            raise UserError(self.env._("The POS sent no refund order."))
+        claimed = self._centrapay_parse_refunded_lines(data.get("refunded_lines"))
+        request = self._centrapay_refund_target(data)
+        lines = self.env["pos.order.line"].sudo().browse(list(claimed)).exists()
+        if len(lines) != len(claimed) or lines.order_id.company_id - self.company_id:
+            raise UserError(self.env._("The refund returns lines Odoo does not know."))
+        if request and request.pos_order_id:
+            if not lines or lines.order_id != request.pos_order_id:
+                raise UserError(
+                    self.env._(
+                        "This refund does not return lines of the sale that "
+                        "Centrapay payment %(code)s paid. Refund it from that "
+                        "sale: Orders, pick the order, Refund.",
+                        code=request.short_code or request.centrapay_id,
+                    )
+                )
+            worth = self._centrapay_refund_worth(request, lines, claimed)
+            left = min(worth, request._centrapay_refundable())
+        else:
+            if not self.env.user.has_group("point_of_sale.group_pos_manager"):
+                raise UserError(
+                    self.env._(
+                        "This Centrapay payment has no sale in Odoo, so a Point of "
+                        "Sale manager decides on its refund: at the till, or in "
+                        "Point of Sale > Centrapay > Payment Requests."
+                    )
+                )
+            if not request:
+                code = clean_text(data.get("short_code"), 32).upper()
+                request = (
+                    self.env["centrapay.payment.request"]
+                    .sudo()
+                    ._centrapay_adopt_by_short_code(self, code)
+                )
+            left = request._centrapay_refundable()
+        if request.status != "paid" or request.refunded_by_void:
+            raise UserError(
+                self.env._(
+                    "Only a paid Centrapay payment can be refunded through Centrapay."
+                )
+            )
+        return {
+            "request": request,
+            "left": request.currency_id.round(left),
+            "claimed": {str(line_id): qty for line_id, qty in claimed.items()},
+            "order_uuid": order_uuid,
+        }
+
+    def _centrapay_refund_worth(self, request, lines, claimed):
+        """What the returned quantities of ``lines`` are worth; UserError if over.
+
+        A line returns at most what neither a synced refund order nor another
+        POS refund not yet synced has returned.
+        """
+        held = {}
+        for other in request.refund_ids.filtered(
+            lambda r: (
+                r.state in const.REFUND_HELD_STATES
+                and not r.pos_order_id
+                and r.refunded_lines_json
+            )
+        ):
+            for line_id, qty in json.loads(other.refunded_lines_json).items():
+                held[int(line_id)] = held.get(int(line_id), 0) + qty
+        worth = 0.0
+        for line in lines:
+            qty = claimed[line.id]
+            left = line.qty - line.refunded_qty - held.get(line.id, 0)
+            if float_compare(qty, left, precision_digits=5) > 0:
+                raise UserError(
+                    self.env._(
+                        "%(product)s: only %(left)s left to return on that sale.",
+                        product=line.full_product_name or line.product_id.display_name,
+                        left=max(left, 0),
+                    )
+                )
+            if line.qty:
+                worth += line.price_subtotal_incl / line.qty * qty
+        return worth
+
+    def _centrapay_parse_refunded_lines(self, value):
+        """``{line id: qty}`` from the POS's ``refunded_lines``, or UserError."""
+        if value is None:
+            return {}
+        problem = UserError(self.env._("The POS sent malformed refund lines."))
+        if not isinstance(value, list) or len(value) > const.MAX_LINE_ITEMS:
+            raise problem
+        claimed = {}
+        for entry in value:
+            if not isinstance(entry, dict):
+                raise problem
+            line_id, qty = entry.get("id"), entry.get("qty")
+            if (
+                isinstance(line_id, bool)
+                or not isinstance(line_id, int)
+                or line_id <= 0
+                or isinstance(qty, bool)
+                or not isinstance(qty, int | float)
+                or not math.isfinite(qty)
+                or not 0 < qty <= const.MAX_REFUND_QTY
+            ):
+                raise problem
+            claimed[line_id] = claimed.get(line_id, 0) + qty
+        return claimed
+
     def _centrapay_refund_target(self, data):
-        """The paid request a POS refund goes against, of this method's company."""
+        """The request a POS refund names, of this company (or an empty recordset).
+
+        By ``centrapay_id`` (found through the refunded order), or by the short
+        code of the receipt; a short code Odoo does not know yet is looked up
+        at Centrapay by the caller, once allowed.
+        """
         Request = self.env["centrapay.payment.request"].sudo()
         centrapay_id = data.get("centrapay_id")
         short_code = data.get("short_code")
@@ -419,14 +591,11 @@ class PosPaymentMethod(models.Model):
                 self.env._("Type or scan the Centrapay short code of the receipt.")
             )
         code = clean_text(short_code, 32).upper()
-        request = Request.search(
+        return Request.search(
             [("short_code", "=", code), ("company_id", "=", self.company_id.id)],
             order="id desc",
             limit=1,
         )
-        if request:
-            return request
-        return Request._centrapay_adopt_by_short_code(self, code)
 
     def _centrapay_pos_request(self, centrapay_id, session_id):
         """The request with that Centrapay id, made with this method in that session.

@@ -12,3 +12,4 @@ from . import test_settlement
 from . import test_reconciliation
 from . import test_pos_ui
 from . import test_tours_display
+from . import test_money_boundary

@@ -162,8 +162,61 @@ class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCo
     def record(self, state):
         return self.Request.search([("centrapay_id", "=", state["centrapay_id"])])
 
+    def sale(self, request, qty=1, session=None, amount=None):
+        """The POS order ``request`` paid: ``qty`` of one product, as a till saves it.
+
+        Its Centrapay line carries the request's payment uuid, as the POS's
+        does; ``amount`` overrides the line's amount (a forged line).
+        """
+        product = self.env["product.product"].create(
+            {
+                "name": f"Tea for {request.pos_payment_uuid}",
+                "list_price": request.amount / qty,
+                "taxes_id": [Command.clear()],
+                "available_in_pos": True,
+            }
+        )
+        total = request.amount
+        paid = total if amount is None else amount
+        return self.env["pos.order"].create(
+            {
+                "session_id": (session or request.session_id).id,
+                "state": "paid",
+                "amount_total": total,
+                "amount_tax": 0,
+                "amount_paid": paid,
+                "amount_return": 0,
+                "lines": [
+                    Command.create(
+                        {
+                            "product_id": product.id,
+                            "qty": qty,
+                            "price_unit": total / qty,
+                            "price_subtotal": total,
+                            "price_subtotal_incl": total,
+                        }
+                    )
+                ],
+                "payment_ids": [
+                    Command.create(
+                        {
+                            "amount": paid,
+                            "payment_method_id": request.payment_method_id.id,
+                            "centrapay_request_id": request.centrapay_id,
+                            "uuid": request.pos_payment_uuid,
+                        }
+                    )
+                ],
+            }
+        )
+
+    @staticmethod
+    def returned(order, qty=1):
+        """The ``refunded_lines`` of a refund order returning ``qty`` of ``order``."""
+        return [{"id": order.lines[:1].id, "qty": qty}]
+
     def make_stale(self, request):
-        request.write({"last_read_at": False, "next_poll_at": False})
+        request.sudo().write({"last_read_at": False, "next_poll_at": False})
 
     def calls(self, method=None, path_part=""):
         return [
@@ -175,6 +228,87 @@ class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCo
 
     def sandbox_client(self):
         return CentrapayClient(self.sandbox.base_url, self.sandbox.api_key)
+
+
+class TwoCompanyCommon(CentrapayCommon):
+    """Two NZD companies, each with a Centrapay POS in an open session, and real
+    users of each group: cashiers and managers of each, an internal user and a
+    portal user of the first. Never the superuser."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_a = cls.method.company_id
+        other = cls.setup_other_company(currency_id=cls.env.ref("base.NZD").id)
+        cls.company_b = other["company"]
+        cls.journal_b = cls.env["account.journal"].create(
+            {
+                "name": "Centrapay B",
+                "code": "CPB",
+                "type": "bank",
+                "company_id": cls.company_b.id,
+            }
+        )
+        cls.method_b = (
+            cls.env["pos.payment.method"]
+            .with_company(cls.company_b)
+            .create(
+                centrapay_method_vals(
+                    cls.sandbox, cls.journal_b, company_id=cls.company_b.id
+                )
+            )
+        )
+        cls.config_b = (
+            cls.env["pos.config"]
+            .with_company(cls.company_b)
+            .create(
+                {
+                    "name": "Centrapay POS B",
+                    "company_id": cls.company_b.id,
+                    "payment_method_ids": [Command.set(cls.method_b.ids)],
+                }
+            )
+        )
+        cls.config_b.with_company(cls.company_b).open_ui()
+        cls.session_b = cls.config_b.current_session_id
+        cls.session_b.set_opening_control(0, "")
+        cls.cashier_a = cls._user(
+            "cashier_a", "base.group_user,point_of_sale.group_pos_user", cls.company_a
+        )
+        cls.cashier_b = cls._user(
+            "cashier_b", "base.group_user,point_of_sale.group_pos_user", cls.company_b
+        )
+        cls.manager_a = cls._user(
+            "manager_a",
+            "base.group_user,point_of_sale.group_pos_manager",
+            cls.company_a,
+        )
+        cls.manager_b = cls._user(
+            "manager_b",
+            "base.group_user,point_of_sale.group_pos_manager",
+            cls.company_b,
+        )
+        cls.internal = cls._user("internal_a", "base.group_user", cls.company_a)
+        cls.portal = cls._user("portal_a", "base.group_portal", cls.company_a)
+
+    def as_cashier(self, user, method, amount=2.0, payment_uuid="sec-line", **extra):
+        session = extra.pop(
+            "session", self.session if method == self.method else self.session_b
+        )
+        return (
+            method.with_user(user)
+            .with_company(method.company_id)
+            .centrapay_create_request(
+                {
+                    "amount": amount,
+                    "payment_uuid": payment_uuid,
+                    "order_uuid": "sec-order",
+                    "order_name": "Order SEC",
+                    "session_id": session.id,
+                    **extra,
+                }
+            )
+        )
 
 
 class CentrapayHttpCommon(

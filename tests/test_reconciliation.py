@@ -23,7 +23,7 @@ class ReconciliationMixin:
         request = self.env["centrapay.payment.request"].search(
             [("centrapay_id", "=", state["centrapay_id"])]
         )
-        request.write({"last_read_at": False, "next_poll_at": False})
+        request.sudo().write({"last_read_at": False, "next_poll_at": False})
         method.centrapay_get_status(state["centrapay_id"], session.id)
         return request
 
@@ -44,6 +44,7 @@ class ReconciliationMixin:
                             "amount": amount,
                             "payment_method_id": request.payment_method_id.id,
                             "centrapay_request_id": request.centrapay_id,
+                            "uuid": request.pos_payment_uuid,
                         }
                     )
                 ],
@@ -127,7 +128,7 @@ class TestCentrapayReconciliation(ReconciliationMixin, CentrapayCommon):
         request = self.paid_request(5, "u1")
         self.pos_order(request)
         # Found cancelled later (our void refunded it): the order says paid.
-        request.write({"status": "cancelled", "refunded_by_void": True})
+        request.sudo().write({"status": "cancelled", "refunded_by_void": True})
         self.assertEqual(self.kind(request), "unpaid_pos")
 
     def test_an_amount_mismatch(self):
@@ -177,7 +178,7 @@ class TestCentrapayReconciliation(ReconciliationMixin, CentrapayCommon):
         result = self.session._cannot_close_session()
         self.assertFalse(result["successful"])
         self.assertIn(state["short_code"], result["message"])
-        self.assertIn("Still pending", result["message"])
+        self.assertIn("waiting for a payment of", result["message"])
         with self.assertRaisesRegex(UserError, "need a look"):
             self.session.action_pos_session_closing_control()
         with self.assertRaises(AccessError):

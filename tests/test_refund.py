@@ -22,22 +22,44 @@ class TestCentrapayRefund(CentrapayCommon):
         self.control.configure(partialRefunds=1, refundWindowSeconds=90 * 24 * 3600)
 
     def paid(self, amount=20.0, payment_uuid="paid-line"):
+        """A till's sale of 100 units paid by a Centrapay request."""
         state = self.create_request(amount, payment_uuid=payment_uuid)
         self.control.pay(state["centrapay_id"])
         self.make_stale(self.record(state))
         self.assertEqual(self.status(state)["status"], "paid")
-        return self.record(state)
+        request = self.record(state)
+        self.sale(request, qty=100)
+        return request
 
-    def refund(self, request=None, amount=5.0, payment_uuid="refund-1", **extra):
+    def refund(
+        self,
+        request=None,
+        amount=5.0,
+        payment_uuid="refund-1",
+        qty=None,
+        user=None,
+        **extra,
+    ):
+        """A POS refund of ``amount`` (by the cashier unless ``user``), returning
+        its worth of the request's sale, or ``qty`` units of it."""
         data = {
             "amount": amount,
             "payment_uuid": payment_uuid,
             "session_id": self.session.id,
+            "order_uuid": f"order-{payment_uuid}",
             **extra,
         }
         if request is not None:
             data["centrapay_id"] = request.centrapay_id
-        return self.method.with_user(self.cashier).centrapay_refund_request(data)
+            sale = request.pos_order_id
+            if sale and "refunded_lines" not in data:
+                unit = sale.lines[:1].price_unit
+                data["refunded_lines"] = self.returned(
+                    sale, qty if qty is not None else amount / unit
+                )
+        return self.method.with_user(user or self.cashier).centrapay_refund_request(
+            data
+        )
 
     def refunds_at_centrapay(self, request):
         activities = self.sandbox_client().list_payment_request_activities(
@@ -53,7 +75,7 @@ class TestCentrapayRefund(CentrapayCommon):
         self.assertEqual(len(self.refunds_at_centrapay(request)), 1)
         self.assertEqual(request._centrapay_refundable(), 0)
         again = self.refund(request, 1, payment_uuid="refund-2")
-        self.assertIn("left to refund", again["error"])
+        self.assertIn("left to return", again["error"])
 
     def test_partial_and_repeated_refunds_up_to_what_is_left(self):
         request = self.paid(20)
@@ -62,7 +84,7 @@ class TestCentrapayRefund(CentrapayCommon):
         self.assertTrue(first["accepted"] and second["accepted"])
         self.assertNotEqual(first["external_ref"], second["external_ref"])
         self.assertNotEqual(first["short_code"], second["short_code"])
-        beyond = self.refund(request, 8, payment_uuid="r3")
+        beyond = self.refund(request, 8, payment_uuid="r3", qty=37.5)
         self.assertIn("7.50", beyond["error"])
         last = self.refund(request, 7.5, payment_uuid="r4")
         self.assertTrue(last["accepted"])
@@ -154,9 +176,16 @@ class TestCentrapayRefund(CentrapayCommon):
 
     def test_refund_by_short_code(self):
         request = self.paid(20)
-        state = self.refund(None, 3, short_code=request.short_code.lower())
+        state = self.refund(
+            None,
+            3,
+            short_code=request.short_code.lower(),
+            refunded_lines=self.returned(request.pos_order_id, 15),
+        )
         self.assertTrue(state["accepted"], state)
-        bad = self.refund(None, 3, payment_uuid="bad", short_code="CP-AAA-AAA")
+        bad = self.refund(
+            None, 3, payment_uuid="bad", short_code="CP-AAA-AAA", user=self.manager
+        )
         self.assertIn("check character", bad["error"])
 
     def test_refund_by_short_code_of_a_request_not_in_odoo(self):
@@ -166,10 +195,15 @@ class TestCentrapayRefund(CentrapayCommon):
             currency="NZD",
             external_ref="elsewhere-1",
         )
-        unpaid = self.refund(None, 3, payment_uuid="u", short_code=created["shortCode"])
+        code = created["shortCode"]
+        unpaid = self.refund(None, 3, "u", short_code=code, user=self.manager)
         self.assertIn("never paid", unpaid["error"])
         self.control.pay(created["id"])
-        state = self.refund(None, 3, payment_uuid="e", short_code=created["shortCode"])
+        # No sale in Odoo: a manager's decision, never a cashier's.
+        refused = self.refund(None, 3, "c", short_code=code)
+        self.assertIn("manager decides", refused["error"])
+        self.assertFalse(self.Request.search([("centrapay_id", "=", created["id"])]))
+        state = self.refund(None, 3, "e", short_code=code, user=self.manager)
         self.assertTrue(state["accepted"], state)
         adopted = self.Request.search([("centrapay_id", "=", created["id"])])
         self.assertEqual(adopted.amount, 9)
@@ -187,7 +221,7 @@ class TestCentrapayRefund(CentrapayCommon):
             [self.method.id],
         )
         self.method.invalidate_recordset()
-        state = self.refund(None, 3, short_code=code)
+        state = self.refund(None, 3, short_code=code, user=self.manager)
         self.assertIn("another merchant", state["error"])
 
     def test_split_paid_order_refunds_the_chosen_payment(self):
@@ -201,16 +235,30 @@ class TestCentrapayRefund(CentrapayCommon):
     def test_a_refund_line_is_verified_when_its_order_is_saved(self):
         request = self.paid(20)
         state = self.refund(request, 5)
+        sale_line = request.pos_order_id.lines
 
-        def order(amount, ref):
+        def order(amount, ref, uuid="order-refund-1", returns=True):
             return self.env["pos.order"].create(
                 {
                     "session_id": self.session.id,
+                    "uuid": uuid,
                     "state": "paid",
                     "amount_total": -amount,
                     "amount_tax": 0,
                     "amount_paid": -amount,
                     "amount_return": 0,
+                    "lines": [
+                        Command.create(
+                            {
+                                "product_id": sale_line.product_id.id,
+                                "qty": -25,
+                                "price_unit": 0.2,
+                                "price_subtotal": -amount,
+                                "price_subtotal_incl": -amount,
+                                "refunded_orderline_id": returns and sale_line.id,
+                            }
+                        )
+                    ],
                     "payment_ids": [
                         Command.create(
                             {
@@ -228,6 +276,10 @@ class TestCentrapayRefund(CentrapayCommon):
             order(5, "made-up")
         with self.assertRaisesRegex(ValidationError, "not this amount"):
             order(50, state["external_ref"])
+        with self.assertRaisesRegex(ValidationError, "another refund order"):
+            order(5, state["external_ref"], uuid="some-other-order")
+        with self.assertRaisesRegex(ValidationError, "returns nothing"):
+            order(5, state["external_ref"], returns=False)
         saved = order(5, state["external_ref"])
         refund = request.refund_ids.filtered(
             lambda r: r.external_ref == state["external_ref"]
@@ -256,6 +308,20 @@ class TestCentrapayRefund(CentrapayCommon):
         self.assertEqual(refund.user_id, self.manager)
         self.assertEqual(refund.origin, "backoffice")
         self.assertTrue(refund.short_code)
+        # In the books: a paid refund order of the open session, whose Centrapay
+        # line is the refund, so reconciliation matches it.
+        booked = refund.pos_order_id
+        self.assertEqual(booked.session_id, self.session)
+        self.assertEqual(booked.state, "paid")
+        self.assertEqual(booked.amount_total, -2)
+        self.assertEqual(refund.pos_payment_id.amount, -2)
+        item = (
+            self.env["centrapay.reconciliation.item"]
+            ._centrapay_reconcile_sessions(self.session)
+            .filtered(lambda i: i.request_id == request)
+        )
+        self.assertEqual(item.kind, "matched")
+        self.assertEqual((item.odoo_amount, item.centrapay_amount), (18, 18))
 
     def test_a_completed_webhook_completes_the_refund(self):
         request = self.paid(20)

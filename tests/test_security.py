@@ -4,87 +4,12 @@ from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
-from .common import CentrapayCommon, centrapay_method_vals
+from .common import TwoCompanyCommon
 
 
 @tagged("post_install", "-at_install")
-class TestCentrapayAuthorization(CentrapayCommon):
+class TestCentrapayAuthorization(TwoCompanyCommon):
     """Real users of each group, in two companies; never the superuser."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.company_a = cls.method.company_id
-        other = cls.setup_other_company(currency_id=cls.env.ref("base.NZD").id)
-        cls.company_b = other["company"]
-        cls.journal_b = cls.env["account.journal"].create(
-            {
-                "name": "Centrapay B",
-                "code": "CPB",
-                "type": "bank",
-                "company_id": cls.company_b.id,
-            }
-        )
-        cls.method_b = (
-            cls.env["pos.payment.method"]
-            .with_company(cls.company_b)
-            .create(
-                centrapay_method_vals(
-                    cls.sandbox, cls.journal_b, company_id=cls.company_b.id
-                )
-            )
-        )
-        cls.config_b = (
-            cls.env["pos.config"]
-            .with_company(cls.company_b)
-            .create(
-                {
-                    "name": "Centrapay POS B",
-                    "company_id": cls.company_b.id,
-                    "payment_method_ids": [Command.set(cls.method_b.ids)],
-                }
-            )
-        )
-        cls.config_b.with_company(cls.company_b).open_ui()
-        cls.session_b = cls.config_b.current_session_id
-        cls.session_b.set_opening_control(0, "")
-        cls.cashier_a = cls._user(
-            "cashier_a", "base.group_user,point_of_sale.group_pos_user", cls.company_a
-        )
-        cls.cashier_b = cls._user(
-            "cashier_b", "base.group_user,point_of_sale.group_pos_user", cls.company_b
-        )
-        cls.manager_a = cls._user(
-            "manager_a",
-            "base.group_user,point_of_sale.group_pos_manager",
-            cls.company_a,
-        )
-        cls.manager_b = cls._user(
-            "manager_b",
-            "base.group_user,point_of_sale.group_pos_manager",
-            cls.company_b,
-        )
-        cls.internal = cls._user("internal_a", "base.group_user", cls.company_a)
-        cls.portal = cls._user("portal_a", "base.group_portal", cls.company_a)
-
-    def as_cashier(self, user, method, amount=2.0, payment_uuid="sec-line", **extra):
-        session = extra.pop(
-            "session", self.session if method == self.method else self.session_b
-        )
-        return (
-            method.with_user(user)
-            .with_company(method.company_id)
-            .centrapay_create_request(
-                {
-                    "amount": amount,
-                    "payment_uuid": payment_uuid,
-                    "order_uuid": "sec-order",
-                    "order_name": "Order SEC",
-                    "session_id": session.id,
-                    **extra,
-                }
-            )
-        )
 
     # --- 1. Test connection ---
 
@@ -182,6 +107,12 @@ class TestCentrapayAuthorization(CentrapayCommon):
                                 "amount": amount,
                                 "payment_method_id": method.id,
                                 "centrapay_request_id": centrapay_id,
+                                # As the till does: the line's own uuid.
+                                "uuid": self.Request.sudo()
+                                .search([("centrapay_id", "=", centrapay_id)])
+                                .pos_payment_uuid
+                                if centrapay_id
+                                else False,
                             }
                         )
                     ],

@@ -176,7 +176,7 @@ class TestCentrapaySettlement(CentrapayCommon):
         paid_by["assetTotals"][0]["settlementDate"] = (
             f"{second.settlement_date}T00:00:00Z"
         )
-        moved.paid_by_json = json.dumps(paid_by)
+        moved.sudo().paid_by_json = json.dumps(paid_by)
         (first | second).with_user(self.manager).action_centrapay_match()
         self.assertNotIn(payment, first.activity_ids)
         self.assertIn(payment, second.activity_ids)

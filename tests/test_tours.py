@@ -90,3 +90,26 @@ class TestCentrapayTours(CentrapayHttpCommon):
         refund = self._refunds()
         self.assertEqual(refund.state, "failed")
         self.assertFalse(refund.pos_order_id)
+
+    def test_a_refund_with_no_refund_order_is_refused(self):
+        self.control.clear_calls()
+        self.start_pos_tour("CentrapayRefundWithoutRefundOrderTour")
+        self.assertFalse(self._refunds())
+        refunds_sent = [
+            c
+            for c in self.control.calls()
+            if c["method"] == "POST" and c["path"].endswith("/refund")
+        ]
+        self.assertFalse(refunds_sent, "nothing was sent to Centrapay")
+
+    def test_a_close_with_a_pending_request_is_stopped_at_the_till(self):
+        session = self.main_pos_config.current_session_id
+        session.set_opening_control(0, "")
+        self.env.flush_all()
+        state = self.centrapay_method.with_user(self.pos_user).centrapay_create_request(
+            {"amount": 3.0, "payment_uuid": "pending-at-close", "session_id": session.id}
+        )
+        self.assertEqual(state["status"], "new")
+        self.start_pos_tour("CentrapayCloseWithPendingTour")
+        self.assertEqual(session.state, "opened", "a refused close leaves it open")
+        self.assertFalse(session.centrapay_close_forced_by)

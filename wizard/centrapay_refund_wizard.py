@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import float_repr
 
 
@@ -23,6 +24,8 @@ class CentrapayRefundWizard(models.TransientModel):
     @api.depends("request_id")
     def _compute_refundable(self):
         for wizard in self:
+            # Only a request the manager may read (its company's) shows an amount.
+            wizard.request_id.check_access("read")
             wizard.refundable = wizard.request_id.sudo()._centrapay_refundable()
 
     @api.model
@@ -32,6 +35,7 @@ class CentrapayRefundWizard(models.TransientModel):
             values.get("request_id") or self.env.context.get("active_id")
         )
         if request:
+            request.check_access("read")
             values["request_id"] = request.id
             values.setdefault("amount", request.sudo()._centrapay_refundable())
         return values
@@ -42,6 +46,16 @@ class CentrapayRefundWizard(models.TransientModel):
         request = self.request_id
         # A POS manager of the request's company (ACL and record rules).
         request.check_access("write")
+        original = request.sudo().pos_order_id
+        if original and original.config_id.current_session_id.state != "opened":
+            raise UserError(
+                self.env._(
+                    "Open a session of %(pos)s first: a refund of a POS sale is "
+                    "recorded as a refund order of its open session, so that the "
+                    "books agree with Centrapay.",
+                    pos=original.config_id.display_name,
+                )
+            )
         digits = request.currency_id.decimal_places
         refund = (
             self.env["centrapay.refund"]

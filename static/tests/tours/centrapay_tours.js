@@ -4,6 +4,7 @@ import * as Dialog from "@point_of_sale/../tests/tours/utils/dialog_util";
 import * as PaymentScreen from "@point_of_sale/../tests/tours/utils/payment_screen_util";
 import * as ProductScreen from "@point_of_sale/../tests/tours/utils/product_screen_util";
 import * as ReceiptScreen from "@point_of_sale/../tests/tours/utils/receipt_screen_util";
+import * as TextInputPopup from "@point_of_sale/../tests/tours/utils/text_input_popup_util";
 import * as TicketScreen from "@point_of_sale/../tests/tours/utils/ticket_screen_util";
 import {registry} from "@web/core/registry";
 
@@ -158,6 +159,11 @@ function payThenOpenRefund(quantity, refundQuantity) {
         TicketScreen.confirmRefund(),
         ProductScreen.clickPayButton(),
         PaymentScreen.clickPaymentMethod("Centrapay"),
+        {
+            content: "the cashier is asked first, with the amount and the code",
+            trigger: ".modal-body:contains('Refund'):contains('to CP-')",
+        },
+        Dialog.confirm("Refund"),
     ];
 }
 
@@ -192,6 +198,65 @@ registry.category("web_tour.tours").add("CentrapayRefusedRefundTour", {
             {
                 content: "the refund line stays, to retry or remove",
                 trigger: ".paymentline .electronic_status",
+            },
+        ].flat(Infinity),
+});
+
+registry.category("web_tour.tours").add("CentrapayRefundWithoutRefundOrderTour", {
+    steps: () =>
+        [
+            Chrome.startPoS(),
+            Dialog.confirm("Open Register"),
+            // A negative line on a new order: nothing of a sale is returned.
+            ProductScreen.addOrderline("Desk Pad", "-1"),
+            ProductScreen.clickPayButton(),
+            PaymentScreen.clickPaymentMethod("Centrapay"),
+            {
+                content: "no refunded order: the POS asks for the receipt's code",
+                trigger: ".modal:contains('Centrapay short code')",
+            },
+            TextInputPopup.inputText("CP-AAA-AAA"),
+            Dialog.confirm(),
+            {
+                content: "the cashier is told a manager decides, and where",
+                trigger: ".modal-body:contains('manager decides')",
+            },
+            Dialog.confirm(),
+            {
+                content: "nothing was refunded: the line is not done",
+                trigger: ".paymentline:not(:has(.electronic_status:contains('Successful')))",
+            },
+        ].flat(Infinity),
+});
+
+registry.category("web_tour.tours").add("CentrapayCloseWithPendingTour", {
+    steps: () =>
+        [
+            // The register was opened before: a payment waits in it.
+            Chrome.startPoS(),
+            ...Chrome.clickMenuOption("Close Register"),
+            {
+                content: "close the register",
+                trigger: ".close-pos-popup .button:contains('Close Register')",
+                run: "click",
+            },
+            {
+                content: "Centrapay stops the close and names the waiting payment",
+                trigger: ".modal-body:contains('waiting for a payment of')",
+            },
+            {
+                content: "with nothing about draft orders to review or cancel",
+                trigger: ".modal:not(:has(button:contains('Cancel Orders')))",
+            },
+            {
+                content: "the cashier closes the message",
+                trigger:
+                    ".modal:not(.o_inactive_modal):contains('waiting for a payment of') .modal-footer .btn-primary",
+                run: "click",
+            },
+            {
+                content: "the register is still open: the POS stays usable",
+                trigger: ".close-pos-popup .button:contains('Close Register')",
             },
         ].flat(Infinity),
 });

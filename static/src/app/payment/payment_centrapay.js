@@ -8,7 +8,7 @@ import {CentrapayQrDialog} from "@pos_centrapay/app/components/centrapay_qr_dial
 import {PaymentInterface} from "@point_of_sale/app/payment/payment_interface";
 import {SelectionPopup} from "@point_of_sale/app/utils/input_popups/selection_popup";
 import {TextInputPopup} from "@point_of_sale/app/utils/input_popups/text_input_popup";
-import {makeAwaitable} from "@point_of_sale/app/store/make_awaitable_dialog";
+import {ask, makeAwaitable} from "@point_of_sale/app/store/make_awaitable_dialog";
 import {_t} from "@web/core/l10n/translation";
 import {reactive} from "@odoo/owl";
 import {register_payment_method} from "@point_of_sale/app/store/pos_store";
@@ -146,7 +146,9 @@ export class PaymentCentrapay extends PaymentInterface {
      * Refund a Centrapay payment (a negative line). It goes against the
      * refunded order's Centrapay payment (the cashier picks one when there are
      * several), or the one whose short code the cashier types or scans. The
-     * server answers once Centrapay accepted it; the same line resends the same
+     * server says how much may go back (the returned lines, less what was
+     * refunded already); the cashier confirms, then the server sends it and
+     * answers once Centrapay accepted it. The same line resends the same
      * refund, so a retry never refunds twice.
      */
     async _sendRefund(order, line) {
@@ -157,18 +159,89 @@ export class PaymentCentrapay extends PaymentInterface {
         if (!target) {
             return false;
         }
-        if (target.centrapay_id) {
-            // Known before the call: a reload during the refund resumes it.
-            line.update({centrapay_request_id: target.centrapay_id});
-        }
-        const state = await this._call("centrapay_refund_request", {
-            amount: -line.amount,
+        const request = {
             payment_uuid: line.uuid,
             session_id: this.pos.session.id,
+            order_uuid: order.uuid,
+            refunded_lines: this._refundedLines(order),
             ...target,
+        };
+        if (!line.centrapay_request_id) {
+            const quote = await this._call("centrapay_refund_quote", request);
+            if (!quote || quote.error) {
+                this._showError(
+                    quote?.error || _t("Centrapay could not check the refund.")
+                );
+                return false;
+            }
+            if (!(await this._confirmRefund(line, quote))) {
+                return false;
+            }
+            // Known before the call: a reload during the refund resumes it.
+            line.update({centrapay_request_id: quote.centrapay_id});
+            request.centrapay_id = quote.centrapay_id;
+            delete request.short_code;
+        }
+        const state = await this._call("centrapay_refund_request", {
+            ...request,
+            amount: -line.amount,
             line_items: this._refundLineItems(order),
         });
         return this._settleRefund(line, state);
+    }
+
+    /** "Refund 13.80 to CP-TTW-Q8H?", with what is left when less than asked. */
+    async _confirmRefund(line, quote) {
+        const format = (amount) => this.env.utils.formatCurrency(amount);
+        const wanted = -line.amount;
+        const amount = Math.min(wanted, quote.left);
+        if (amount <= 0) {
+            this._showError(
+                _t(
+                    "Nothing is left to refund on Centrapay payment %(code)s: %(refunded)s of it was refunded already. Refund this order with another method.",
+                    {code: quote.short_code, refunded: format(quote.refunded)}
+                )
+            );
+            return false;
+        }
+        const question = _t("Refund %(amount)s to %(code)s?", {
+            amount: format(amount),
+            code: quote.short_code,
+        });
+        const body =
+            amount < wanted
+                ? _t(
+                      "%(refunded)s of Centrapay payment %(code)s was refunded already, so %(amount)s is left to refund through Centrapay. The rest, %(rest)s, goes back with another method.",
+                      {
+                          refunded: format(quote.refunded),
+                          code: quote.short_code,
+                          amount: format(amount),
+                          rest: format(wanted - amount),
+                      }
+                  ) +
+                  "\n" +
+                  question
+                : question;
+        const confirmed = await ask(this.env.services.dialog, {
+            title: _t("Centrapay refund"),
+            body,
+            confirmLabel: _t("Refund"),
+            cancelLabel: _t("Not now"),
+        });
+        if (confirmed && amount < wanted) {
+            line.set_amount(-amount);
+        }
+        return confirmed;
+    }
+
+    /** The original order lines this refund order returns, with their quantities. */
+    _refundedLines(order) {
+        return order.lines
+            .filter((orderLine) => orderLine.refunded_orderline_id?.id)
+            .map((orderLine) => ({
+                id: orderLine.refunded_orderline_id.id,
+                qty: -orderLine.get_quantity(),
+            }));
     }
 
     _settleRefund(line, state) {
