@@ -106,10 +106,110 @@ class TestCentrapayTours(CentrapayHttpCommon):
         session = self.main_pos_config.current_session_id
         session.set_opening_control(0, "")
         self.env.flush_all()
-        state = self.centrapay_method.with_user(self.pos_user).centrapay_create_request(
-            {"amount": 3.0, "payment_uuid": "pending-at-close", "session_id": session.id}
+        method = self.centrapay_method.with_user(self.pos_user)
+        state = method.centrapay_create_request(
+            {"amount": 3.0, "payment_uuid": "at-close", "session_id": session.id}
         )
         self.assertEqual(state["status"], "new")
         self.start_pos_tour("CentrapayCloseWithPendingTour")
         self.assertEqual(session.state, "opened", "a refused close leaves it open")
         self.assertFalse(session.centrapay_close_forced_by)
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayDayTours(CentrapayHttpCommon):
+    """A merchant's day, in the browser, as its people would live it."""
+
+    def setUp(self):
+        super().setUp()
+        self.main_pos_config.with_user(self.pos_user).open_ui()
+        self.pos_session = self.main_pos_config.current_session_id
+        self.Request = self.env["centrapay.payment.request"]
+
+    def orphan(self):
+        """A payment taken at Centrapay that no till recorded."""
+        self.env.flush_all()
+        state = self.centrapay_method.with_user(self.pos_user).centrapay_create_request(
+            {"amount": 4.0, "payment_uuid": "orphan", "session_id": self.pos_session.id}
+        )
+        self.control.pay(state["centrapay_id"])
+        request = self.Request.search([("centrapay_id", "=", state["centrapay_id"])])
+        request.sudo().write({"last_read_at": False, "next_poll_at": False})
+        self.centrapay_method.with_user(self.pos_user).centrapay_get_status(
+            state["centrapay_id"], self.pos_session.id
+        )
+        self.assertEqual(request.status, "paid")
+        return request
+
+    def centrapay_net(self, request):
+        """What Centrapay holds of a request: its payments less its refunds."""
+        client = self.sandbox_client()
+        activities = client.list_payment_request_activities(request.centrapay_id)
+        cents = sum(
+            int(a["value"]["amount"]) * (1 if a["type"] == "payment" else -1)
+            for a in activities
+            if a["type"] in ("payment", "refund")
+        )
+        return cents / 100
+
+    def sandbox_client(self):
+        from ..centrapay.client import CentrapayClient
+
+        return CentrapayClient(self.sandbox.base_url, self.sandbox.api_key)
+
+    def test_a_day_that_ends(self):
+        # The till: a sale of 3 Desk Pads with Centrapay, 1 refunded at the till.
+        self.start_pos_tour("CentrapayPartialRefundTour")
+        sale = self.Request.search(
+            [("payment_method_id", "=", self.centrapay_method.id)]
+        )
+        self.assertEqual(sale.status, "paid")
+        # The back office: a manager refunds 2.00 more of it from its request.
+        self.start_tour(
+            f"/odoo/action-pos_centrapay.action_centrapay_payment_request/{sale.id}",
+            "CentrapayBackOfficeRefundTour",
+            login="pos_admin",
+        )
+        self.assertEqual(
+            sorted(sale.refund_ids.mapped("origin")), ["backoffice", "pos"]
+        )
+        # A payment no till recorded, refunded from reconciliation.
+        orphan = self.orphan()
+        self.start_tour(
+            "/odoo/action-pos_centrapay.action_server_centrapay_reconciliation",
+            "CentrapayReconciliationTour",
+            login="pos_admin",
+        )
+        self.assertEqual(orphan.refund_ids.origin, "backoffice")
+        # The till closes the day: nothing is left to check.
+        self.assertFalse(self.pos_session.centrapay_close_blocked)
+        self.start_pos_tour("CentrapayCloseDayTour")
+        self.assertEqual(self.pos_session.state, "closed")
+        self.assertFalse(self.pos_session.centrapay_close_forced_by)
+        # The Centrapay journal holds what Centrapay holds.
+        posted = sum(
+            self.pos_session.bank_payment_ids.filtered(
+                lambda p: p.pos_payment_method_id == self.centrapay_method
+            ).mapped("amount_signed")
+        )
+        held = self.centrapay_net(sale) + self.centrapay_net(orphan)
+        self.assertAlmostEqual(self.centrapay_net(orphan), 0, places=2)
+        self.assertAlmostEqual(posted, held, places=2)
+        self.assertAlmostEqual(held, sale.amount - sale.refunded_amount, places=2)
+
+    def test_a_close_despite_centrapay_is_recorded(self):
+        self.pos_session.set_opening_control(0, "")
+        self.env.flush_all()
+        state = self.centrapay_method.with_user(self.pos_user).centrapay_create_request(
+            {"amount": 3.0, "payment_uuid": "waits", "session_id": self.pos_session.id}
+        )
+        self.start_tour(
+            f"/odoo/action-point_of_sale.action_pos_session/{self.pos_session.id}",
+            "CentrapayCloseDespiteTour",
+            login="pos_admin",
+        )
+        self.assertEqual(self.pos_session.state, "closed")
+        self.assertEqual(self.pos_session.centrapay_close_forced_by, self.pos_admin)
+        self.assertIn(
+            state["short_code"], self.pos_session.centrapay_close_forced_items
+        )

@@ -4,10 +4,10 @@ Run by ``tools/dev.py demo`` as ``odoo shell < tools/demo_data.py`` after the
 Centrapay method is configured; ``CENTRAPAY_DEMO_CREDENTIALS`` names the
 sandbox's credentials file. Through the same server calls the POS makes, and
 the sandbox's patron, it records a few Centrapay sales over the last days, a
-partial refund, and one payment taken at Centrapay that no POS order records
-(an orphan, as when a browser closes at the POS timeout); and, at Centrapay,
-three past days of sales and their settlements. Does nothing if the demo already
-has Centrapay sales.
+partial refund from the back office, and one payment taken at Centrapay that no
+POS order records (an orphan, as when a browser closes at the POS timeout);
+and, at Centrapay, three past days of sales and their settlements. Does nothing
+if the demo already has Centrapay sales.
 """
 
 import json
@@ -55,11 +55,22 @@ if not Request.search_count([("payment_method_id", "=", method.id)]):
         control.pay(state["centrapay_id"])
         env.cr.commit()  # a new transaction, which sees the committed request
         request = Request.search([("centrapay_id", "=", state["centrapay_id"])])
-        request.write({"last_read_at": False})
+        request.sudo().write({"last_read_at": False})
         method.centrapay_get_status(state["centrapay_id"], session.id)
         return request
 
+    cafe_sale = env["product.product"].create(
+        {
+            "name": "Café sale",
+            "type": "service",
+            "available_in_pos": False,
+            "taxes_id": [Command.clear()],
+        }
+    )
+
     def order(request, days_ago):
+        # As a till saves it: a line of what was sold, and the Centrapay line
+        # with the payment line's uuid, which binds it to its request.
         created = env["pos.order"].create(
             {
                 "session_id": session.id,
@@ -68,6 +79,17 @@ if not Request.search_count([("payment_method_id", "=", method.id)]):
                 "amount_tax": 0,
                 "amount_paid": request.amount,
                 "amount_return": 0,
+                "lines": [
+                    Command.create(
+                        {
+                            "product_id": cafe_sale.id,
+                            "qty": 1,
+                            "price_unit": request.amount,
+                            "price_subtotal": request.amount,
+                            "price_subtotal_incl": request.amount,
+                        }
+                    )
+                ],
                 "payment_ids": [
                     Command.create(
                         {
@@ -75,6 +97,7 @@ if not Request.search_count([("payment_method_id", "=", method.id)]):
                             "payment_method_id": method.id,
                             "centrapay_request_id": request.centrapay_id,
                             "centrapay_short_code": request.short_code,
+                            "uuid": request.pos_payment_uuid,
                         }
                     )
                 ],
@@ -92,13 +115,9 @@ if not Request.search_count([("payment_method_id", "=", method.id)]):
         order(paid(amount, f"Demo sale {days_ago}-{amount}"), days_ago)
     refunded = paid(24.00, "Demo sale refunded")
     order(refunded, 1)
-    method.centrapay_refund_request(
-        {
-            "amount": 6.00,
-            "payment_uuid": "Demo refund 1",
-            "session_id": session.id,
-            "centrapay_id": refunded.centrapay_id,
-        }
-    )
+    # A manager's partial refund from the back office: booked as a refund order.
+    env["centrapay.refund.wizard"].with_context(active_id=refunded.id).create(
+        {"amount": 6.00, "reason": "Wrong size"}
+    ).action_refund()
     paid(14.20, "Demo orphan")  # paid at Centrapay; the till never recorded it
     env.cr.commit()
