@@ -246,8 +246,10 @@ class WebhookVerifier:
         if not token:
             raise WebhookVerificationError("missing_token")
         try:
+            # PyJWTError, not only DecodeError: a header PyJWT refuses (a kid
+            # that is not a string, a bad crit) raises InvalidTokenError.
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as exc:
+        except jwt.PyJWTError as exc:
             raise WebhookVerificationError("malformed", "not a JWT") from exc
         if header.get("alg") != _ALGORITHM:
             raise WebhookVerificationError(
@@ -277,7 +279,7 @@ class WebhookVerifier:
             raise WebhookVerificationError("bad_signature") from exc
         except jwt.InvalidAlgorithmError as exc:
             raise WebhookVerificationError("unsupported_algorithm") from exc
-        except jwt.InvalidTokenError as exc:
+        except jwt.PyJWTError as exc:
             raise WebhookVerificationError("malformed", type(exc).__name__) from exc
         self._check_times(claims)
         self._check_audience(claims.get("aud"))

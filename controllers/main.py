@@ -18,6 +18,9 @@ class CentrapayWebhookController(http.Controller):
         methods=["POST"],
         csrf=False,
         save_session=False,
+        # Werkzeug refuses (413) a longer body before it is read, also a
+        # chunked one; without this, Odoo reads up to its own (large) limit.
+        max_content_length=MAX_BODY_BYTES,
     )
     def centrapay_webhook(self, **_kwargs):
         """Receive a Centrapay notification (doc §11): verify, record, answer.
@@ -27,8 +30,13 @@ class CentrapayWebhookController(http.Controller):
         """
         # Cached: Odoo replays the request on a serialization failure.
         raw_body = request.httprequest.get_data()
+        if len(raw_body) >= MAX_BODY_BYTES:
+            # A chunked body is cut at the route's limit, not refused.
+            _logger.info("Centrapay webhook refused: body too large")
+            return request.make_json_response({"error": "too_large"}, status=413)
         payment_request_id = _payment_request_id(raw_body)
         if payment_request_id is None:
+            _logger.info("Centrapay webhook refused: malformed body")
             return request.make_json_response({"error": "malformed"}, status=400)
         Event = request.env["centrapay.webhook.event"].sudo()
         outcome = Event._centrapay_handle_webhook(
@@ -42,8 +50,6 @@ class CentrapayWebhookController(http.Controller):
 
 def _payment_request_id(raw_body):
     """The notification's payment request id, or None for a malformed body."""
-    if len(raw_body) > MAX_BODY_BYTES:
-        return None
     try:
         body = json.loads(raw_body)
         data = body["data"]

@@ -117,7 +117,7 @@ class CentrapayWebhookEvent(models.Model):
                 ("centrapay_webhook_enabled", "=", True),
             ]
         )
-        notification, outcome = None, "rejected"
+        notification, outcome, codes = None, "rejected", []
         for method in methods:
             try:
                 notification = method._centrapay_verifier().verify(
@@ -125,10 +125,16 @@ class CentrapayWebhookEvent(models.Model):
                 )
                 break
             except WebhookVerificationError as exc:
-                _logger.warning("Centrapay webhook rejected: %s", exc.code)
+                codes.append(exc.code)
                 if exc.transient:
                     outcome = "unavailable"
         if notification is None:
+            # One line per notification. A forged one is the sender's problem
+            # (INFO); keys we cannot fetch are ours (WARNING).
+            level = logging.WARNING if outcome == "unavailable" else logging.INFO
+            _logger.log(
+                level, "Centrapay webhook rejected: %s", ", ".join(codes) or "no method"
+            )
             return outcome
         if not request or not request.payment_method_id.centrapay_webhook_enabled:
             return "ignored"

@@ -1,4 +1,6 @@
+import base64
 import json
+import logging
 from decimal import Decimal
 
 from odoo.exceptions import AccessError
@@ -6,6 +8,8 @@ from odoo.tests import tagged
 
 from ..centrapay.client import CentrapayClient
 from .common import CentrapayHttpCommon
+
+WEBHOOK_LOGGER = "odoo.addons.pos_centrapay.models.centrapay_webhook_event"
 
 
 @tagged("post_install", "-at_install")
@@ -84,7 +88,7 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
     def test_a_deeply_nested_body_is_refused_without_a_server_error(self):
         raw = b'{"data":' + b"[" * 50000 + b"]" * 50000 + b"}"
         response = self.post(raw, "Bearer x")
-        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.status_code, 413)
         raw = b'{"data":' + b"[" * 5000 + b"]" * 5000 + b"}"
         self.assertEqual(self.post(raw, "Bearer x").status_code, 400)
 
@@ -132,14 +136,34 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
             ),
             "not a token": (body, "forged"),
         }
+        token = self.control.sign(body, self.audience)
+        _header, claims, signature = token.split(".")
+        for header in ({"alg": "ES256", "kid": 123}, {"alg": "ES256", "crit": "x"}):
+            raw = base64.urlsafe_b64encode(json.dumps(header).encode())
+            forged = f"{raw.rstrip(b'=').decode()}.{claims}.{signature}"
+            cases[f"header {header}"] = (body, forged)
         for name, (payload, token) in cases.items():
             with (
                 self.subTest(name),
-                self.assertLogs("odoo.addons.pos_centrapay", "WARNING"),
+                # The number: Odoo names its level 25 "INFO" too.
+                self.assertLogs(WEBHOOK_LOGGER, logging.INFO) as logs,
             ):
                 self.assertEqual(self.post(payload, token).status_code, 401)
+            # One line, and not a WARNING: forged input is not our fault.
+            self.assertEqual(
+                [(r.levelname, r.getMessage().split(":")[0]) for r in logs.records],
+                [("INFO", "Centrapay webhook rejected")],
+            )
         self.request.invalidate_recordset()
         self.assertEqual(self.request.status, "new")
+
+    def test_a_body_too_large_is_refused_before_it_is_read(self):
+        body = b'{"data": {"paymentRequestId": "x"}, "pad": "' + b"x" * 70000 + b'"}'
+        self.assertEqual(self.post(body, "Bearer x").status_code, 413)
+        # Chunked: no Content-Length to check, the route's own limit refuses it.
+        chunks = (body[i : i + 8192] for i in range(0, len(body), 8192))
+        self.assertEqual(self.post(chunks, "Bearer x").status_code, 413)
+        self.assertFalse(self.env["centrapay.webhook.event"].search([]))
 
     def test_unknown_request_is_ignored(self):
         body = self.notification("n-3", request_id="NotOurRequest123")

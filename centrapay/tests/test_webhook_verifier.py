@@ -470,3 +470,29 @@ def test_deduplicator_is_bounded_and_can_forget():
     assert not dedupe.is_duplicate("b")
     with pytest.raises(ValueError):
         NotificationDeduplicator(max_size=0)
+
+
+def forged_header(header, key, body=BODY):
+    """A token signed by ``key`` whose header PyJWT itself would refuse to encode."""
+    claims = {"iat": int(NOW), "aud": AUD}
+    claims["request_body_sha256"] = hashlib.sha256(body).hexdigest()
+    signing_input = ".".join(
+        b64url(json.dumps(part).encode()) for part in (header, claims)
+    )
+    algorithm = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256)
+    signature = algorithm.sign(signing_input.encode(), key)
+    return f"{signing_input}.{b64url(signature)}"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": "ES256", "kid": 123},
+        {"alg": "ES256", "kid": ["k1"]},
+        {"alg": "ES256", "kid": "k1", "crit": "x"},
+        {"alg": "ES256", "kid": "k1", "crit": ["x"]},
+        {"alg": "ES256", "kid": "k1", "crit": []},
+    ],
+)
+def test_a_header_pyjwt_refuses_is_malformed(verifier, key, header):
+    assert reject_code(verifier, forged_header(header, key)) == "malformed"
