@@ -46,6 +46,16 @@ OVERPAYMENT = "Adjustment"
 
 NAME_MAX = 120
 SKU_MAX = 64
+# Bounds on the numbers of a basket, checked before anything is stored: a
+# number from the POS may be any JSON, and Decimal takes "1e999999" as it is.
+NUMBER_TEXT_MAX = 40  # characters of a number sent as text
+MONEY_MAX = Decimal(10) ** 9  # prices and totals, in major units
+QTY_MAX = Decimal(10) ** 6
+TAX_RATE_MAX = Decimal(1000)  # %
+# Digits kept after the point: POS floats carry noise such as 1.1e-16, which is
+# rounded away rather than refused; no currency has more than 3 minor digits.
+DECIMALS = 12
+_QUANTUM = Decimal(1).scaleb(-DECIMALS)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -88,10 +98,13 @@ def _text(value: object, limit: int) -> str:
     return _CONTROL.sub("", str(value or "")).strip()[:limit]
 
 
-def _number(value: object, where: str, optional: bool = False) -> Decimal | None:
+def _number(
+    value: object, where: str, optional: bool = False, limit: Decimal = MONEY_MAX
+) -> Decimal | None:
     """A finite number from JSON (int, float or numeric string), as a Decimal.
 
-    A missing value (None) is None when ``optional``, else 0.
+    A missing value (None) is None when ``optional``, else 0. Its magnitude is
+    below ``limit``; it is rounded to ``DECIMALS`` digits after the point.
     """
     if value is None:
         return None if optional else Decimal(0)
@@ -99,6 +112,12 @@ def _number(value: object, where: str, optional: bool = False) -> Decimal | None
         raise ValueError(f"{where} is not a number")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where} is not a finite number")
+    if isinstance(value, str) and len(value) > NUMBER_TEXT_MAX:
+        raise ValueError(f"{where} is too long")
+    if isinstance(value, int) and not -limit < value < limit:
+        # Checked before Decimal(): int() of a long text is already bounded by
+        # Python, but a 4000-digit int is no price.
+        raise ValueError(f"{where} is out of range")
     try:
         # repr() of a float is the shortest string that reads back the same:
         # 0.1 stays 0.1 instead of 0.1000000000000000055...
@@ -107,7 +126,16 @@ def _number(value: object, where: str, optional: bool = False) -> Decimal | None
         raise ValueError(f"{where} is not a number") from None
     if not number.is_finite():
         raise ValueError(f"{where} is not a finite number")
-    return number
+    # The exponent first: any arithmetic, even abs(), overflows on "1e1000000".
+    if number.adjusted() > limit.adjusted() or abs(number) >= limit:
+        raise ValueError(f"{where} is out of range")
+    return number.quantize(_QUANTUM) + 0  # + 0: no "-0"
+
+
+def _tax_rate(price: Decimal, untaxed: Decimal | None, where: str) -> None:
+    """Refuse a line whose prices imply an absurd tax rate (see ``_item``)."""
+    if untaxed and abs((price - untaxed) / untaxed * 100) >= TAX_RATE_MAX:
+        raise ValueError(f"{where} has a tax rate out of range")
 
 
 def parse_basket(lines: object, basket: object = None, max_lines: int = 500) -> Basket:
@@ -127,21 +155,21 @@ def parse_basket(lines: object, basket: object = None, max_lines: int = 500) -> 
         where = f"line {index}"
         if not isinstance(line, Mapping):
             raise ValueError(f"{where} is not an object")
-        parsed.append(
-            BasketLine(
-                name=_text(line.get("name"), NAME_MAX) or "Item",
-                qty=_number(line.get("qty"), f"{where} qty"),
-                price=_number(line.get("price"), f"{where} price"),
-                sku=_text(line.get("sku"), SKU_MAX) or None,
-                untaxed=_number(line.get("untaxed"), f"{where} untaxed", True),
-                untaxed_before_discount=_number(
-                    line.get("untaxed_before_discount"),
-                    f"{where} untaxed_before_discount",
-                    True,
-                ),
-                tax=_number(line.get("tax"), f"{where} tax", True),
-            )
+        item = BasketLine(
+            name=_text(line.get("name"), NAME_MAX) or "Item",
+            qty=_number(line.get("qty"), f"{where} qty", limit=QTY_MAX),
+            price=_number(line.get("price"), f"{where} price"),
+            sku=_text(line.get("sku"), SKU_MAX) or None,
+            untaxed=_number(line.get("untaxed"), f"{where} untaxed", True),
+            untaxed_before_discount=_number(
+                line.get("untaxed_before_discount"),
+                f"{where} untaxed_before_discount",
+                True,
+            ),
+            tax=_number(line.get("tax"), f"{where} tax", True, limit=TAX_RATE_MAX),
         )
+        _tax_rate(item.price, item.untaxed, where)
+        parsed.append(item)
     if basket is None:
         basket = {}
     if not isinstance(basket, Mapping):

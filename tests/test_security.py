@@ -249,3 +249,22 @@ class TestCentrapayAuthorization(TwoCompanyCommon):
         created = self.sandbox_client().get_payment_request(state["centrapay_id"])
         self.assertEqual(created["lineItems"][0]["name"], "Tea")
         self.assertNotRegex(created["externalRef"], r"[\x00-\x1f]")
+
+    def test_huge_basket_numbers_are_refused_before_anything_is_stored(self):
+        error = {"error": "The POS sent malformed line items."}
+        for label, lines in (
+            ("qty 1e1000000", [{"name": "Tea", "qty": "1e1000000", "price": 1.0}]),
+            ("price 1e30", [{"name": "Tea", "qty": 1, "price": "1e30"}]),
+            ("500 huge qty", [{"name": "Tea", "qty": "1e999998", "price": 0}] * 500),
+        ):
+            for user, method in (
+                (self.cashier_a, self.method),
+                (self.cashier_b, self.method_b),
+            ):
+                with self.subTest(label, user=user.login):
+                    result = self.as_cashier(
+                        user, method, 1.0, "huge-basket", line_items=lines
+                    )
+                    self.assertEqual(result, error)
+        self.assertFalse(self.Request.search([("pos_payment_uuid", "=", "huge-basket")]))
+        self.assertFalse(self.calls("POST", "/api/payment-requests"))

@@ -242,3 +242,50 @@ def test_texts_are_cleaned_and_bounded():
 def test_malformed_input_is_refused(lines, order):
     with pytest.raises(ValueError):
         parse_basket(lines, order)
+
+
+@pytest.mark.parametrize(
+    "lines, order",
+    [
+        ([{"price": 1, "qty": "1e1000000"}], None),
+        ([{"price": 1, "qty": "1e999998"}], None),
+        ([{"price": "1e30"}], None),
+        ([{"price": 10**9}], None),
+        ([{"price": -1e9}], None),
+        ([{"price": 1, "qty": 10**6}], None),
+        ([{"price": 1, "untaxed": "1e-7"}], None),
+        ([{"price": "1" * 41}], None),
+        ([{"price": "0." + "1" * 39}], None),
+        ([{"price": 1, "tax": "1e4"}], None),
+        ([{"price": 1000, "untaxed": 0.001}], None),
+        ([{"price": 1}], {"total": "-1e999999"}),
+        ([{"price": 1}], {"other_payments": 1e300}),
+        ([{"price": 1}], {"rounding": 10**400}),
+    ],
+)
+def test_numbers_out_of_bounds_are_refused(lines, order):
+    with pytest.raises(ValueError):
+        parse_basket(lines, order)
+
+
+def test_huge_quantities_on_every_line_are_refused_before_any_text_is_built():
+    with pytest.raises(ValueError, match="line 0 qty is out of range"):
+        parse_basket([{"price": 1, "qty": 1e308}] * 500)
+    with pytest.raises(ValueError, match="line 0 qty is out of range"):
+        parse_basket([{"price": 1, "qty": "1e999998"}] * 500)
+
+
+def test_numbers_within_bounds_and_float_noise_are_taken():
+    parsed = basket(
+        [line("Big", 999_999_999.99, qty="999999.999", untaxed=869_565_217.38)],
+        total=999_999_999.99,
+        rounding=1.1102230246251565e-16,
+        other_payments="-0.0",
+    )
+    assert parsed.lines[0].qty == Decimal("999999.999")
+    assert parsed.rounding == 0
+    assert str(parsed.other_payments) == "0E-12"
+    items = line_items(parsed, "999999999.99", 2)
+    assert prices(items) == [99_999_999_999]
+    assert items[0]["qty"] == "999999.999"
+    assert items[0]["tax"] == "15.00"
