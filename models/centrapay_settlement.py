@@ -15,6 +15,14 @@ from ..centrapay.status import parse_timestamp
 _logger = logging.getLogger(__name__)
 
 CONFIRMED = "confirmed"
+# Many2one search operators the bank line takes, and their negations.
+POSITIVE_OPERATORS = ("=", "in", "ilike", "like", "=ilike", "=like")
+NEGATIVE_OPERATORS = {
+    "!=": "=",
+    "not in": "in",
+    "not ilike": "ilike",
+    "not like": "like",
+}
 
 
 class CentrapaySettlement(models.Model):
@@ -185,16 +193,39 @@ class CentrapaySettlement(models.Model):
             settlement.statement_amount = line.amount
 
     def _search_statement_line_id(self, operator, value):
-        """Has a bank line (``!= False``), has none (``= False``), or one of
-        these lines (``=``, ``in``, ``!=``, ``not in`` ids)."""
+        """As the ORM searches a many2one: ``= False`` (no bank line), ids, or
+        texts matched against the lines' names (``=``, ``in``, ``ilike``...)."""
         if operator in ("=", "!=") and value in (False, None):
             ids = self._centrapay_in_bank()
             return [("id", "in" if operator == "!=" else "not in", ids)]
-        if operator not in ("=", "!=", "in", "not in"):
-            raise UserError(self.env._("Search settlements by bank line with = or in."))
-        lines = [value] if isinstance(value, int) else [v for v in value if v]
-        ids = self._centrapay_in_bank(lines)
-        return [("id", "in" if operator in ("=", "in") else "not in", ids)]
+        negative = operator in NEGATIVE_OPERATORS
+        positive = NEGATIVE_OPERATORS.get(operator, operator)
+        if positive not in POSITIVE_OPERATORS:
+            raise UserError(
+                self.env._("Search settlements by bank line with =, in or contains.")
+            )
+        values = value if isinstance(value, list | tuple) else [value]
+        names = [v for v in values if isinstance(v, str)]
+        lines = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+        if positive in ("=", "in"):
+            positive = "in" if isinstance(value, list | tuple) else "="
+        elif positive in ("ilike", "like", "=like", "=ilike") and lines:
+            # The ORM compares ids as text here; a line's name holds no id.
+            lines = []
+        if names:
+            # Like the bank line shown (computed as superuser): a POS manager
+            # without accounting rights finds it by the name they see.
+            Line = self.env["account.bank.statement.line"].sudo()
+            criteria = [names] if positive == "in" else names
+            for criterion in criteria:
+                lines += Line._search(
+                    [
+                        ("company_id", "in", self.env.companies.ids),
+                        ("display_name", positive, criterion),
+                    ]
+                )
+        ids = self._centrapay_in_bank(list(lines)) if lines else []
+        return [("id", "not in" if negative else "in", ids)]
 
     def _centrapay_in_bank(self, line_ids=None):
         """Ids of the settlements whose transfer id a statement line carries

@@ -235,6 +235,40 @@ class TestCentrapaySettlement(CentrapayCommon):
         # A POS manager without accounting rights still sees the bank line.
         self.assertEqual(older.with_user(self.manager).statement_line_id, by_label)
 
+    def test_search_by_bank_line_answers_as_a_many2one(self):
+        newer, older = self.control.seed_settlements(days=2)
+        self.engine_pass()
+        older = self.Settlement.search([("centrapay_id", "=", older["id"])])
+        newer = self.Settlement.search([("centrapay_id", "=", newer["id"])])
+        line = self.env["account.bank.statement.line"].create(
+            {
+                "journal_id": self.journal.id,
+                "date": older.settlement_date + DAY,
+                "payment_ref": f"CENTRAPAY {older.bank_transfer_id}",
+                "amount": older.amount,
+            }
+        )
+        name = line.display_name
+        Settlement = self.Settlement.with_user(self.manager)
+        for domain, expected in (
+            ([("statement_line_id", "=", "abc")], []),
+            ([("statement_line_id", "in", ["abc"])], []),
+            ([("statement_line_id", "!=", "abc")], newer | older),
+            ([("statement_line_id", "not in", ["abc"])], newer | older),
+            ([("statement_line_id", "=", name)], older),
+            ([("statement_line_id", "in", [name, "abc"])], older),
+            ([("statement_line_id", "ilike", name[2:])], older),
+            ([("statement_line_id", "not ilike", name)], newer),
+            ([("statement_line_id", "!=", name)], newer),
+            ([("statement_line_id", "=", line.id)], older),
+            ([("statement_line_id", "in", [line.id])], older),
+            ([("statement_line_id", "not in", [line.id])], newer),
+        ):
+            with self.subTest(domain=domain):
+                self.assertEqual(Settlement.search(domain), Settlement.browse(
+                    expected.ids if expected else []
+                ))
+
     def test_who_sees_and_reads_settlements(self):
         self.control.seed_settlements(days=1)
         self.Settlement.with_user(self.manager).action_centrapay_sync()
