@@ -513,9 +513,11 @@ class CentrapaySettlement(models.Model):
 
     # --- Back office ----------------------------------------------------------------
 
-    @api.model
     def action_centrapay_sync(self):
-        """Read the settlements of every Centrapay method the manager runs now."""
+        """Read the settlements of every Centrapay method the manager runs now.
+
+        Not ``api.model``: the list's header button sends the selected ids.
+        """
         methods = self.env["pos.payment.method"].search(
             [
                 ("use_payment_terminal", "=", "centrapay"),

@@ -2,6 +2,7 @@ import json
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
+from odoo.api import call_kw
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
@@ -268,6 +269,24 @@ class TestCentrapaySettlement(CentrapayCommon):
                 self.assertEqual(Settlement.search(domain), Settlement.browse(
                     expected.ids if expected else []
                 ))
+
+    def test_read_from_centrapay_button_works_for_a_manager(self):
+        """The list's header button, as the web client calls it: with the ids
+        of the selected rows, none or some."""
+        self.control.seed_settlements(days=1)
+        Settlement = self.Settlement.with_user(self.manager)
+        self.assertTrue(call_kw(Settlement, "action_centrapay_sync", [[]], {}))
+        settlements = Settlement.search([])
+        self.assertEqual(len(settlements), 1)
+        self.assertEqual(settlements.company_id, self.method.company_id)
+        self.assertTrue(
+            call_kw(Settlement, "action_centrapay_sync", [settlements.ids], {})
+        )
+        self.assertEqual(Settlement.search([]), settlements)
+        with self.assertRaises(AccessError):
+            call_kw(
+                self.Settlement.with_user(self.cashier), "action_centrapay_sync", [[]], {}
+            )
 
     def test_who_sees_and_reads_settlements(self):
         self.control.seed_settlements(days=1)
