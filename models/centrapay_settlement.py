@@ -46,7 +46,23 @@ class CentrapaySettlement(models.Model):
     merchant_id = fields.Char("Merchant ID", readonly=True, index=True)
     asset_type = fields.Char(readonly=True)
     status = fields.Char(
-        readonly=True, help="As Centrapay says: awaiting-confirmation, confirmed."
+        "Centrapay Status",
+        readonly=True,
+        help="As Centrapay says: awaiting-confirmation, confirmed.",
+    )
+    # Centrapay's statuses are an open list: the raw one is kept, this is shown.
+    state = fields.Selection(
+        [
+            ("awaiting-confirmation", "Awaiting Confirmation"),
+            (CONFIRMED, "Confirmed"),
+            ("other", "Other"),
+        ],
+        "Status",
+        compute="_compute_state",
+        store=True,
+    )
+    asset_label = fields.Char(
+        "Asset", compute="_compute_asset_label", help="Its asset type, readable."
     )
     settlement_type = fields.Char("Type", readonly=True)
     is_test = fields.Boolean("Test", readonly=True)
@@ -81,7 +97,25 @@ class CentrapaySettlement(models.Model):
         store=True,
         help="Payments less refunds of the ledger activities it covers.",
     )
-    difference = fields.Monetary(compute="_compute_expected_amount", store=True)
+    difference = fields.Monetary(
+        compute="_compute_expected_amount",
+        store=True,
+        help="Settled less expected: what Centrapay paid beyond (or short of) "
+        "the ledger activities Odoo matched to it.",
+    )
+    difference_kind = fields.Selection(
+        [
+            ("none", "Agrees"),
+            ("more", "Settled more than expected"),
+            ("less", "Settled less than expected"),
+        ],
+        "Difference Check",
+        compute="_compute_expected_amount",
+        store=True,
+    )
+    difference_note = fields.Char(
+        "What the Difference Means", compute="_compute_difference_note"
+    )
     is_short = fields.Boolean(
         "Short",
         compute="_compute_expected_amount",
@@ -120,9 +154,69 @@ class CentrapaySettlement(models.Model):
         for settlement in self:
             settlement.name = " ".join(
                 str(part)
-                for part in (settlement.settlement_date, settlement.asset_type)
+                for part in (
+                    settlement.settlement_date,
+                    settlement._centrapay_asset_label(settlement.asset_type),
+                )
                 if part
             )
+
+    @api.depends("status")
+    def _compute_state(self):
+        known = dict(self._fields["state"].selection)
+        for settlement in self:
+            status = settlement.status
+            settlement.state = status if status in known else bool(status) and "other"
+
+    @api.depends("asset_type")
+    def _compute_asset_label(self):
+        for settlement in self:
+            settlement.asset_label = self._centrapay_asset_label(
+                settlement.asset_type
+            )
+
+    @api.model
+    def _centrapay_asset_label(self, asset_type):
+        """``centrapay.nzd.test`` as "Centrapay NZD (test)" (doc §6.13)."""
+        if not asset_type:
+            return ""
+        *words, network = asset_type.split(".")
+        if not words:
+            words, network = [network], ""
+        label = " ".join(
+            word.upper() if len(word) == 3 else word.capitalize()
+            for word in words
+            if word and word != "g"
+        )
+        if network.lower() in ("test", "testnet"):
+            return self.env._("%(asset)s (test)", asset=label)
+        if network.lower() in ("main", "mainnet", ""):
+            return label
+        return f"{label} {network}"
+
+    @api.depends("difference_kind", "difference", "currency_id")
+    def _compute_difference_note(self):
+        for settlement in self:
+            amount = abs(settlement.difference)
+            currency = settlement.currency_id or settlement.company_id.currency_id
+            if settlement.difference_kind == "more":
+                settlement.difference_note = self.env._(
+                    "Centrapay settled %(amount)s more than the payments Odoo "
+                    "matched to it: payments made outside this database (another "
+                    "till or system, earlier history), or ledger activities Odoo "
+                    "has not read yet. Match the ledger again once they are in.",
+                    amount=currency.format(amount),
+                )
+            elif settlement.difference_kind == "less":
+                settlement.difference_note = self.env._(
+                    "Centrapay settled %(amount)s less than the payments Odoo "
+                    "matched to it, less their refunds: a refund or fee Odoo does "
+                    "not know of, or a payment Centrapay settles another day. Ask "
+                    "Centrapay if it stays.",
+                    amount=currency.format(amount),
+                )
+            else:
+                settlement.difference_note = False
 
     @api.depends(
         "amount", "currency_id", "activity_ids.amount", "activity_ids.activity_type"
@@ -136,9 +230,9 @@ class CentrapaySettlement(models.Model):
             currency = settlement.currency_id or settlement.company_id.currency_id
             settlement.expected_amount = expected
             settlement.difference = settlement.amount - expected
-            settlement.is_short = (
-                currency.compare_amounts(settlement.amount, expected) < 0
-            )
+            compared = currency.compare_amounts(settlement.amount, expected)
+            settlement.is_short = compared < 0
+            settlement.difference_kind = {-1: "less", 0: "none", 1: "more"}[compared]
 
     def _late_before(self):
         return fields.Datetime.now() - timedelta(days=const.SETTLEMENT_LATE_DAYS)

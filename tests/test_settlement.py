@@ -288,6 +288,43 @@ class TestCentrapaySettlement(CentrapayCommon):
                 self.Settlement.with_user(self.cashier), "action_centrapay_sync", [[]], {}
             )
 
+    def test_settlements_show_labels_and_explain_their_differences(self):
+        newer, older = self.control.seed_settlements(days=2)
+        self.control.force_settlement(newer["id"], status="awaiting-confirmation")
+        self.control.force_settlement(
+            older["id"], amount=int(older["settlementAmount"]) + 6054
+        )
+        self.engine_pass()
+        Settlement = self.Settlement.with_user(self.manager)
+        newer = Settlement.search([("centrapay_id", "=", newer["id"])])
+        older = Settlement.search([("centrapay_id", "=", older["id"])])
+        labels = dict(Settlement._fields["state"]._description_selection(self.env))
+        self.assertEqual(newer.state, "awaiting-confirmation")
+        self.assertEqual(labels[newer.state], "Awaiting Confirmation")
+        self.assertEqual(older.state, "confirmed")
+        self.assertEqual(newer.asset_type, "centrapay.nzd.test")
+        self.assertEqual(newer.asset_label, "Centrapay NZD (test)")
+        self.assertIn("Centrapay NZD (test)", newer.name)
+        self.assertEqual(newer.difference_kind, "none")
+        self.assertFalse(newer.difference_note)
+        self.assertAlmostEqual(older.difference, 60.54)
+        self.assertEqual(older.difference_kind, "more")
+        self.assertIn("60.54 more than the payments Odoo matched", older.difference_note)
+        self.assertEqual(Settlement.search([("difference_kind", "=", "more")]), older)
+        self.control.force_settlement(older.centrapay_id, amount=100)
+        Settlement.action_centrapay_sync()
+        older.invalidate_recordset()
+        self.assertEqual(older.difference_kind, "less")
+        self.assertTrue(older.is_short)
+        self.assertIn("less than the payments Odoo matched", older.difference_note)
+        # The screens show the labels, not Centrapay's raw values.
+        views = Settlement.get_views([(False, "list"), (False, "form")])["views"]
+        list_arch = views["list"]["arch"]
+        for shown in ('name="state"', 'name="asset_label"', 'name="difference_kind"'):
+            self.assertIn(shown, list_arch)
+        self.assertNotIn('<field name="status"', list_arch)
+        self.assertIn('name="difference_note"', views["form"]["arch"])
+
     def test_who_sees_and_reads_settlements(self):
         self.control.seed_settlements(days=1)
         self.Settlement.with_user(self.manager).action_centrapay_sync()
