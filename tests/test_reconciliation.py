@@ -114,15 +114,79 @@ class TestCentrapayReconciliation(ReconciliationMixin, CentrapayCommon):
                 "amount_return": 0,
             }
         )
-        wizard = (
-            self.env["centrapay.reconciliation.wizard"]
-            .with_user(self.manager)
-            .create({"mode": "attach", "item_ids": item.ids, "pos_order_id": order.id})
-        )
-        wizard.action_confirm()
+        self.attach(item, order)
         self.assertEqual(request.pos_order_id, order)
         self.assertEqual(item.state, "done")
         self.assertEqual(item.action_ids.action, "attach")
+        self.assertNotIn("difference", item.explanation)
+
+    def draft_order(self, amount, session=None):
+        session = session or self.session
+        return (
+            self.env["pos.order"]
+            .with_company(session.company_id)
+            .create(
+                {
+                    "session_id": session.id,
+                    "amount_total": amount,
+                    "amount_tax": 0,
+                    "amount_paid": 0,
+                    "amount_return": 0,
+                }
+            )
+        )
+
+    def attach(self, item, order, user=None):
+        return (
+            self.env["centrapay.reconciliation.wizard"]
+            .with_user(user or self.manager)
+            .create({"mode": "attach", "item_ids": item.ids, "pos_order_id": order.id})
+            .action_confirm()
+        )
+
+    def test_only_an_orphan_is_attached_to_an_order_it_may_belong_to(self):
+        matched = self.paid_request(4, "att-matched")
+        paid_order = self.pos_order(matched)
+        orphan = self.paid_request(4, "att-orphan")
+        items = self.items()
+        matched_item = items.filtered(lambda i: i.request_id == matched)
+        orphan_item = items.filtered(lambda i: i.request_id == orphan)
+        other_method, other_session = self.other_company_pos()
+        other_order = self.draft_order(4, other_session)
+        both = new_test_user(
+            self.env,
+            login="recon_manager_ab",
+            groups="base.group_user,point_of_sale.group_pos_manager",
+            company_id=self.session.company_id.id,
+            company_ids=[
+                Command.set((self.session.company_id | other_session.company_id).ids)
+            ],
+        )
+        cases = (
+            ("a matched item", matched_item, self.draft_order(4), self.manager),
+            ("to an order paid by Centrapay", orphan_item, paid_order, self.manager),
+            ("to another company's order", orphan_item, other_order, both),
+        )
+        for label, item, order, user in cases:
+            with self.subTest(label), self.assertRaises(UserError):
+                self.attach(item, order, user)
+        self.assertEqual(matched.pos_order_id, paid_order)
+        self.assertFalse(orphan.pos_order_id)
+        self.assertFalse((matched_item | orphan_item).action_ids)
+        self.assertEqual(matched_item.kind, "matched")
+        self.assertFalse(orphan_item.explained)
+
+    def test_an_attached_orphan_records_a_difference_of_amounts(self):
+        request = self.paid_request(4, "att-diff")
+        item = self.items().filtered(lambda i: i.request_id == request)
+        order = self.draft_order(5)
+        self.attach(item, order)
+        self.assertEqual(request.pos_order_id, order)
+        self.assertTrue(item.explained)
+        self.assertIn("a difference of", item.explanation)
+        self.assertIn("-", item.explanation.split("a difference of")[1])
+        self.assertEqual(item.action_ids.note, item.explanation)
+        self.assertEqual(item.action_ids.user_id, self.manager)
 
     def test_a_pos_payment_whose_request_is_not_paid(self):
         request = self.paid_request(5, "u1")
@@ -191,7 +255,8 @@ class TestCentrapayReconciliation(ReconciliationMixin, CentrapayCommon):
         )
         self.assertEqual(item.action_ids.action, "close")
 
-    def test_another_company_session_is_never_counted(self):
+    def other_company_pos(self):
+        """A Centrapay method and an open session in a second company."""
         other = self.setup_other_company(currency_id=self.env.ref("base.NZD").id)
         journal = self.env["account.journal"].create(
             {
@@ -224,6 +289,10 @@ class TestCentrapayReconciliation(ReconciliationMixin, CentrapayCommon):
         config.with_company(other["company"]).open_ui()
         session = config.current_session_id
         session.set_opening_control(0, "")
+        return method, session
+
+    def test_another_company_session_is_never_counted(self):
+        method, session = self.other_company_pos()
         self.paid_request(8, "other-1", method=method, session=session)
         self.assertFalse(self.session._centrapay_close_problems())
         self.assertTrue(session._centrapay_close_problems())
