@@ -31,7 +31,24 @@ class CentrapayAccount(models.Model):
         readonly=True, help="When the status engine last passed over this account."
     )
 
+    company_ids = fields.Many2many(
+        "res.company",
+        string="Companies",
+        compute="_compute_company_ids",
+        search="_search_company_ids",
+        help="The companies of the Centrapay methods that use this account.",
+    )
+
     _sql_constraints = [("key_unique", "unique(key)", "One row per account.")]
+
+    @api.depends("key")
+    def _compute_company_ids(self):
+        by_key = self.env["centrapay.rate.limit"]._centrapay_companies_by_key()
+        for account in self:
+            account.company_ids = by_key.get(account.key, self.env["res.company"])
+
+    def _search_company_ids(self, operator, value):
+        return self.env["centrapay.rate.limit"]._search_company_ids(operator, value)
 
     @api.model
     def _centrapay_for_key(self, key):

@@ -5,6 +5,7 @@ import time
 import psycopg2.errors
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 from .. import const
 from ..centrapay.errors import CentrapayBudgetExhausted
@@ -48,7 +49,50 @@ class CentrapayRateLimit(models.Model):
         readonly=True, help="Unix time until which Centrapay asked us to wait (429)."
     )
 
+    company_ids = fields.Many2many(
+        "res.company",
+        string="Companies",
+        compute="_compute_company_ids",
+        search="_search_company_ids",
+        help="The companies of the Centrapay methods that use this account.",
+    )
+
     _sql_constraints = [("key_unique", "unique(key)", "One budget per account.")]
+
+    @api.model
+    def _centrapay_companies_by_key(self):
+        """{account key: companies of the Centrapay methods using it}."""
+        methods = (
+            self.env["pos.payment.method"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("use_payment_terminal", "=", "centrapay")])
+        )
+        by_key = {}
+        for method in methods:
+            if method.centrapay_api_key:
+                key = self._key_for(method.centrapay_api_key)
+                by_key[key] = by_key.get(key, method.company_id) | method.company_id
+        return by_key
+
+    @api.depends("key")
+    def _compute_company_ids(self):
+        by_key = self._centrapay_companies_by_key()
+        for row in self:
+            row.company_ids = by_key.get(row.key, self.env["res.company"])
+
+    def _search_company_ids(self, operator, value):
+        """Rows of an account that a method of these companies uses (for the
+        company rule: keys are shared, so there is no single company)."""
+        if operator not in ("in", "="):
+            raise UserError(self.env._("Search Centrapay accounts by company with in."))
+        wanted = set(value if isinstance(value, list | tuple) else [value])
+        keys = [
+            key
+            for key, companies in self._centrapay_companies_by_key().items()
+            if wanted & set(companies.ids)
+        ]
+        return [("key", "in", keys)]
 
     def init(self):
         # The window's call times: an array column the ORM does not manage, so

@@ -29,6 +29,12 @@ class CentrapayWebhookEvent(models.Model):
         readonly=True,
         help="The externalRef of the activity it carries (a refund's).",
     )
+    company_id = fields.Many2one(
+        "res.company",
+        readonly=True,
+        index=True,
+        help="The company of the request it is about.",
+    )
     handled = fields.Boolean(
         readonly=True, index=True, help="The engine has taken it into account."
     )
@@ -50,9 +56,9 @@ class CentrapayWebhookEvent(models.Model):
             """
             INSERT INTO centrapay_webhook_event
                    (notification_id, notification_type, centrapay_request_id,
-                    external_ref, handled, create_uid, write_uid, create_date,
-                    write_date)
-            VALUES (%s, %s, %s, %s, false, %s, %s,
+                    external_ref, company_id, handled, create_uid, write_uid,
+                    create_date, write_date)
+            VALUES (%s, %s, %s, %s, %s, false, %s, %s,
                     now() at time zone 'UTC', now() at time zone 'UTC')
             ON CONFLICT (notification_id) DO NOTHING
             RETURNING id
@@ -62,6 +68,7 @@ class CentrapayWebhookEvent(models.Model):
                 str(notification.get("type") or "")[:64],
                 request.centrapay_id,
                 str(external_ref)[:128] if external_ref else None,
+                request.company_id.id or None,
                 self.env.uid,
                 self.env.uid,
             ],

@@ -268,3 +268,52 @@ class TestCentrapayAuthorization(TwoCompanyCommon):
                     self.assertEqual(result, error)
         self.assertFalse(self.Request.search([("pos_payment_uuid", "=", "huge-basket")]))
         self.assertFalse(self.calls("POST", "/api/payment-requests"))
+
+    def test_managers_see_the_centrapay_rows_of_their_companies_only(self):
+        # Company B also has a method on an account of its own at Centrapay.
+        other = self.control.add_account(merchant_name="Company B")
+        self.env["pos.payment.method"].with_company(self.company_b).create(
+            centrapay_method_vals(
+                self.sandbox,
+                self.journal_b,
+                name="Centrapay B2",
+                company_id=self.company_b.id,
+                centrapay_api_key=other["api_key"],
+                centrapay_merchant_config_id=other["merchant_config_id"],
+                centrapay_merchant_id=other["merchant_id"],
+                centrapay_merchant_account_id=other["merchant_account_id"],
+            )
+        )
+        state_a = self.as_cashier(self.cashier_a, self.method)
+        request_a = self.Request.search([("centrapay_id", "=", state_a["centrapay_id"])])
+        state_b = self.as_cashier(self.cashier_b, self.method_b)
+        request_b = self.Request.search([("centrapay_id", "=", state_b["centrapay_id"])])
+        # Reading settlements keeps a row per account and spends their budgets.
+        self.env["centrapay.settlement"].with_user(self.manager_b).with_company(
+            self.company_b
+        ).action_centrapay_sync()
+        Event = self.env["centrapay.webhook.event"]
+        for request, notification_id in ((request_a, "n-a"), (request_b, "n-b")):
+            Event.sudo()._centrapay_register(
+                {"id": notification_id, "type": "payment-request:paid"}, request
+            )
+        key_a = self.method._centrapay_rate_key()
+        key_b = Event.env["centrapay.rate.limit"]._key_for(other["api_key"])
+        # Company B's first method shares company A's account: B sees both.
+        for user, keys, notification_id in (
+            (self.manager_a, {key_a}, "n-a"),
+            (self.manager_b, {key_a, key_b}, "n-b"),
+        ):
+            with self.subTest(user=user.login):
+                for model in ("centrapay.account", "centrapay.rate.limit"):
+                    rows = self.env[model].with_user(user).search([])
+                    self.assertEqual(set(rows.mapped("key")), keys, model)
+                events = Event.with_user(user).search([])
+                self.assertEqual(events.mapped("notification_id"), [notification_id])
+        for model in ("centrapay.account", "centrapay.rate.limit"):
+            row_b = self.env[model].sudo().search([("key", "=", key_b)])
+            self.assertEqual(row_b.company_ids, self.company_b)
+            with self.assertRaises(AccessError):
+                row_b.with_user(self.manager_a).read(["key"])
+            with self.assertRaises(AccessError):
+                self.env[model].with_user(self.cashier_a).search([])
