@@ -171,9 +171,7 @@ class CentrapaySettlement(models.Model):
     @api.depends("asset_type")
     def _compute_asset_label(self):
         for settlement in self:
-            settlement.asset_label = self._centrapay_asset_label(
-                settlement.asset_type
-            )
+            settlement.asset_label = self._centrapay_asset_label(settlement.asset_type)
 
     @api.model
     def _centrapay_asset_label(self, asset_type):

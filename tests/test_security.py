@@ -266,7 +266,9 @@ class TestCentrapayAuthorization(TwoCompanyCommon):
                         user, method, 1.0, "huge-basket", line_items=lines
                     )
                     self.assertEqual(result, error)
-        self.assertFalse(self.Request.search([("pos_payment_uuid", "=", "huge-basket")]))
+        self.assertFalse(
+            self.Request.search([("pos_payment_uuid", "=", "huge-basket")])
+        )
         self.assertFalse(self.calls("POST", "/api/payment-requests"))
 
     def test_managers_see_the_centrapay_rows_of_their_companies_only(self):
@@ -285,9 +287,13 @@ class TestCentrapayAuthorization(TwoCompanyCommon):
             )
         )
         state_a = self.as_cashier(self.cashier_a, self.method)
-        request_a = self.Request.search([("centrapay_id", "=", state_a["centrapay_id"])])
+        request_a = self.Request.search(
+            [("centrapay_id", "=", state_a["centrapay_id"])]
+        )
         state_b = self.as_cashier(self.cashier_b, self.method_b)
-        request_b = self.Request.search([("centrapay_id", "=", state_b["centrapay_id"])])
+        request_b = self.Request.search(
+            [("centrapay_id", "=", state_b["centrapay_id"])]
+        )
         # Reading settlements keeps a row per account and spends their budgets.
         self.env["centrapay.settlement"].with_user(self.manager_b).with_company(
             self.company_b

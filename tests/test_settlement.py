@@ -266,9 +266,10 @@ class TestCentrapaySettlement(CentrapayCommon):
             ([("statement_line_id", "not in", [line.id])], newer),
         ):
             with self.subTest(domain=domain):
-                self.assertEqual(Settlement.search(domain), Settlement.browse(
-                    expected.ids if expected else []
-                ))
+                self.assertEqual(
+                    Settlement.search(domain),
+                    Settlement.browse(expected.ids if expected else []),
+                )
 
     def test_read_from_centrapay_button_works_for_a_manager(self):
         """The list's header button, as the web client calls it: with the ids
@@ -285,7 +286,10 @@ class TestCentrapaySettlement(CentrapayCommon):
         self.assertEqual(Settlement.search([]), settlements)
         with self.assertRaises(AccessError):
             call_kw(
-                self.Settlement.with_user(self.cashier), "action_centrapay_sync", [[]], {}
+                self.Settlement.with_user(self.cashier),
+                "action_centrapay_sync",
+                [[]],
+                {},
             )
 
     def test_settlements_show_labels_and_explain_their_differences(self):
@@ -309,7 +313,9 @@ class TestCentrapaySettlement(CentrapayCommon):
         self.assertFalse(newer.difference_note)
         self.assertAlmostEqual(older.difference, 60.54)
         self.assertEqual(older.difference_kind, "more")
-        self.assertIn("60.54 more than the payments Odoo matched", older.difference_note)
+        self.assertIn(
+            "60.54 more than the payments Odoo matched", older.difference_note
+        )
         self.assertEqual(Settlement.search([("difference_kind", "=", "more")]), older)
         self.control.force_settlement(older.centrapay_id, amount=100)
         Settlement.action_centrapay_sync()
