@@ -4,7 +4,7 @@ from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
-from .common import TwoCompanyCommon
+from .common import TwoCompanyCommon, centrapay_method_vals
 
 
 @tagged("post_install", "-at_install")

@@ -224,7 +224,8 @@ registry.category("web_tour.tours").add("CentrapayRefundWithoutRefundOrderTour",
             Dialog.confirm(),
             {
                 content: "nothing was refunded: the line is not done",
-                trigger: ".paymentline:not(:has(.electronic_status:contains('Successful')))",
+                trigger:
+                    ".paymentline:not(:has(.electronic_status:contains('Successful')))",
             },
         ].flat(Infinity),
 });
