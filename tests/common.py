@@ -63,7 +63,66 @@ CASHIER = "base.group_user,point_of_sale.group_pos_user"
 MANAGER = "base.group_user,point_of_sale.group_pos_manager"
 
 
-class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCommon):
+class PosSaleMixin:
+    """POS orders as a till saves them, for tests that need a sale."""
+
+    def sale(self, request, qty=1, session=None, amount=None):
+        """The POS order ``request`` paid: ``qty`` of one product, as a till saves it.
+
+        Its Centrapay line carries the request's payment uuid, as the POS's
+        does; ``amount`` overrides the line's amount (a forged line).
+        """
+        product = self.env["product.product"].create(
+            {
+                "name": f"Tea for {request.pos_payment_uuid}",
+                "list_price": request.amount / qty,
+                "taxes_id": [Command.clear()],
+                "available_in_pos": True,
+            }
+        )
+        total = request.amount
+        paid = total if amount is None else amount
+        return self.env["pos.order"].create(
+            {
+                "session_id": (session or request.session_id).id,
+                "state": "paid",
+                "amount_total": total,
+                "amount_tax": 0,
+                "amount_paid": paid,
+                "amount_return": 0,
+                "lines": [
+                    Command.create(
+                        {
+                            "product_id": product.id,
+                            "qty": qty,
+                            "price_unit": total / qty,
+                            "price_subtotal": total,
+                            "price_subtotal_incl": total,
+                        }
+                    )
+                ],
+                "payment_ids": [
+                    Command.create(
+                        {
+                            "amount": paid,
+                            "payment_method_id": request.payment_method_id.id,
+                            "centrapay_request_id": request.centrapay_id,
+                            "uuid": request.pos_payment_uuid,
+                        }
+                    )
+                ],
+            }
+        )
+
+    @staticmethod
+    def returned(order, qty=1):
+        """The ``refunded_lines`` of a refund order returning ``qty`` of ``order``."""
+        return [{"id": order.lines[:1].id, "qty": qty}]
+
+
+class CentrapayCommon(
+    PosSaleMixin, TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCommon
+):
     """A POS with a Centrapay payment method pointing at a fresh sandbox."""
 
     @classmethod
@@ -162,59 +221,6 @@ class CentrapayCommon(TupleTimeoutMixin, NzdCompanyMixin, AccountTestInvoicingCo
     def record(self, state):
         return self.Request.search([("centrapay_id", "=", state["centrapay_id"])])
 
-    def sale(self, request, qty=1, session=None, amount=None):
-        """The POS order ``request`` paid: ``qty`` of one product, as a till saves it.
-
-        Its Centrapay line carries the request's payment uuid, as the POS's
-        does; ``amount`` overrides the line's amount (a forged line).
-        """
-        product = self.env["product.product"].create(
-            {
-                "name": f"Tea for {request.pos_payment_uuid}",
-                "list_price": request.amount / qty,
-                "taxes_id": [Command.clear()],
-                "available_in_pos": True,
-            }
-        )
-        total = request.amount
-        paid = total if amount is None else amount
-        return self.env["pos.order"].create(
-            {
-                "session_id": (session or request.session_id).id,
-                "state": "paid",
-                "amount_total": total,
-                "amount_tax": 0,
-                "amount_paid": paid,
-                "amount_return": 0,
-                "lines": [
-                    Command.create(
-                        {
-                            "product_id": product.id,
-                            "qty": qty,
-                            "price_unit": total / qty,
-                            "price_subtotal": total,
-                            "price_subtotal_incl": total,
-                        }
-                    )
-                ],
-                "payment_ids": [
-                    Command.create(
-                        {
-                            "amount": paid,
-                            "payment_method_id": request.payment_method_id.id,
-                            "centrapay_request_id": request.centrapay_id,
-                            "uuid": request.pos_payment_uuid,
-                        }
-                    )
-                ],
-            }
-        )
-
-    @staticmethod
-    def returned(order, qty=1):
-        """The ``refunded_lines`` of a refund order returning ``qty`` of ``order``."""
-        return [{"id": order.lines[:1].id, "qty": qty}]
-
     def make_stale(self, request):
         request.sudo().write({"last_read_at": False, "next_poll_at": False})
 
@@ -312,7 +318,7 @@ class TwoCompanyCommon(CentrapayCommon):
 
 
 class CentrapayHttpCommon(
-    TupleTimeoutMixin, NzdCompanyMixin, TestPointOfSaleHttpCommon
+    PosSaleMixin, TupleTimeoutMixin, NzdCompanyMixin, TestPointOfSaleHttpCommon
 ):
     """The point_of_sale tour fixture plus a Centrapay method on a fresh sandbox."""
 

@@ -29,27 +29,7 @@ class ReconciliationMixin:
 
     def pos_order(self, request, amount=None, session=None):
         """A POS order paid by ``request`` (the line is verified on save)."""
-        amount = request.amount if amount is None else amount
-        return self.env["pos.order"].create(
-            {
-                "session_id": (session or self.session).id,
-                "state": "paid",
-                "amount_total": amount,
-                "amount_tax": 0,
-                "amount_paid": amount,
-                "amount_return": 0,
-                "payment_ids": [
-                    Command.create(
-                        {
-                            "amount": amount,
-                            "payment_method_id": request.payment_method_id.id,
-                            "centrapay_request_id": request.centrapay_id,
-                            "uuid": request.pos_payment_uuid,
-                        }
-                    )
-                ],
-            }
-        )
+        return self.sale(request, session=session or self.session, amount=amount)
 
     def items(self, session=None):
         return self.env["centrapay.reconciliation.item"]._centrapay_reconcile_sessions(

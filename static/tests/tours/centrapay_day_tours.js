@@ -1,4 +1,4 @@
-import * as Chrome from "@point_of_sale/../tests/tours/utils/chrome_util";
+import * as Centrapay from "@pos_centrapay/../tests/tours/utils/centrapay_util";
 import {registry} from "@web/core/registry";
 
 /** Back office: a manager refunds part of a Centrapay sale from its request. */
@@ -35,13 +35,7 @@ registry.category("web_tour.tours").add("CentrapayBackOfficeRefundTour", {
 registry.category("web_tour.tours").add("CentrapayCloseDayTour", {
     steps: () =>
         [
-            Chrome.startPoS(),
-            ...Chrome.clickMenuOption("Close Register"),
-            {
-                content: "close the register",
-                trigger: ".close-pos-popup .button:contains('Close Register')",
-                run: "click",
-            },
+            Centrapay.closeRegister(),
             {
                 content: "the register closed: the POS offers to open the next one",
                 trigger: ".screen-login .btn.open-register-btn",
@@ -64,7 +58,8 @@ registry.category("web_tour.tours").add("CentrapayCloseDespiteTour", {
         },
         {
             content: "the session is closed",
-            trigger: ".o_statusbar_status button.o_arrow_button_current:contains('Closed')",
+            trigger:
+                ".o_statusbar_status button.o_arrow_button_current:contains('Closed')",
         },
         {
             content: "and the decision is on the session",

@@ -234,13 +234,7 @@ registry.category("web_tour.tours").add("CentrapayCloseWithPendingTour", {
     steps: () =>
         [
             // The register was opened before: a payment waits in it.
-            Chrome.startPoS(),
-            ...Chrome.clickMenuOption("Close Register"),
-            {
-                content: "close the register",
-                trigger: ".close-pos-popup .button:contains('Close Register')",
-                run: "click",
-            },
+            Centrapay.closeRegister(),
             {
                 content: "Centrapay stops the close and names the waiting payment",
                 trigger: ".modal-body:contains('waiting for a payment of')",

@@ -1,4 +1,5 @@
-/** Tour steps for the Centrapay QR screen and the sandbox patron. */
+/** Tour steps for the Centrapay QR screen, the sandbox patron and the close. */
+import * as Chrome from "@point_of_sale/../tests/tours/utils/chrome_util";
 
 export function qrIsShown() {
     return [
@@ -63,4 +64,17 @@ export function receiptShowsRefund() {
         trigger:
             ".pos-receipt .pos-payment-terminal-receipt:contains('Refund short code: CP-')",
     };
+}
+
+/** The cashier closes the register (already open) from the POS menu. */
+export function closeRegister() {
+    return [
+        Chrome.startPoS(),
+        ...Chrome.clickMenuOption("Close Register"),
+        {
+            content: "close the register",
+            trigger: ".close-pos-popup .button:contains('Close Register')",
+            run: "click",
+        },
+    ];
 }
