@@ -765,6 +765,20 @@ class CentrapayClient:
             required=_PAYMENT_REQUEST_REQUIRED,
         )
 
+    def decode_scanned_code(self, code: str, merchant_config_id: str) -> dict:
+        """Decode a code scanned at the till for a merchant config (E17).
+
+        Read-only. Raises CentrapayForbidden ``UNKNOWN_CODE`` for a code
+        Centrapay does not know, ``MERCHANT_CONFIG_NOT_FOUND`` for a config
+        it does not know.
+        """
+        body = {
+            "code": _nonempty_str("code", code),
+            "scannedBy": "merchant",
+            "merchantConfigId": _nonempty_str("merchant_config_id", merchant_config_id),
+        }
+        return self._request("POST", "/api/decode", body=body)
+
     def get_payment_request_by_short_code(self, short_code: str) -> dict:
         """Get the latest Payment Request with this short code (E3)."""
         segment = _path_segment("short_code", short_code)

@@ -29,7 +29,7 @@ from .control import SandboxControl
 from .engine import TEST_ASSET, Engine, Settings
 from .settlements import Settlements
 from .store import Store
-from .util import ApiError, bad_request, base58_id, hex_id, iso
+from .util import ApiError, bad_request, base58_id, forbidden, hex_id, iso
 from .webhooks import JWKS_MAX_AGE, Signer, WebhookDispatcher
 
 _logger = logging.getLogger(__name__)
@@ -133,6 +133,8 @@ API_ROUTES = (
     # The guides read a request with the patron's JWT too (doc §2).
     _route("GET", _PR, "get", "patron"),
     _route("GET", r"/api/payment-activities", "merchant_activities", "key"),
+    # E17: the sandbox has no scannable codes; it checks the merchant config.
+    _route("POST", r"/api/decode", "decode", "key"),
     # doc §15.18: the merchant-terminal key may read its merchant's settlements.
     _route(
         "GET", r"/api/merchants/(?P<merchant>[^/]+)/settlements", "settlements", "key"
@@ -598,6 +600,24 @@ class Sandbox:
             merchant, q.get("pageKey"), q.get("paginationLimit"), actor
         )
         return json_response(200, page)
+
+    def _api_decode(self, req, actor):
+        """E17 ``POST /api/decode`` (doc §6.12): the sandbox has no patron
+        codes or cards, so a known merchant config always answers
+        ``UNKNOWN_CODE``. Our decision: the config is checked before the code."""
+        body = _json_body(req)
+        if not isinstance(body, dict):
+            raise bad_request("body must be a JSON object")
+        for name in ("code", "scannedBy", "merchantConfigId"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                raise bad_request(f"{name} is required")
+        if body["scannedBy"] != "merchant":
+            raise bad_request("scannedBy must be merchant")
+        creds = self.engine._creds_of(actor)
+        configs = (creds["merchantConfigId"], *creds.get("moreConfigIds", ()))
+        if body["merchantConfigId"] not in configs:
+            raise forbidden("MERCHANT_CONFIG_NOT_FOUND")
+        raise forbidden("UNKNOWN_CODE")
 
     def _api_pay(self, req, actor, id):
         return json_response(200, self.engine.pay(id, _json_body(req), actor))

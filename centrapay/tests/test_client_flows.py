@@ -502,3 +502,18 @@ def test_pay_errors_the_sandbox_does_not_model(client, sandbox, control, code):
         )
     assert info.value.code == code
     assert code in str(info.value)
+
+
+def test_decode_checks_the_merchant_config(client, sandbox, control):
+    """E17: the sandbox knows no codes, but it knows the merchant's configs."""
+    with pytest.raises(CentrapayForbidden) as known:
+        client.decode_scanned_code("odoo-connection-test", sandbox.merchant_config_id)
+    assert known.value.code == "UNKNOWN_CODE"
+    with pytest.raises(CentrapayForbidden) as unknown:
+        client.decode_scanned_code("odoo-connection-test", "mc_unknown")
+    assert unknown.value.code == "MERCHANT_CONFIG_NOT_FOUND"
+    # Another merchant's config is unknown to this key.
+    other = control.add_account()["merchant_config_id"]
+    with pytest.raises(CentrapayForbidden) as foreign:
+        client.decode_scanned_code("odoo-connection-test", other)
+    assert foreign.value.code == "MERCHANT_CONFIG_NOT_FOUND"
