@@ -291,6 +291,63 @@ ERROR_MESSAGES = {
         "The order lines do not add up to the amount to pay."
     ),
     "validation.too_long": _lt("A reference is too long for Centrapay."),
+    # --- The manager's "Test connection" (what failed, what to check) ----------
+    "connection_test.title": _lt("Centrapay connection test failed"),
+    "connection_test.bad_url": _lt(
+        'The Centrapay API URL "%(url)s" is not a valid address. Check the API URL: '
+        "it must start with http:// or https:// and name a host, for example "
+        "http://127.0.0.1:8900 for the local sandbox."
+    ),
+    "connection_test.unreachable": _lt(
+        "Odoo could not reach %(url)s. Check the host and port of the API URL, and "
+        "that the Odoo server can reach that host (network, firewall, DNS). For "
+        "the local sandbox, check that it is running."
+    ),
+    "connection_test.timeout": _lt(
+        "%(url)s did not answer in time. Check that the API URL names a Centrapay "
+        "API that is up, then test again."
+    ),
+    "connection_test.not_centrapay": _lt(
+        "%(url)s answered, but not as the Centrapay API does. Check the API URL: it "
+        "must be the API's base address, without a path such as /api."
+    ),
+    "connection_test.server_error": _lt(
+        "Centrapay at %(url)s had an internal error. Test again in a moment; if it "
+        "goes on, contact Centrapay."
+    ),
+    "connection_test.api_key": _lt(
+        "Centrapay at %(url)s refused the API key: it is wrong, disabled or expired, "
+        "or belongs to another environment. Check the API key (a merchant-terminal "
+        "key Centrapay gave for this environment)."
+    ),
+    "connection_test.merchant_id": _lt(
+        "Centrapay accepted the API key, but it may not read the payment activities "
+        'of merchant "%(merchant_id)s". Check the Merchant ID: it must be the '
+        "merchant of this API key, or leave it empty."
+    ),
+    "connection_test.merchant_config": _lt(
+        'Centrapay accepted the API key, but does not know merchant config "%(config)s" '
+        "for it. Check the Merchant Config ID (mc_...) that Centrapay gave for this "
+        "store, and that it belongs to the API key's merchant."
+    ),
+    "connection_test.rate_limited": _lt(
+        "Centrapay is busy (too many requests for this account). Test again in a "
+        "minute."
+    ),
+    "connection_test.other": _lt(
+        "Centrapay at %(url)s answered the connection test with an error: "
+        "%(message)s"
+    ),
+    "connection_test.success_title": _lt("Centrapay connection works"),
+    "connection_test.success": _lt(
+        "Reached Centrapay at %(url)s: the API key is accepted and merchant config "
+        '"%(config)s" is known.'
+    ),
+    "connection_test.success_merchant": _lt(
+        "Reached Centrapay at %(url)s: the API key is accepted, merchant config "
+        '"%(config)s" is known, and the payment activities of merchant '
+        '"%(merchant_id)s" can be read.'
+    ),
 }
 
 _SPACES = re.compile(r"\s+")
@@ -397,6 +454,54 @@ def _validation_message(env, exc):
         "to check the payment method.",
         field=exc.field,
     )
+
+
+def centrapay_connection_test_message(env, exc, step, **values):
+    """What failed in a manager's "Test connection", and what to check.
+
+    ``step``: ``url`` (the client could not be made), ``key`` (the
+    authenticated read), ``merchant_id`` or ``merchant_config``. ``values``:
+    ``url``, ``merchant_id``, ``config``.
+    """
+
+    def text(key, **extra):
+        return _scrub(env, env._(ERROR_MESSAGES[key]) % {**values, **extra})
+
+    if isinstance(exc, cp_errors.CentrapayValidationError):
+        if exc.field == "base_url":
+            return text("connection_test.bad_url")
+        if exc.field == "api_key":
+            return text("connection_test.api_key")
+    if isinstance(exc, cp_errors.CentrapayBudgetExhausted | cp_errors.CentrapayRateLimited):
+        return text("connection_test.rate_limited")
+    if isinstance(exc, cp_errors.CentrapayUnknownOutcome):
+        key = {
+            "connection": "connection_test.unreachable",
+            "timeout": "connection_test.timeout",
+            "server_error": "connection_test.server_error",
+        }.get(exc.kind, "connection_test.not_centrapay")
+        return text(key)
+    if isinstance(exc, cp_errors.CentrapayAuthError):
+        return text("connection_test.api_key")
+    if isinstance(exc, cp_errors.CentrapayNotFound) and not _lookup_documented(exc):
+        return text("connection_test.not_centrapay")
+    if isinstance(exc, cp_errors.CentrapayForbidden):
+        if step == "merchant_config" and exc.code in (
+            "MERCHANT_CONFIG_NOT_FOUND",
+            "MERCHANT_CONFIGURATION_NOT_FOUND",
+            "INVALID_MERCHANT_CONFIG",
+            "Forbidden",
+            "FORBIDDEN",
+        ):
+            return text("connection_test.merchant_config")
+        if step == "merchant_id" and exc.is_generic:
+            return text("connection_test.merchant_id")
+    return text("connection_test.other", message=centrapay_error_message(env, exc))
+
+
+def _lookup_documented(exc):
+    """True when a 404 carries a documented code rather than "Not Found"."""
+    return exc.code not in ("Not Found", "NOT FOUND") and _lookup(exc.code) is not None
 
 
 def centrapay_error_message(env, exc):

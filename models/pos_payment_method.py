@@ -8,7 +8,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import float_compare, float_repr
 
-from .. import const
+from .. import const, error_messages
 from ..centrapay import errors as cp_errors
 from ..centrapay.client import CentrapayClient
 from ..centrapay.line_items import parse_basket
@@ -57,17 +57,24 @@ class PosPaymentMethod(models.Model):
             ("custom", "Custom URL"),
         ],
         string="Centrapay Environment",
-        default="sandbox",
+        default="production",
+        help="Production: Centrapay's live service. Local sandbox: the emulator "
+        "shipped with this module, for trials and tests. Custom URL: another "
+        "Centrapay environment.",
     )
     centrapay_base_url = fields.Char(
         string="Centrapay API URL",
         help="The API base URL for the sandbox or a custom environment.",
-        default=const.DEFAULT_SANDBOX_URL,
     )
     centrapay_jwks_url = fields.Char(
         string="Webhook Keys URL",
         help="Where Centrapay publishes the keys that sign its webhooks (JWKS). "
-        "Empty means the environment's default.",
+        "Leave it empty to use the environment's default, shown in grey.",
+    )
+    centrapay_jwks_default_url = fields.Char(
+        string="Default Webhook Keys URL",
+        compute="_compute_centrapay_jwks_default_url",
+        help="The Webhook Keys URL used when the field is left empty.",
     )
     centrapay_expiry_seconds = fields.Integer(
         string="Request Expiry (s)",
@@ -95,6 +102,28 @@ class PosPaymentMethod(models.Model):
 
     def _is_write_forbidden(self, fields):
         return super()._is_write_forbidden(fields - _ROTATABLE_FIELDS)
+
+    @api.onchange("centrapay_environment")
+    def _onchange_centrapay_environment(self):
+        """The sandbox's usual address, when the person picks the sandbox."""
+        for method in self:
+            if method.centrapay_environment == "sandbox" and not (
+                method.centrapay_base_url
+            ):
+                method.centrapay_base_url = const.DEFAULT_SANDBOX_URL
+
+    @api.depends("centrapay_environment", "centrapay_base_url")
+    def _compute_centrapay_jwks_default_url(self):
+        for method in self:
+            method.centrapay_jwks_default_url = method._centrapay_default_jwks_url()
+
+    def _centrapay_default_jwks_url(self):
+        """The environment's Webhook Keys URL (JWKS)."""
+        self.ensure_one()
+        if self.centrapay_environment == "production":
+            return const.PRODUCTION_JWKS_URL
+        base = (self.centrapay_base_url or "").rstrip("/")
+        return f"{base}/api/.well-known/jwks.json" if base else False
 
     def _compute_centrapay_webhook_url(self):
         for method in self:
@@ -207,11 +236,7 @@ class PosPaymentMethod(models.Model):
 
     def _centrapay_verifier(self):
         self.ensure_one()
-        jwks_url = self.centrapay_jwks_url or (
-            const.PRODUCTION_JWKS_URL
-            if self.centrapay_environment == "production"
-            else f"{self._centrapay_api_url()}/api/.well-known/jwks.json"
-        )
+        jwks_url = self.centrapay_jwks_url or self._centrapay_default_jwks_url()
         key = (jwks_url, self.centrapay_webhook_url)
         if key not in _VERIFIERS:
             _VERIFIERS[key] = WebhookVerifier(jwks_url, self.centrapay_webhook_url)
@@ -269,11 +294,22 @@ class PosPaymentMethod(models.Model):
         return session
 
     def action_centrapay_test_connection(self):
-        """Check the URL and key with one harmless authenticated read."""
+        """Check the URL, the key, the merchant id and the merchant config with
+        harmless reads; a notification says what was checked, or what failed
+        and what to check."""
         self._centrapay_check_manager()
-        client = self._centrapay_client(interactive=True)
+        values = {
+            "url": self._centrapay_api_url(),
+            "merchant_id": self.centrapay_merchant_id or "",
+            "config": self.centrapay_merchant_config_id or "",
+        }
+        step = "url"
         try:
+            client = self._centrapay_client(interactive=True)
+            client.max_retries = 0  # a test answers at once; the manager retries
+            step = "key"
             if self.centrapay_merchant_id:
+                step = "merchant_id"
                 client.list_payment_activities(self.centrapay_merchant_id, limit=1)
             else:
                 # An unknown id answers 403 with a valid key and 401 without one.
@@ -282,17 +318,54 @@ class PosPaymentMethod(models.Model):
                 except cp_errors.CentrapayForbidden as exc:
                     if not exc.is_generic:
                         raise
+            step = "merchant_config"
+            # E17 decodes a code for a merchant config: no code is valid here,
+            # so a known config answers UNKNOWN_CODE (or CHECKSUM_FAILED).
+            try:
+                client.decode_scanned_code(
+                    "odoo-connection-test", self.centrapay_merchant_config_id
+                )
+            except cp_errors.CentrapayForbidden as exc:
+                if exc.code not in ("UNKNOWN_CODE", "CHECKSUM_FAILED"):
+                    raise
+            except cp_errors.CentrapayBadRequest as exc:
+                if exc.code != "CHECKSUM_FAILED":
+                    raise
         except cp_errors.CentrapayError as exc:
-            raise UserError(
-                self.env["centrapay.payment.request"]._centrapay_error_message(exc)
-            ) from exc
+            _logger.info(
+                "Centrapay connection test of payment method %s failed at %s: %r",
+                self.id,
+                step,
+                exc,
+            )
+            return self._centrapay_notification(
+                "danger",
+                self.env._(error_messages.ERROR_MESSAGES["connection_test.title"]),
+                error_messages.centrapay_connection_test_message(
+                    self.env, exc, step, **values
+                ),
+            )
+        key = (
+            "connection_test.success_merchant"
+            if self.centrapay_merchant_id
+            else "connection_test.success"
+        )
+        return self._centrapay_notification(
+            "success",
+            self.env._(error_messages.ERROR_MESSAGES["connection_test.success_title"]),
+            self.env._(error_messages.ERROR_MESSAGES[key]) % values,
+        )
+
+    @api.model
+    def _centrapay_notification(self, kind, title, message):
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "type": "success",
-                "message": self.env._("Centrapay accepted the API key."),
-                "sticky": False,
+                "type": kind,
+                "title": title,
+                "message": message,
+                "sticky": kind == "danger",
             },
         }
 

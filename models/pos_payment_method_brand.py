@@ -53,11 +53,14 @@ class PosPaymentMethod(models.Model):
     def _compute_centrapay_last_request(self):
         Request = self.env["centrapay.payment.request"].sudo()
         for method in self:
-            last = method.id and Request.search(
-                [("payment_method_id", "=", method.id)], limit=1, order="id desc"
-            )
-            method.centrapay_last_device_id = last and last.device_id
-            method.centrapay_last_terminal_id = last and last.terminal_id
+            last = Request.browse()
+            if method.id:
+                last = Request.search(
+                    [("payment_method_id", "=", method.id)], limit=1, order="id desc"
+                )
+            # Empty (False) when the method has made no request yet.
+            method.centrapay_last_device_id = last.device_id or False
+            method.centrapay_last_terminal_id = last.terminal_id or False
 
     @api.model
     def _load_pos_data_fields(self, config_id):

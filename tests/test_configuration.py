@@ -1,11 +1,13 @@
+import socket
+
 from odoo.exceptions import ValidationError
 from odoo.modules.neutralize import get_neutralization_queries
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from .. import const
 from ..centrapay import errors as cp_errors
 from ..centrapay.errors import CentrapayBudgetExhausted
-from .common import CentrapayCommon, centrapay_method_vals
+from .common import MANAGER, CentrapayCommon, centrapay_method_vals
 
 
 @tagged("post_install", "-at_install")
@@ -63,8 +65,114 @@ class TestCentrapayConfiguration(CentrapayCommon):
         action = self.method.action_centrapay_test_connection()
         self.assertEqual(action["params"]["type"], "success")
         self.method.centrapay_api_key = "not-the-key"
-        with self.assertRaisesRegex(Exception, "refused the API key"):
-            self.method.action_centrapay_test_connection()
+        action = self.method.action_centrapay_test_connection()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertIn("refused the API key", action["params"]["message"])
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayIntegratorForm(CentrapayCommon):
+    """What the integrator sees on a payment method's form (issue 21)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.manager = cls._user("cp_integrator", MANAGER)
+
+    def _method(self, **overrides):
+        """A method outside any session, seen by a real POS manager."""
+        method = self.env["pos.payment.method"].create(
+            centrapay_method_vals(self.sandbox, self.journal, **overrides)
+        )
+        return method.with_user(self.manager)
+
+    def _test(self, method):
+        params = method.action_centrapay_test_connection()["params"]
+        return params["type"], params.get("title"), params["message"]
+
+    def test_a_new_method_shows_no_recordset_for_its_last_request(self):
+        method = self._method()
+        self.assertIs(method.centrapay_last_device_id, False)
+        self.assertIs(method.centrapay_last_terminal_id, False)
+        form = Form(self.env["pos.payment.method"].with_user(self.manager))
+        self.assertFalse(form.centrapay_last_device_id)
+        self.assertFalse(form.centrapay_last_terminal_id)
+
+    def test_a_new_method_starts_on_production(self):
+        form = Form(self.env["pos.payment.method"].with_user(self.manager))
+        form.journal_id = self.journal
+        form.payment_method_type = "terminal"
+        form.use_payment_terminal = "centrapay"
+        self.assertEqual(form.centrapay_environment, "production")
+        self.assertFalse(form.centrapay_base_url)
+        self.assertEqual(form.centrapay_jwks_default_url, const.PRODUCTION_JWKS_URL)
+        form.centrapay_environment = "sandbox"
+        self.assertEqual(form.centrapay_base_url, const.DEFAULT_SANDBOX_URL)
+
+    def test_webhook_keys_url_shows_its_default(self):
+        method = self._method()
+        self.assertFalse(method.centrapay_jwks_url)
+        self.assertEqual(
+            method.centrapay_jwks_default_url, self.sandbox.jwks_url
+        )
+        self.assertEqual(method._centrapay_verifier().jwks_url, self.sandbox.jwks_url)
+        arch = self.env["pos.payment.method"].get_view(view_type="form")["arch"]
+        self.assertIn("centrapay_jwks_default_url", arch)
+
+    def test_connection_success_says_what_was_checked(self):
+        kind, _title, message = self._test(self._method())
+        self.assertEqual(kind, "success")
+        self.assertIn(self.sandbox.base_url, message)
+        self.assertIn("API key is accepted", message)
+        self.assertIn(self.sandbox.merchant_config_id, message)
+        self.assertIn(self.sandbox.merchant_id, message)
+
+    def test_connection_failures_say_what_to_check(self):
+        with socket.socket() as sock:  # a port nobody listens on
+            sock.bind(("127.0.0.1", 0))
+            closed_port = sock.getsockname()[1]
+        url = self.sandbox.base_url
+        cases = [
+            ("bad URL", {"centrapay_base_url": "http://"}, "not a valid address"),
+            (
+                "URL of something else",
+                {"centrapay_base_url": f"{url}/api"},
+                "not as the Centrapay API does",
+            ),
+            (
+                "unreachable host",
+                {"centrapay_base_url": f"http://127.0.0.1:{closed_port}"},
+                "could not reach",
+            ),
+            ("bad key", {"centrapay_api_key": "not-the-key"}, "refused the API key"),
+            (
+                "unknown merchant config",
+                {"centrapay_merchant_config_id": "mc_unknown"},
+                'does not know merchant config "mc_unknown"',
+            ),
+            (
+                "unknown merchant config, no merchant id",
+                {
+                    "centrapay_merchant_config_id": "mc_unknown",
+                    "centrapay_merchant_id": False,
+                },
+                'does not know merchant config "mc_unknown"',
+            ),
+            (
+                "another merchant's id",
+                {"centrapay_merchant_id": "someone-else"},
+                "Check the Merchant ID",
+            ),
+        ]
+        for label, overrides, expected in cases:
+            with self.subTest(label):
+                kind, title, message = self._test(self._method(**overrides))
+                self.assertEqual(kind, "danger")
+                self.assertEqual(title, "Centrapay connection test failed")
+                self.assertIn(expected, message)
+                self.assertIn("Check", message)
+                self.assertNotIn("Do not take the payment twice", message)
+                self.assertNotIn(self.sandbox.api_key, message)
 
 
 @tagged("post_install", "-at_install")
