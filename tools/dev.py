@@ -428,12 +428,36 @@ def db_exists(name):
     return out.stdout.strip() == "1"
 
 
+def filestore(db):
+    """Where Odoo keeps the files (attachments: the company logo...) of ``db``:
+    its default data directory, as no command here sets one."""
+    data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data / "Odoo" / "filestore" / db
+
+
+def move_filestore(old, new):
+    """A renamed database keeps its files: move them to its new name."""
+    if filestore(old).is_dir() and not filestore(new).exists():
+        filestore(new).parent.mkdir(parents=True, exist_ok=True)
+        filestore(old).rename(filestore(new))
+
+
+def copy_filestore(template, name):
+    """``createdb -T`` copies the tables, not the files they point to: without
+    this copy, every attachment of the template (the company logo...) is a
+    FileNotFoundError in the new database's log."""
+    shutil.rmtree(filestore(name), ignore_errors=True)
+    if filestore(template).is_dir():
+        shutil.copytree(filestore(template), filestore(name))
+
+
 def base_template(venv, view):
     """A cached database with our dependencies (and demo data) installed."""
     manifest = eval((REPO / "__manifest__.py").read_text())
     deps = sorted(manifest["depends"])
     name = f"pcp_base_{digest(view, *deps)}"
     if db_exists(name):
+        move_filestore(name + "_tmp", name)  # a template built before the move
         return name
     say(f"building template database {name} with {', '.join(deps)} (first run only)")
     tmp = name + "_tmp"
@@ -450,6 +474,7 @@ def base_template(venv, view):
         )
     )
     run(["psql", "-d", "postgres", "-c", f'ALTER DATABASE "{tmp}" RENAME TO "{name}"'])
+    move_filestore(tmp, name)
     return name
 
 
@@ -458,6 +483,7 @@ def fresh_db(venv, view, name, logfile):
     template = base_template(venv, view)
     subprocess.run(["dropdb", "--if-exists", "--force", name], check=True)
     run(["createdb", "-T", template, name])
+    copy_filestore(template, name)
     with open(logfile, "w") as log:
         res = run(
             odoo_cmd(venv, view, name, "-i", MODULE, "--stop-after-init"),
