@@ -1,6 +1,9 @@
-from odoo.tests import tagged
+import threading
 
-from .common import CentrapayHttpCommon
+from odoo import Command, api
+from odoo.tests import new_test_user, tagged
+
+from .common import MANAGER, CentrapayHttpCommon
 
 
 @tagged("post_install", "-at_install")
@@ -28,12 +31,15 @@ class TestCentrapayTours(CentrapayHttpCommon):
         self.assertEqual(request.pos_order_id.state, "paid")
 
     def test_cancel(self):
+        """The cashier cancels (no second popup), then simply retries and is paid."""
         self.start_pos_tour("CentrapayCancelTour")
-        request = self.Request.search(
-            [("payment_method_id", "=", self.centrapay_method.id)]
+        retried, cancelled = self.Request.search(
+            [("payment_method_id", "=", self.centrapay_method.id)], order="id desc"
         )
-        self.assertEqual(request.status, "cancelled")
-        self.assertEqual(request.cancellation_reason, "CANCELLED_BY_MERCHANT")
+        self.assertEqual(cancelled.status, "cancelled")
+        self.assertEqual(cancelled.cancellation_reason, "CANCELLED_BY_MERCHANT")
+        self.assertEqual(retried.status, "paid")
+        self.assertEqual(retried.pos_payment_uuid, cancelled.pos_payment_uuid)
 
     def test_expire(self):
         self.start_pos_tour("CentrapayExpireTour")
@@ -41,6 +47,48 @@ class TestCentrapayTours(CentrapayHttpCommon):
             [("payment_method_id", "=", self.centrapay_method.id)]
         )
         self.assertEqual(request.status, "expired")
+
+    def test_a_qr_whose_status_can_no_longer_be_read_says_so(self):
+        """A manager closes the session in the back office while a QR waits:
+        the server refuses the till's status reads, and the till says so."""
+        company = self.main_pos_config.company_id
+        manager = new_test_user(
+            self.env,
+            login="cp_tour_manager",
+            groups=MANAGER,
+            company_id=company.id,
+            company_ids=[Command.set(company.ids)],
+        )
+        session = self.main_pos_config.current_session_id
+        self.env.flush_all()
+        stop = threading.Event()
+        closed = []
+
+        def close_the_session_once_a_qr_waits():
+            while not stop.wait(0.3):
+                with self.registry.cursor() as cr:
+                    env = api.Environment(cr, manager.id, {})
+                    waiting = (
+                        env["centrapay.payment.request"]
+                        .sudo()
+                        .search_count(
+                            [("session_id", "=", session.id), ("status", "=", "new")]
+                        )
+                    )
+                    if waiting:
+                        # As "Close Session" does first, before its checks.
+                        env["pos.session"].browse(session.id).write(
+                            {"state": "closing_control"}
+                        )
+                        closed.append(True)
+                        return
+
+        thread = threading.Thread(target=close_the_session_once_a_qr_waits)
+        thread.start()
+        self.addCleanup(thread.join, 5)
+        self.addCleanup(stop.set)
+        self.start_pos_tour("CentrapayUnreadableStatusTour")
+        self.assertTrue(closed)
 
     def test_reload_mid_payment_then_pay(self):
         self.start_pos_tour("CentrapayReloadTour")

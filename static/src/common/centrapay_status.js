@@ -8,18 +8,19 @@ export const CENTRAPAY_FINAL_STATUSES = ["paid", "cancelled", "expired", "error"
 
 /** Why a request was cancelled (doc §4.3, and our own REFUNDED_BY_VOID, §4.1). */
 const CANCELLATION_REASONS = {
-    CANCELLED_BY_MERCHANT: () => _t("merchant cancelled"),
-    CANCELLED_BY_PATRON: () => _t("patron cancelled"),
-    PATRON_CODE_INVALID: () => _t("patron code invalid"),
-    PATRON_CODE_EXPIRED: () => _t("patron code expired"),
-    PAYMENT_FAILED: () => _t("payment failed"),
-    DECLINED_BY_PATRON: () => _t("patron declined"),
-    DECLINED_BY_MERCHANT: () => _t("merchant declined"),
-    PAYMENT_DECLINED: () => _t("payment declined"),
-    PAYMENT_REQUEST_EXPIRED: () => _t("expired"),
-    NO_AVAILABLE_PAYMENT_OPTIONS: () => _t("no payment option available"),
-    INACTIVE_ASSET: () => _t("the patron's asset is inactive"),
-    REFUNDED_BY_VOID: () => _t("paid too late, refunded"),
+    CANCELLED_BY_MERCHANT: () => _t("cancelled at the till"),
+    CANCELLED_BY_PATRON: () => _t("cancelled by the customer in their app"),
+    PATRON_CODE_INVALID: () => _t("the customer's code is not valid"),
+    PATRON_CODE_EXPIRED: () => _t("the customer's code has expired"),
+    PAYMENT_FAILED: () => _t("the payment failed"),
+    DECLINED_BY_PATRON: () => _t("the customer declined a check"),
+    DECLINED_BY_MERCHANT: () => _t("the till declined a check"),
+    PAYMENT_DECLINED: () => _t("the customer's payment method declined it"),
+    PAYMENT_REQUEST_EXPIRED: () => _t("the customer did not pay in time"),
+    NO_AVAILABLE_PAYMENT_OPTIONS: () => _t("no payment option fits this payment"),
+    INACTIVE_ASSET: () => _t("the customer's payment method is not active"),
+    REFUNDED_BY_VOID: () =>
+        _t("paid too late: Centrapay gave the money back to the customer"),
 };
 
 /** The reason codes that have words (for tests). */
@@ -51,10 +52,72 @@ export function centrapayStatusText(state) {
         case "expired":
             return {word: _t("Expired"), detail: ""};
         case "error":
-            return {word: _t("Failed"), detail: state.error || ""};
+            return {
+                word:
+                    state.centrapay_ended_by === "unreadable"
+                        ? _t("Status unknown")
+                        : _t("Failed"),
+                detail: state.error || "",
+            };
         default:
             return {word: _t("Waiting for payment"), detail: ""};
     }
+}
+
+/**
+ * What a Centrapay payment line that was not paid says, in plain words, and
+ * what the cashier does next: ``word`` (what happened) and ``next``.
+ * ``state.centrapay_ended_by``: ``cashier`` (the cashier's own cancel),
+ * ``timeout`` (the till gave up at expiry) or ``unreadable`` (the server no
+ * longer answers for this request).
+ */
+export function centrapayOutcome(state) {
+    const retry = _t("Press Retry for a new QR code, or take the payment another way.");
+    const reason = state?.cancellation_reason;
+    if (state?.centrapay_ended_by === "unreadable") {
+        return {
+            word: _t("Payment status unknown: %s", state.error || ""),
+            next: _t(
+                "Do not take the payment again yet: ask a manager to look up short code %s in Point of Sale > Centrapay Requests.",
+                state.short_code || ""
+            ),
+        };
+    }
+    if (
+        state?.status === "expired" ||
+        reason === "PAYMENT_REQUEST_EXPIRED" ||
+        state?.centrapay_ended_by === "timeout"
+    ) {
+        return {word: _t("Expired: the customer did not pay in time."), next: retry};
+    }
+    if (state?.status === "cancelled" && state?.centrapay_ended_by === "cashier") {
+        return {
+            word: _t("Cancelled at the till."),
+            next: _t("Press Retry for a new QR code, or remove the line."),
+        };
+    }
+    if (state?.status === "cancelled" && reason === "CANCELLED_BY_PATRON") {
+        return {
+            word: _t("Cancelled by the customer in their app."),
+            next: _t(
+                "Ask the customer, then press Retry for a new QR code, or take the payment another way."
+            ),
+        };
+    }
+    if (state?.status === "cancelled") {
+        return {
+            word: reason
+                ? _t("Not paid: %s.", centrapayCancellationReason(reason))
+                : _t("Not paid: the payment request was cancelled."),
+            next: retry,
+        };
+    }
+    return {
+        word: state?.error
+            ? _t("Not paid: %s", state.error)
+            : _t("Not paid: the Centrapay payment failed."),
+        next: retry,
+    };
 }
 
 /**

@@ -72,9 +72,8 @@ function alertSays(text) {
         },
         Dialog.confirm(),
         {
-            content: "the line can be retried",
-            trigger:
-                ".paymentline .electronic_status:contains('Transaction cancelled')",
+            content: "the line can be retried, and says why",
+            trigger: ".paymentline .centrapay-outcome:contains('Press Retry')",
         },
     ];
 }
@@ -92,12 +91,12 @@ registry.category("web_tour.tours").add("CentrapayStatusPaidTour", {
             Centrapay.qrIsShown(),
             status("Waiting for payment"),
             {
-                content: "the QR screen names this till and its device",
-                trigger: `.centrapay-qr-dialog .centrapay-device-id:contains('${DEVICE_ID}')`,
+                content: "the QR screen names this till by the POS's name",
+                trigger: ".centrapay-qr-dialog .centrapay-till:contains('Till: Shop')",
             },
             {
-                content: "the terminal is the POS's name",
-                trigger: ".centrapay-qr-dialog .centrapay-terminal-id:contains('Shop')",
+                content: "and shows no device id (jargon to the cashier)",
+                trigger: `.centrapay-qr-dialog:not(:contains('${DEVICE_ID}'))`,
             },
             patronPaysThenValidate({
                 content: "and what paid it",
@@ -113,9 +112,9 @@ registry.category("web_tour.tours").add("CentrapayStatusPatronCancelTour", {
         [
             startCentrapayPayment(),
             Centrapay.sandbox("cancel"),
-            status("Cancelled", "patron cancelled"),
+            status("Cancelled", "cancelled by the customer in their app"),
             Centrapay.qrIsClosed(),
-            alertSays("patron cancelled"),
+            alertSays("Cancelled by the customer in their app"),
         ].flat(Infinity),
 });
 
@@ -128,12 +127,12 @@ registry.category("web_tour.tours").add("CentrapayStatusMerchantCancelTour", {
                 trigger: ".modal .centrapay-cancel",
                 run: "click",
             },
-            status("Cancelled", "merchant cancelled"),
+            status("Cancelled", "cancelled at the till"),
             Centrapay.qrIsClosed(),
             {
-                content: "the line can be retried",
+                content: "the line can be retried, and says why",
                 trigger:
-                    ".paymentline .electronic_status:contains('Transaction cancelled')",
+                    ".paymentline .centrapay-outcome:contains('Cancelled at the till')",
             },
         ].flat(Infinity),
 });
@@ -145,7 +144,7 @@ registry.category("web_tour.tours").add("CentrapayStatusExpiredTour", {
             Centrapay.sandbox("expire"),
             status("Expired"),
             Centrapay.qrIsClosed(),
-            alertSays("expired"),
+            alertSays("Expired: the customer did not pay in time"),
         ].flat(Infinity),
 });
 

@@ -53,6 +53,15 @@ registry.category("web_tour.tours").add("CentrapayPayTour", {
         ),
 });
 
+/** A step that passes after ``ms``: lets a late popup show up, if any. */
+function pause(ms) {
+    return {
+        content: `wait ${ms} ms`,
+        trigger: "body",
+        run: () => new Promise((resolve) => setTimeout(resolve, ms)),
+    };
+}
+
 registry.category("web_tour.tours").add("CentrapayCancelTour", {
     steps: () =>
         [
@@ -64,10 +73,23 @@ registry.category("web_tour.tours").add("CentrapayCancelTour", {
             },
             Centrapay.qrIsClosed(),
             {
-                content: "the line can be retried",
+                content: "the line says, in plain words, what happened and what next",
                 trigger:
-                    ".paymentline .electronic_status:contains('Transaction cancelled')",
+                    ".paymentline .centrapay-outcome:contains('Cancelled at the till'):contains('Press Retry')",
             },
+            pause(2500),
+            {
+                content: "the cashier's own cancel shows no second popup",
+                trigger: "body:not(:has(.modal))",
+            },
+            {
+                content: "the cashier simply tries again",
+                trigger: ".paymentline .send_payment_request:contains('Retry')",
+                run: "click",
+            },
+            Centrapay.qrIsShown(),
+            Centrapay.sandbox("pay"),
+            finishPaidOrder(),
         ].flat(Infinity),
 });
 
@@ -78,14 +100,46 @@ registry.category("web_tour.tours").add("CentrapayExpireTour", {
             Centrapay.sandbox("expire"),
             Centrapay.qrIsClosed(),
             {
-                content: "the cashier is told it expired",
-                trigger: ".modal-body:contains('expired')",
+                content: "the cashier is told it expired, and what to do next",
+                trigger:
+                    ".modal-body:contains('Expired: the customer did not pay in time'):contains('Press Retry')",
             },
             Dialog.confirm(),
             {
-                content: "the line can be retried",
+                content: "the line can be retried, and says why",
+                trigger: ".paymentline .centrapay-outcome:contains('Expired')",
+            },
+        ].flat(Infinity),
+});
+
+registry.category("web_tour.tours").add("CentrapayUnreadableStatusTour", {
+    steps: () =>
+        [
+            startCentrapayPayment(),
+            {
+                content: "the QR waits while the server still answers",
+                trigger: ".centrapay-qr-dialog[data-status='new']",
+            },
+            // tests/test_tours.py closes the session server-side now.
+            {
+                content: "the QR screen says the status can no longer be read",
                 trigger:
-                    ".paymentline .electronic_status:contains('Transaction cancelled')",
+                    ".centrapay-qr-dialog[data-status='error'] .centrapay-status-word:contains('Status unknown')",
+            },
+            {
+                content: "the code is greyed out: nobody should scan it any more",
+                trigger: ".centrapay-qr-dialog img.centrapay-qr.opacity-25",
+            },
+            Centrapay.qrIsClosed(),
+            {
+                content: "the cashier is told why, and what to do next",
+                trigger:
+                    ".modal-body:contains('not part of an open POS session'):contains('ask a manager to look up short code CP-')",
+            },
+            Dialog.confirm(),
+            {
+                content: "the line says the status is unknown",
+                trigger: ".paymentline .centrapay-outcome:contains('Payment status unknown')",
             },
         ].flat(Infinity),
 });

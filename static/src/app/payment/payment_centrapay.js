@@ -5,6 +5,7 @@ import {
     centrapayLineItems,
 } from "@pos_centrapay/app/payment/centrapay_basket";
 import {CentrapayQrDialog} from "@pos_centrapay/app/components/centrapay_qr_dialog/centrapay_qr_dialog";
+import {centrapayOutcome} from "@pos_centrapay/common/centrapay_status";
 import {PaymentInterface} from "@point_of_sale/app/payment/payment_interface";
 import {SelectionPopup} from "@point_of_sale/app/utils/input_popups/selection_popup";
 import {TextInputPopup} from "@point_of_sale/app/utils/input_popups/text_input_popup";
@@ -17,6 +18,9 @@ import {uuidv4} from "@point_of_sale/utils";
 // The bus pushes every change; this slow poll only matters when the websocket is
 // down (and in tests, where Odoo disables it).
 const FALLBACK_POLL_MS = 2000;
+// Refused status reads in a row after which the till stops waiting: the server
+// no longer answers for this request (e.g. its session was closed).
+const MAX_REFUSED_READS = 2;
 
 /** The order's Centrapay line still waiting for its request, e.g. after a reload. */
 export function findPendingCentrapayLine(order) {
@@ -111,20 +115,30 @@ export class PaymentCentrapay extends PaymentInterface {
             this.cancelledDuringCreate.add(uuid);
             return true;
         }
+        if (this._isCurrent(wait)) {
+            // The cashier's own cancel: its outcome needs no popup.
+            wait.state.centrapay_ended_by = "cashier";
+        }
         const state = await this._call(
             "centrapay_cancel_request",
             line.centrapay_request_id,
             this.pos.session.id
         );
-        if (!state || state.error) {
+        if (!state || state.error || !state.final) {
+            if (this._isCurrent(wait)) {
+                wait.state.centrapay_ended_by = false;
+            }
             this._showError(
-                state?.error || _t("Centrapay could not cancel the request.")
+                state?.error ||
+                    (state
+                        ? // The void did not go through (yet): the server retries.
+                          _t(
+                              "Centrapay has not confirmed the cancellation yet. The QR code stays: wait for the result, or press Cancel payment again."
+                          )
+                        : _t(
+                              "Centrapay could not cancel the request. Press Cancel payment again; if it keeps failing, ask a manager."
+                          ))
             );
-            return false;
-        }
-        if (!state.final) {
-            // The void did not go through (yet): keep waiting, the server retries.
-            this._showError(_t("Centrapay has not confirmed the cancellation yet."));
             return false;
         }
         // The payment screen sets the line's status from our answer; then the
@@ -378,10 +392,10 @@ export class PaymentCentrapay extends PaymentInterface {
             const timeoutMs =
                 state.deadline - Date.now() + (state.pos_timeout_seconds || 7) * 1000;
             wait.timers.push(
-                setTimeout(
-                    () => this._askServer(wait, "centrapay_cancel_request"),
-                    timeoutMs
-                )
+                setTimeout(() => {
+                    wait.state.centrapay_ended_by = "timeout";
+                    this._askServer(wait, "centrapay_cancel_request");
+                }, timeoutMs)
             );
         });
     }
@@ -389,6 +403,7 @@ export class PaymentCentrapay extends PaymentInterface {
     async _cancelFromDialog(line) {
         const order = line.pos_order_id;
         line.set_payment_status("waitingCancel");
+        line.centrapay_outcome = false;
         const cancelled = await this.send_payment_cancel(order, line.uuid);
         line.set_payment_status(cancelled ? "retry" : "waitingCard");
         if (cancelled) {
@@ -406,6 +421,24 @@ export class PaymentCentrapay extends PaymentInterface {
             wait.line.centrapay_request_id,
             this.pos.session.id
         );
+        if (state?.error && !state.offline && this._isCurrent(wait)) {
+            // The server refused: the session was closed, the method removed...
+            // Waiting longer would show a QR code nobody follows any more.
+            wait.refusals = (wait.refusals || 0) + 1;
+            if (
+                wait.refusals >= MAX_REFUSED_READS ||
+                method === "centrapay_cancel_request"
+            ) {
+                this._settle(
+                    wait.line,
+                    {status: "error", error: state.error, centrapay_ended_by: "unreadable"},
+                    wait,
+                    options
+                );
+            }
+            return;
+        }
+        wait.refusals = 0;
         if (state && !state.error && state.final) {
             this._settle(wait.line, state, wait, options);
         }
@@ -446,8 +479,11 @@ export class PaymentCentrapay extends PaymentInterface {
             wait.resolve(true);
             return;
         }
-        if (!quiet) {
-            this._showError(this._finalMessage(state));
+        const outcome = centrapayOutcome(wait.state);
+        line.centrapay_outcome = outcome;
+        // The cashier's own cancel needs no popup: the line says what happened.
+        if (!quiet && !(wait.state.centrapay_ended_by === "cashier" && state.status === "cancelled")) {
+            this._showError(`${outcome.word} ${outcome.next}`);
         }
         wait.resolve(false);
     }
@@ -465,14 +501,10 @@ export class PaymentCentrapay extends PaymentInterface {
         wait.line.qrPaymentData = null;
     }
 
+    /** What happened to a request that was not paid, and what to do next. */
     _finalMessage(state) {
-        if (state.status === "expired") {
-            return _t("The Centrapay payment request expired before it was paid.");
-        }
-        if (state.status === "cancelled") {
-            return _t("The Centrapay payment request was cancelled.");
-        }
-        return state.error || _t("The Centrapay payment failed.");
+        const outcome = centrapayOutcome(state);
+        return `${outcome.word} ${outcome.next}`;
     }
 
     _deadline(state) {

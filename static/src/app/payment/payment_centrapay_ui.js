@@ -6,7 +6,6 @@
  */
 import {
     CENTRAPAY_FINAL_STATUSES,
-    centrapayCancellationReason,
     centrapayQrPaymentData,
 } from "@pos_centrapay/common/centrapay_status";
 import {PaymentCentrapay} from "@pos_centrapay/app/payment/payment_centrapay";
@@ -113,20 +112,6 @@ patch(PaymentCentrapay.prototype, {
         }
     },
 
-    _finalMessage(state) {
-        if (state.status === "cancelled" && state.cancellation_reason) {
-            if (state.cancellation_reason === "PAYMENT_REQUEST_EXPIRED") {
-                // doc §15.17: read as an expiry.
-                return super._finalMessage({...state, status: "expired"});
-            }
-            return _t(
-                "The Centrapay payment request was cancelled: %s.",
-                centrapayCancellationReason(state.cancellation_reason)
-            );
-        }
-        return super._finalMessage(...arguments);
-    },
-
     /**
      * The cashier ticks or unticks "customer not present" on the QR screen: the
      * shown request is voided and a new one made with ``patronNotPresent``.
@@ -160,7 +145,10 @@ patch(PaymentCentrapay.prototype, {
         line.centrapay_patron_not_present = before;
         if (old?.status !== "paid") {
             this._showError(
-                old?.error || _t("Centrapay has not confirmed the cancellation yet.")
+                old?.error ||
+                    _t(
+                        "Centrapay has not confirmed the cancellation yet, so the first QR code stays. The customer can pay it; untick and tick the option again to retry."
+                    )
             );
         }
         const state = old && !old.error ? old : {...wait.state};

@@ -2,6 +2,7 @@ import {Component, onWillUnmount, useState} from "@odoo/owl";
 import {
     CENTRAPAY_FINAL_STATUSES,
     centrapayCountdown,
+    centrapayOutcome,
     centrapayStatusText,
 } from "@pos_centrapay/common/centrapay_status";
 import {Dialog} from "@web/core/dialog/dialog";
@@ -35,6 +36,14 @@ export class CentrapayQrDialog extends Component {
 
     get status() {
         return centrapayStatusText(this.state);
+    }
+
+    /** A request that ended unpaid: what the cashier does next. */
+    get outcome() {
+        if (!this.isFinal || this.state.status === "paid") {
+            return null;
+        }
+        return centrapayOutcome(this.state);
     }
 
     get isFinal() {
