@@ -119,6 +119,14 @@ class CentrapayPaymentRequest(models.Model):
     )
     refund_ids = fields.One2many("centrapay.refund", "request_id", readonly=True)
     refunded_amount = fields.Monetary(compute="_compute_refunded_amount")
+    refund_status = fields.Selection(
+        [("partial", "Partly refunded"), ("full", "Refunded")],
+        string="Refunded",
+        compute="_compute_refund_status",
+        search="_search_refund_status",
+        help="Whether part or all of a paid request was given back (refunds "
+        "sent or made, or a void that refunded a late payment).",
+    )
     last_error = fields.Char(readonly=True)
     unknown_error_count = fields.Integer(readonly=True)
     error_count = fields.Integer(
@@ -160,6 +168,40 @@ class CentrapayPaymentRequest(models.Model):
                 for r in request.refund_ids
                 if r.state in ("unknown", "initiated", "completed")
             )
+
+    @api.depends("refunded_amount", "amount", "refunded_by_void")
+    def _compute_refund_status(self):
+        for request in self:
+            if request.refunded_by_void or (
+                request.refunded_amount
+                and request.currency_id.compare_amounts(
+                    request.refunded_amount, request.amount
+                )
+                >= 0
+            ):
+                request.refund_status = "full"
+            elif request.refunded_amount:
+                request.refund_status = "partial"
+            else:
+                request.refund_status = False
+
+    def _search_refund_status(self, operator, value):
+        if operator not in ("=", "!=", "in", "not in"):
+            raise NotImplementedError(operator)
+        values = {value} if operator in ("=", "!=") else set(value or ())
+        candidates = self.search(
+            [
+                "|",
+                ("refunded_by_void", "=", True),
+                ("refund_ids.state", "in", ("unknown", "initiated", "completed")),
+            ]
+        )
+        ids = candidates.filtered(lambda r: r.refund_status in values).ids
+        if False in values:
+            operator = "not in" if operator in ("=", "in") else "in"
+            ids = candidates.filtered(lambda r: r.refund_status not in values).ids
+            return [("id", operator, ids)]
+        return [("id", "in" if operator in ("=", "in") else "not in", ids)]
 
     def _centrapay_refundable(self):
         """What is left to refund: paid, less every refund that holds part of it."""
