@@ -47,33 +47,46 @@ ERROR_MESSAGES = {
         "new code."
     ),
     "REDIRECT_URL_INVALID": _lt(
-        "Centrapay refused the return address of this payment request."
+        "Centrapay refused the return address of this payment request. Take the "
+        "payment another way and ask a manager to check the Centrapay set-up."
     ),
     "TOKEN_COLLECTION_NOT_FOUND": _lt(
-        "Centrapay does not know the token collection of this payment request."
+        "Centrapay does not know the token collection of this payment request. "
+        "Take the payment another way and ask a manager to check the Centrapay "
+        "set-up."
     ),
     "CONNECTION_NOT_FOUND": _lt(
-        "Centrapay does not know the connection of this payment request."
+        "Centrapay does not know the connection of this payment request. Start a "
+        "new Centrapay payment, or take the payment another way."
     ),
     "CONNECTION_MERCHANT_MISMATCH": _lt(
-        "The connection of this payment request belongs to another merchant."
+        "The connection of this payment request belongs to another merchant. "
+        "Start a new Centrapay payment, or take the payment another way."
     ),
     "CONNECTION_CREATED_BY_MISMATCH": _lt(
-        "The connection of this payment request was made by someone else."
+        "The connection of this payment request was made by someone else. Start a "
+        "new Centrapay payment, or take the payment another way."
     ),
     # --- Payment Requests: state -------------------------------------------------
     "REQUEST_EXPIRED": _lt(
         "This payment request has expired. Start a new Centrapay payment."
     ),
-    "REQUEST_PAID": _lt("This payment request has already been paid."),
+    "REQUEST_PAID": _lt(
+        "This payment request has already been paid. Do not take the payment "
+        "again: wait for the till to show it as paid."
+    ),
     "REQUEST_CANCELLED": _lt(
         "This payment request has already been cancelled. Start a new Centrapay "
         "payment if the customer still wants to pay."
     ),
-    "REQUEST_NOT_FOUND": _lt("Centrapay does not know this payment request."),
+    "REQUEST_NOT_FOUND": _lt(
+        "Centrapay does not know this payment request. Start a new Centrapay "
+        "payment; if it happens again, ask a manager to check the payment method."
+    ),
     # --- Pay (patron side, E6) ---------------------------------------------------
     "INVALID_ASSET_TYPE": _lt(
-        "This merchant does not accept the customer's payment method."
+        "This merchant does not accept the customer's payment method. Ask the "
+        "customer to pay another way."
     ),
     "INACTIVE_ASSET": _lt(
         "The customer's payment method is not active (disabled, expired or used "
@@ -85,12 +98,17 @@ ERROR_MESSAGES = {
         "Centrapay."
     ),
     "QUOTA_EXCEEDED": _lt(
-        "The payment is over the spending limit of the customer's payment method."
+        "The payment is over the spending limit of the customer's payment method. "
+        "Ask the customer to pay another way, or to split the payment."
     ),
     "INSUFFICIENT_ASSET_VALUE": _lt(
-        "The customer's payment method does not hold enough money for this payment."
+        "The customer's payment method does not hold enough money for this "
+        "payment. Ask the customer to top it up or to pay another way."
     ),
-    "INSUFFICIENT_BALANCE": _lt("There is not enough money for this operation."),
+    "INSUFFICIENT_BALANCE": _lt(
+        "There is not enough money for this operation. Take or give back the "
+        "money another way."
+    ),
     "ASSET_REDEMPTION_DENIED": _lt(
         "The customer's payment method refused the payment. Ask the customer to pay "
         "another way."
@@ -114,7 +132,8 @@ ERROR_MESSAGES = {
     ),
     "INVALID_AMOUNT": _lt(
         "The amount is more than what is left on this Centrapay payment (part of it "
-        "was already refunded or confirmed)."
+        "was already refunded or confirmed). Check its refunds, then try again "
+        "with a smaller amount."
     ),
     "REPEAT_REFERENCE": _lt(
         "A refund with the same reference but another amount was already made on "
@@ -144,15 +163,21 @@ ERROR_MESSAGES = {
         "Amounts of this pre-authorisation were already confirmed, so it cannot be "
         "voided; refund it instead."
     ),
-    "PRE_AUTH_PENDING": _lt("This pre-authorisation is not authorised yet."),
+    "PRE_AUTH_PENDING": _lt(
+        "This pre-authorisation is not authorised yet. Wait for the customer to "
+        "approve it, then try again."
+    ),
     "PRE_AUTH_RELEASED": _lt(
-        "This pre-authorisation has been released or has expired."
+        "This pre-authorisation has been released or has expired. Start a new "
+        "Centrapay payment."
     ),
     "INVALID_PAYMENT_REQUEST_TYPE": _lt(
-        "This payment request is not a pre-authorisation."
+        "This payment request is not a pre-authorisation. Refund it instead if "
+        "money must go back."
     ),
     "CONFIRMATION_NOT_FOUND": _lt(
-        "Centrapay found no such confirmation on this payment request."
+        "Centrapay found no such confirmation on this payment request. Check the "
+        "request's activities before trying again."
     ),
     "IDEMPOTENT_OPERATION_FAILED": _lt(
         "The same operation was already sent with other details. Check the payment "
@@ -160,15 +185,21 @@ ERROR_MESSAGES = {
     ),
     # --- Payment conditions (E11, E12) -------------------------------------------
     "PATRON_NOT_AUTHORIZED": _lt(
-        "This check must be answered at the till, not by the customer."
+        "This check must be answered at the till, not by the customer. Answer it "
+        "on the till."
     ),
     "MERCHANT_NOT_AUTHORIZED": _lt(
-        "This check is waiting for the customer; the till cannot answer it."
+        "This check is waiting for the customer; the till cannot answer it. Wait "
+        "for the customer to answer it in their app."
     ),
-    "CONDITION_ALREADY_SET": _lt("This check has already been accepted or declined."),
+    "CONDITION_ALREADY_SET": _lt(
+        "This check has already been accepted or declined. Wait for the till to "
+        "show the result."
+    ),
     # --- Scanned codes (E17) and merchant configuration (E18) --------------------
     "UNKNOWN_CODE": _lt(
-        "Centrapay does not recognise the scanned code (unknown or no longer active)."
+        "Centrapay does not recognise the scanned code (unknown or no longer "
+        "active). Ask the customer for a new code, or to pay another way."
     ),
     "MERCHANT_CONFIG_NOT_FOUND": _lt(
         "Centrapay does not know the merchant config of this payment method. Ask a "
@@ -238,8 +269,14 @@ ERROR_MESSAGES = {
     ),
     "SERVER ERROR": _lt("Centrapay had an internal error. Try again in a moment."),
     # --- Cancellation reasons (a cancelled request's cancellationReason) ---------
-    "CANCELLED_BY_MERCHANT": _lt("The payment request was cancelled (voided)."),
-    "CANCELLED_BY_PATRON": _lt("The customer cancelled the payment in their app."),
+    "CANCELLED_BY_MERCHANT": _lt(
+        "The shop cancelled (voided) the payment request. Start a new Centrapay "
+        "payment if the customer still wants to pay."
+    ),
+    "CANCELLED_BY_PATRON": _lt(
+        "The customer cancelled the payment in their app. Ask the customer, then "
+        "start a new Centrapay payment or take the payment another way."
+    ),
     "PATRON_CODE_EXPIRED": _lt(
         "The customer's code has expired. Ask the customer for a new code."
     ),
@@ -247,8 +284,14 @@ ERROR_MESSAGES = {
         "The payment failed at Centrapay. Ask the customer to try again or to pay "
         "another way."
     ),
-    "DECLINED_BY_PATRON": _lt("The customer declined a check this payment needed."),
-    "DECLINED_BY_MERCHANT": _lt("The till declined a check this payment needed."),
+    "DECLINED_BY_PATRON": _lt(
+        "The customer declined a check this payment needed. Ask the customer to "
+        "pay another way."
+    ),
+    "DECLINED_BY_MERCHANT": _lt(
+        "The till declined a check this payment needed. Start a new Centrapay "
+        "payment if the check can now be accepted."
+    ),
     "PAYMENT_REQUEST_EXPIRED": _lt(
         "The payment request expired before it was paid. Start a new Centrapay payment."
     ),
@@ -280,17 +323,27 @@ ERROR_MESSAGES = {
         "check it."
     ),
     "validation.amount_too_large": _lt(
-        "The amount is too large for one Centrapay payment."
+        "The amount is too large for one Centrapay payment. Split it into "
+        "several payments."
     ),
     "validation.amount_precision": _lt(
-        "The amount has more decimals than its currency allows."
+        "The amount has more decimals than its currency allows. Check the amount "
+        "and try again."
     ),
-    "validation.amount_not_positive": _lt("Centrapay only takes amounts above zero."),
-    "validation.invalid_currency": _lt("Centrapay does not take this currency."),
+    "validation.amount_not_positive": _lt(
+        "Centrapay only takes amounts above zero. Check the amount and try again."
+    ),
+    "validation.invalid_currency": _lt(
+        "Centrapay does not take this currency. Take the payment another way."
+    ),
     "validation.line_items_sum": _lt(
-        "The order lines do not add up to the amount to pay."
+        "The order lines do not add up to the amount to pay. Try again; if it "
+        "happens again, report it to your Odoo administrator."
     ),
-    "validation.too_long": _lt("A reference is too long for Centrapay."),
+    "validation.too_long": _lt(
+        "A reference is too long for Centrapay. Try again; if it happens again, "
+        "report it to your Odoo administrator."
+    ),
     # --- The manager's "Test connection" (what failed, what to check) ----------
     "connection_test.title": _lt("Centrapay connection test failed"),
     "connection_test.bad_url": _lt(
@@ -336,7 +389,7 @@ ERROR_MESSAGES = {
     ),
     "connection_test.other": _lt(
         "Centrapay at %(url)s answered the connection test with an error: "
-        "%(message)s"
+        "%(message)s Check the payment method's settings, then test again."
     ),
     "connection_test.success_title": _lt("Centrapay connection works"),
     "connection_test.success": _lt(

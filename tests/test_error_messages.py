@@ -1,3 +1,4 @@
+import re
 from types import SimpleNamespace
 
 from odoo.tests import TransactionCase, tagged
@@ -155,6 +156,21 @@ class TestCentrapayErrorMessages(TupleTimeoutMixin, TransactionCase):
             with self.subTest(reason=reason):
                 self.assertIn(reason, ERROR_MESSAGES)
                 self.assertClean(centrapay_code_message(self.env, reason), reason)
+
+    def test_every_message_says_what_to_do_next(self):
+        """Not only what happened: what the cashier or manager does next."""
+        next_step = re.compile(
+            r"\b(ask|take|try|start|check|wait|refund|contact|press|report|do not|"
+            r"answer|split|void|test)\b",
+            re.IGNORECASE,
+        )
+        # Titles, and the details that are always followed by unknown_outcome.
+        skip = ("connection_test.title", "connection_test.success", "unknown_outcome.")
+        for key, entry in ERROR_MESSAGES.items():
+            if key.startswith(skip):
+                continue
+            with self.subTest(key=key):
+                self.assertRegex(self.env._(entry), next_step)
 
     def test_no_table_entry_shows_a_documented_code(self):
         codes = set(DOCUMENTED_CODES) | set(CANCELLATION_REASONS)

@@ -8,7 +8,7 @@ export const CENTRAPAY_FINAL_STATUSES = ["paid", "cancelled", "expired", "error"
 
 /** Why a request was cancelled (doc §4.3, and our own REFUNDED_BY_VOID, §4.1). */
 const CANCELLATION_REASONS = {
-    CANCELLED_BY_MERCHANT: () => _t("cancelled at the till"),
+    CANCELLED_BY_MERCHANT: () => _t("cancelled by the shop"),
     CANCELLED_BY_PATRON: () => _t("cancelled by the customer in their app"),
     PATRON_CODE_INVALID: () => _t("the customer's code is not valid"),
     PATRON_CODE_EXPIRED: () => _t("the customer's code has expired"),
@@ -47,7 +47,10 @@ export function centrapayStatusText(state) {
         case "cancelled":
             return {
                 word: _t("Cancelled"),
-                detail: centrapayCancellationReason(state.cancellation_reason),
+                detail:
+                    state.centrapay_ended_by === "cashier"
+                        ? _t("cancelled at the till")
+                        : centrapayCancellationReason(state.cancellation_reason),
             };
         case "expired":
             return {word: _t("Expired"), detail: ""};

@@ -85,7 +85,10 @@ export class PaymentCentrapay extends PaymentInterface {
             // A cancel pressed during a failed create must not void the next try.
             this.cancelledDuringCreate.delete(line.uuid);
             this._showError(
-                state?.error || _t("Centrapay could not create the payment request.")
+                state?.error ||
+                    _t(
+                        "Centrapay could not create the payment request. Press Retry, or take the payment another way."
+                    )
             );
             return false;
         }
@@ -457,7 +460,7 @@ export class PaymentCentrapay extends PaymentInterface {
                 line.set_amount(state.amount);
                 this._showError(
                     _t(
-                        "The customer paid %s, the amount of the earlier QR code. The payment line now shows that amount.",
+                        "The customer paid %s, the amount of the earlier QR code. The payment line now shows that amount: check what is still due before validating.",
                         this.env.utils.formatCurrency(state.amount)
                     )
                 );
@@ -530,7 +533,9 @@ export class PaymentCentrapay extends PaymentInterface {
                 error:
                     error?.data?.message ||
                     error?.message ||
-                    _t("The Odoo server could not handle the Centrapay request."),
+                    _t(
+                        "The Odoo server could not handle the Centrapay request. Try again; if it happens again, ask a manager."
+                    ),
             };
         }
     }
