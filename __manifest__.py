@@ -31,6 +31,10 @@
         "point_of_sale._assets_pos": [
             "pos_centrapay/static/src/**/*",
             ("remove", "pos_centrapay/static/src/customer_display/**/*"),
+            ("remove", "pos_centrapay/static/src/backend/**/*"),
+        ],
+        "web.assets_backend": [
+            "pos_centrapay/static/src/backend/**/*",
         ],
         "point_of_sale.customer_display_assets": [
             "pos_centrapay/static/src/common/**/*",

@@ -9,7 +9,8 @@ class CentrapayReconciliationWizard(models.TransientModel):
     _description = "Centrapay Reconciliation Action"
 
     mode = fields.Selection(
-        [("explain", "Explain"), ("attach", "Attach")], required=True
+        [("explain", "Explain"), ("attach", "Attach"), ("refund", "Refund")],
+        required=True,
     )
     item_ids = fields.Many2many(
         "centrapay.reconciliation.item",
@@ -21,15 +22,47 @@ class CentrapayReconciliationWizard(models.TransientModel):
     note = fields.Text()
     pos_order_id = fields.Many2one("pos.order", "POS Order")
     company_id = fields.Many2one("res.company", compute="_compute_company_id")
+    summary = fields.Text(compute="_compute_summary")
 
     @api.depends("item_ids")
     def _compute_company_id(self):
         for wizard in self:
             wizard.company_id = wizard.item_ids.company_id[:1]
 
+    @api.depends("mode", "item_ids")
+    def _compute_summary(self):
+        for wizard in self:
+            wizard.summary = wizard._centrapay_summary()
+
+    def _centrapay_summary(self):
+        """What the manager is about to do, with the amounts and codes."""
+        items = self.item_ids
+        if self.mode == "refund" and len(items) == 1:
+            request = items.request_id.sudo()
+            left = request._centrapay_refundable() if request else 0.0
+            return self.env._(
+                "Refund %(amount)s to the customer who paid %(code)s, in full, "
+                "through Centrapay? Odoo has no POS payment for it. The refund "
+                "cannot be undone.",
+                amount=items.currency_id.format(left),
+                code=items.short_code or items.centrapay_request_id,
+            )
+        lines = [
+            self.env._(
+                "%(code)s: Odoo %(odoo)s, Centrapay %(centrapay)s",
+                code=item.short_code or item.centrapay_request_id,
+                odoo=item.currency_id.format(item.odoo_amount),
+                centrapay=item.currency_id.format(item.centrapay_amount),
+            )
+            for item in items
+        ]
+        return "\n".join(lines)
+
     def action_confirm(self):
         self.ensure_one()
         self.item_ids.check_access("write")
+        if self.mode == "refund":
+            return self.item_ids.ensure_one().action_centrapay_refund_orphan()
         if self.mode == "explain":
             if not (self.note or "").strip():
                 raise UserError(self.env._("Say why these items are explained."))
