@@ -379,9 +379,10 @@ ERROR_MESSAGES = {
         "merchant of this API key, or leave it empty."
     ),
     "connection_test.merchant_config": _lt(
-        'Centrapay accepted the API key, but does not know merchant config "%(config)s" '
-        "for it. Check the Merchant Config ID (mc_...) that Centrapay gave for this "
-        "store, and that it belongs to the API key's merchant."
+        "Centrapay accepted the API key, but does not know merchant config "
+        '"%(config)s" for it. Check the Merchant Config ID (mc_...) that '
+        "Centrapay gave for this store, and that it belongs to the API key's "
+        "merchant."
     ),
     "connection_test.rate_limited": _lt(
         "Centrapay is busy (too many requests for this account). Test again in a "
@@ -525,7 +526,9 @@ def centrapay_connection_test_message(env, exc, step, **values):
             return text("connection_test.bad_url")
         if exc.field == "api_key":
             return text("connection_test.api_key")
-    if isinstance(exc, cp_errors.CentrapayBudgetExhausted | cp_errors.CentrapayRateLimited):
+    if isinstance(
+        exc, cp_errors.CentrapayBudgetExhausted | cp_errors.CentrapayRateLimited
+    ):
         return text("connection_test.rate_limited")
     if isinstance(exc, cp_errors.CentrapayUnknownOutcome):
         key = {

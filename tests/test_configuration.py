@@ -112,9 +112,7 @@ class TestCentrapayIntegratorForm(CentrapayCommon):
     def test_webhook_keys_url_shows_its_default(self):
         method = self._method()
         self.assertFalse(method.centrapay_jwks_url)
-        self.assertEqual(
-            method.centrapay_jwks_default_url, self.sandbox.jwks_url
-        )
+        self.assertEqual(method.centrapay_jwks_default_url, self.sandbox.jwks_url)
         self.assertEqual(method._centrapay_verifier().jwks_url, self.sandbox.jwks_url)
         arch = self.env["pos.payment.method"].get_view(view_type="form")["arch"]
         self.assertIn("centrapay_jwks_default_url", arch)

@@ -139,7 +139,8 @@ registry.category("web_tour.tours").add("CentrapayUnreadableStatusTour", {
             Dialog.confirm(),
             {
                 content: "the line says the status is unknown",
-                trigger: ".paymentline .centrapay-outcome:contains('Payment status unknown')",
+                trigger:
+                    ".paymentline .centrapay-outcome:contains('Payment status unknown')",
             },
         ].flat(Infinity),
 });

@@ -434,7 +434,11 @@ export class PaymentCentrapay extends PaymentInterface {
             ) {
                 this._settle(
                     wait.line,
-                    {status: "error", error: state.error, centrapay_ended_by: "unreadable"},
+                    {
+                        status: "error",
+                        error: state.error,
+                        centrapay_ended_by: "unreadable",
+                    },
                     wait,
                     options
                 );
@@ -485,7 +489,13 @@ export class PaymentCentrapay extends PaymentInterface {
         const outcome = centrapayOutcome(wait.state);
         line.centrapay_outcome = outcome;
         // The cashier's own cancel needs no popup: the line says what happened.
-        if (!quiet && !(wait.state.centrapay_ended_by === "cashier" && state.status === "cancelled")) {
+        if (
+            !quiet &&
+            !(
+                wait.state.centrapay_ended_by === "cashier" &&
+                state.status === "cancelled"
+            )
+        ) {
             this._showError(`${outcome.word} ${outcome.next}`);
         }
         wait.resolve(false);
