@@ -24,9 +24,10 @@ class TestCentrapayAuthorization(TwoCompanyCommon):
             self.manager_a
         ).action_centrapay_test_connection()
         self.assertEqual(action["params"]["type"], "success")
-        # It spends from the account's budget like every other call.
+        # It spends from the account's budget like every other call: one read
+        # for the key and the merchant id, one for the merchant config.
         self.assertEqual(
-            self.env["centrapay.rate.limit"]._calls_in_window(key), before + 1
+            self.env["centrapay.rate.limit"]._calls_in_window(key), before + 2
         )
 
     # --- 2. Requests of another company, method or session ---
