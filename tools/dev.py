@@ -451,6 +451,19 @@ def copy_filestore(template, name):
         shutil.copytree(filestore(template), filestore(name))
 
 
+def fill_filestore(template, name):
+    """Give a database made before :func:`copy_filestore` the template's files
+    it lacks; its own files are kept."""
+    source, target = filestore(template), filestore(name)
+    if not source.is_dir():
+        return
+    for path in source.rglob("*"):
+        dest = target / path.relative_to(source)
+        if path.is_file() and not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest)
+
+
 def base_template(venv, view):
     """A cached database with our dependencies (and demo data) installed."""
     manifest = eval((REPO / "__manifest__.py").read_text())
@@ -1185,6 +1198,7 @@ def cmd_demo(args):
         if args.reset or not db_exists(db):
             fresh_db(venv, view, db, CACHE / "demo-install.log")
         else:  # the checkout may have changed since the last demo
+            fill_filestore(base_template(venv, view), db)
             run(
                 odoo_cmd(venv, view, db, "-u", MODULE, "--stop-after-init"),
                 stdout=subprocess.DEVNULL,

@@ -45,3 +45,13 @@ def test_the_template_keeps_the_files_it_was_built_with(dev):
     dev.move_filestore("pcp_base_x_tmp", "pcp_base_x")
     assert (dev.filestore("pcp_base_x") / "67" / "670e9ff9").exists()
     assert not dev.filestore("pcp_base_x_tmp").exists()
+
+
+def test_an_older_demo_database_gets_the_files_it_lacks(dev):
+    _logo(dev, "pcp_base_x")
+    own = dev.filestore("pcp_demo") / "ab" / "own"
+    own.parent.mkdir(parents=True)
+    own.write_bytes(b"a receipt")
+    dev.fill_filestore("pcp_base_x", "pcp_demo")
+    assert (dev.filestore("pcp_demo") / "67" / "670e9ff9").read_bytes() == b"logo"
+    assert own.read_bytes() == b"a receipt"
