@@ -178,7 +178,7 @@ class TestCentrapayDayTours(CentrapayHttpCommon):
         """A payment taken at Centrapay that no till recorded."""
         self.env.flush_all()
         state = self.centrapay_method.with_user(self.pos_user).centrapay_create_request(
-            {"amount": 4.0, "payment_uuid": "orphan", "session_id": self.pos_session.id}
+            {"amount": 6.0, "payment_uuid": "orphan", "session_id": self.pos_session.id}
         )
         self.control.pay(state["centrapay_id"])
         request = self.Request.search([("centrapay_id", "=", state["centrapay_id"])])
