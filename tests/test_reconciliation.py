@@ -1,8 +1,11 @@
 from decimal import Decimal
 
+from lxml import etree
+
 from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
+from odoo.tools.safe_eval import safe_eval
 
 from .common import CentrapayCommon, CentrapayHttpCommon, centrapay_method_vals
 
@@ -152,6 +155,20 @@ class TestCentrapayReconciliation(ReconciliationMixin, CentrapayCommon):
                 self.attach(item, order, user)
         self.assertEqual(matched.pos_order_id, paid_order)
         self.assertFalse(orphan.pos_order_id)
+        # The dialog offers only the orders an orphan may be attached to.
+        Wizard = self.env["centrapay.reconciliation.wizard"].with_user(self.manager)
+        arch = etree.fromstring(
+            Wizard.get_views([(False, "form")])["views"]["form"]["arch"]
+        )
+        domain = safe_eval(
+            arch.xpath("//field[@name='pos_order_id']")[0].get("domain"),
+            {"company_id": self.session.company_id.id},
+        )
+        free_order = self.draft_order(4)
+        offered = self.env["pos.order"].with_user(self.manager).search(domain)
+        self.assertIn(free_order, offered)
+        self.assertNotIn(paid_order, offered)
+        self.assertNotIn(other_order, offered)
         self.assertFalse((matched_item | orphan_item).action_ids)
         self.assertEqual(matched_item.kind, "matched")
         self.assertFalse(orphan_item.explained)
