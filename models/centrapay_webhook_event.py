@@ -47,6 +47,19 @@ class CentrapayWebhookEvent(models.Model):
         )
     ]
 
+    def init(self):
+        # Notifications recorded before company_id existed take their request's
+        # company, or the company rule would hide them from every manager.
+        self.env.cr.execute(
+            """
+            UPDATE centrapay_webhook_event e
+               SET company_id = r.company_id
+              FROM centrapay_payment_request r
+             WHERE e.company_id IS NULL
+               AND r.centrapay_id = e.centrapay_request_id
+            """
+        )
+
     @api.model
     def _centrapay_register(self, notification, request):
         """Record a notification; False if seen before (delivery is at least once)."""

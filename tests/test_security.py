@@ -324,3 +324,18 @@ class TestCentrapayAuthorization(TwoCompanyCommon):
                 row_b.with_user(self.manager_a).read(["key"])
             with self.assertRaises(AccessError):
                 self.env[model].with_user(self.cashier_a).search([])
+
+    def test_notifications_recorded_before_the_company_rule_get_their_company(self):
+        state = self.as_cashier(self.cashier_b, self.method_b)
+        request = self.Request.search([("centrapay_id", "=", state["centrapay_id"])])
+        Event = self.env["centrapay.webhook.event"]
+        Event.sudo()._centrapay_register({"id": "n-old", "type": "x"}, request)
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE centrapay_webhook_event SET company_id = NULL")
+        self.env.invalidate_all()
+        self.assertFalse(Event.with_user(self.manager_b).search([]))
+        Event.init()  # what an upgrade of the module runs
+        self.env.invalidate_all()
+        events = Event.with_user(self.manager_b).search([])
+        self.assertEqual(events.mapped("notification_id"), ["n-old"])
+        self.assertFalse(Event.with_user(self.manager_a).search([]))
