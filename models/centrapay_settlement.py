@@ -301,9 +301,8 @@ class CentrapaySettlement(models.Model):
         lines = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
         if positive in ("=", "in"):
             positive = "in" if isinstance(value, list | tuple) else "="
-        elif positive in ("ilike", "like", "=like", "=ilike") and lines:
-            # The ORM compares ids as text here; a line's name holds no id.
-            lines = []
+        else:
+            lines = []  # a pattern matches names, not ids
         if names:
             # Like the bank line shown (computed as superuser): a POS manager
             # without accounting rights finds it by the name they see.
