@@ -452,3 +452,19 @@ class TestCentrapayMoneyBoundary(TwoCompanyCommon):
             .filtered(lambda i: i.request_id == request)
         )
         self.assertEqual(item.kind, "matched")
+
+    # --- 11. The refund wizard shows only its company's payments ---
+
+    def test_the_refund_wizard_shows_no_other_companys_payment(self):
+        request = self.paid_request(amount=7.0)
+        Wizard = self.env["centrapay.refund.wizard"]
+        with self.assertRaises(AccessError):
+            Wizard.with_user(self.manager_b).with_context(active_id=request.id).create(
+                {"amount": 1, "reason": "peek"}
+            )
+        with self.assertRaises(AccessError):
+            wizard = Wizard.with_user(self.manager_b).create(
+                {"request_id": request.id, "amount": 1, "reason": "peek"}
+            )
+            self.assertFalse(wizard.refundable)
+        self.assertFalse(request.refund_ids)
