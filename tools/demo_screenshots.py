@@ -3,7 +3,8 @@
 
 Runs one Centrapay payment in headless Chromium: the POS QR screen, the sandbox's
 patron pay page (a second browser tab), then the receipt; then refunds that sale
-from the POS (Orders → Refund → Centrapay) and takes the refund receipt; last,
+from the POS (Orders → Refund → Centrapay, and its confirmation) and takes the
+refund receipt; last,
 the back office's Centrapay reconciliation.
 
     ~/.cache/pos_centrapay/venv-odoo/bin/python tools/demo_screenshots.py \\
@@ -40,18 +41,28 @@ def refund_last_order(pos):
     pos.click(".ticket-screen .btn-primary.pay-order-button")
     pos.click(".product-screen .pay-order-button")
     pos.wait("document.querySelector('.payment-screen')")
+    confirm = "document.querySelector('.modal .modal-footer .btn-primary')"
     try:  # with Centrapay as the only method, the POS starts it by itself
-        pos.wait("document.querySelector('.receipt-screen')", timeout=3)
+        pos.wait(confirm, timeout=3)
     except TimeoutError:
         click_text(pos, ".paymentmethod", "Centrapay")
+    # The POS asks first: "Refund 6.79 to CP-...?"
+    pos.wait(confirm, timeout=30)
+    time.sleep(0.5)
+    pos.screenshot(OUT / "pos_refund_confirm.png")
+    click_text(pos, ".modal .modal-footer .btn-primary", "Refund")
     pos.wait("document.querySelector('.receipt-screen')", timeout=30)
 
 
 def reconciliation(page, base_url):
-    """The back office's Centrapay reconciliation, its sessions opened."""
-    page.goto(
-        f"{base_url}/odoo/action-pos_centrapay.action_server_centrapay_reconciliation"
-    )
+    """The open session's Centrapay reconciliation (its form's Centrapay button):
+    a merchant's day, not every payment the sandbox's seeded history holds."""
+    page.goto(f"{base_url}/odoo/action-point_of_sale.action_pos_session")
+    page.wait("document.querySelector('.o_data_row')", timeout=60)
+    click_text(page, ".o_data_row .o_data_cell", "POS/")
+    button = "button[name=action_centrapay_reconciliation]"
+    page.wait(f"document.querySelector('.o_form_view {button}')", timeout=30)
+    page.js(f"document.querySelector('.o_form_view {button}').click()")
     page.wait("document.querySelector('.o_group_header')", timeout=60)
     page.js("document.querySelectorAll('.o_group_header').forEach(h => h.click())")
     page.wait("document.querySelector('.o_data_row')")
