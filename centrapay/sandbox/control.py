@@ -87,6 +87,43 @@ class SandboxControl:
         """Cancel a ``new`` request as the patron (``CANCELLED_BY_PATRON``)."""
         return self._call("POST", f"/payment-requests/{self._pr(pr_id)}/cancel", {})
 
+    def approve(self, pr_id, amount=None, mode=None):
+        """The patron approves a barcode request in the app (in full, or
+        ``amount`` with ``mode``); the payment waits for any condition.
+        Returns the Payment Request."""
+        body = {"mode": mode}
+        if amount is not None:
+            body["amount"] = str(amount)
+        body = {k: v for k, v in body.items() if v is not None}
+        return self._call("POST", f"/payment-requests/{self._pr(pr_id)}/approve", body)
+
+    def add_condition(self, pr_id, name, message, status="awaiting-merchant"):
+        """A condition appears (``awaiting-merchant`` or ``awaiting-patron``);
+        on a request without ``conditionsEnabled`` it cancels it. Returns the
+        Payment Request."""
+        body = {"name": name, "message": message, "status": status}
+        return self._call(
+            "POST", f"/payment-requests/{self._pr(pr_id)}/conditions", body
+        )
+
+    def void_condition(self, pr_id, condition_id):
+        """A condition no longer applies; returns the Payment Request."""
+        path = (
+            f"/payment-requests/{self._pr(pr_id)}/conditions/"
+            f"{self._pr(str(condition_id))}/void"
+        )
+        return self._call("POST", path, {})
+
+    def patron_codes(self):
+        """Codes the sandbox knows: patron codes (``barcode``, ``id``,
+        ``testScenarioName``) and the Farmlands test cards (``refusal``)."""
+        return self._call("GET", "/patron-codes")["items"]
+
+    def add_patron_code(self, test_scenario_name=None):
+        """A new 16-digit patron code, e.g. with ``force-condition-check-photo-id``."""
+        body = {"testScenarioName": test_scenario_name} if test_scenario_name else {}
+        return self._call("POST", "/patron-codes", body)
+
     def add_merchant_config(self):
         """Give the merchant one more config (another store); returns its id."""
         return self._call("POST", "/merchant-configs", {})["id"]

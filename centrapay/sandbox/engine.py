@@ -12,7 +12,7 @@ import re
 import secrets
 import typing
 
-from . import shortcode
+from . import barcodes, shortcode
 from .util import (
     ApiError,
     bad_request,
@@ -32,7 +32,15 @@ TEST_ASSET = "centrapay.nzd.test"
 ASSET_DESCRIPTIONS = {
     "centrapay.nzd.test": "Centrapay NZD Test",
     "centrapay.nzd.main": "Centrapay NZD",
+    "farmlands.nzd.test": "Farmlands Card Test",
+    "external.test": "External Test",
 }
+# doc §6.5: tenders taken outside Centrapay; the sandbox merchant is a test one.
+EXTERNAL_ASSET = "external.test"
+AWAITING = ("awaiting-merchant", "awaiting-patron")
+# doc §15.20: the reason of a request cancelled by a condition it cannot show.
+CONDITION_CANCEL_REASON = "PAYMENT_DECLINED"
+PHOTO_ID_CONDITION = ("photo-id-check", "Please check ID")
 PAYMENT_OPTIONS = (TEST_ASSET,)
 TAX_NUMBER = {"value": "123-456-789", "type": "nz-gst"}
 SYSTEM_CRN = "crn::system:centrapay-sandbox"
@@ -79,6 +87,7 @@ STRING_FIELDS = (
     "createdByAccountName",
     "connectionId",
     "paymentLinkId",
+    "barcodeType",
 )
 FLAG_FIELDS = ("conditionsEnabled", "patronNotPresent", "partialAllowed", "preAuth")
 
@@ -358,6 +367,11 @@ class Engine:
         if body.get("barcode") is not None:
             self._check_barcode(body["barcode"])
         self._check_create_rules(body, config_id, currency, creds)
+        if body.get("barcode") is not None:
+            fields["barcode"] = body["barcode"]
+            fields["_scanned"] = self._scanned(body["barcode"])
+            if fields["_scanned"] is None:
+                raise forbidden("PATRON_CODE_INVALID", "no such patron code or card")
         fields["configId"] = config_id
         return fields
 
@@ -401,8 +415,6 @@ class Engine:
             # The sandbox config only has centrapay.nzd.test, which supports
             # neither other currencies nor pre-auth.
             raise forbidden("NO_AVAILABLE_PAYMENT_OPTIONS")
-        if body.get("barcode") is not None:
-            raise forbidden("PATRON_CODE_INVALID", "the sandbox has no patron codes")
         if body.get("redirectCancelUrl") or body.get("redirectPaidUrl"):
             raise forbidden("REDIRECT_URL_INVALID", "no allowedRedirectUrls configured")
         if body.get("collectionId") is not None:
@@ -438,21 +450,112 @@ class Engine:
 
     @staticmethod
     def _check_barcode(barcode):
-        """Luhn-check a patron barcode (up to 16 digits, doc §13)."""
-        if (
-            not isinstance(barcode, str)
-            or not barcode.isascii()
-            or not barcode.isdigit()
-        ):
+        """The 400s of a scanned code: up to 16 digits (doc §13), Luhn-checked
+        unless it is a Farmlands test card, whose numbers fail it (doc §15.19)."""
+        if not barcodes.is_digits(barcode):
             raise bad_request("barcode must be a string of digits")
-        if len(barcode) > 16:
+        if len(barcode) > barcodes.MAX_DIGITS:
             raise bad_request("barcode must be at most 16 digits")
-        total = 0
-        for index, digit in enumerate(reversed(barcode)):
-            n = int(digit) * (2 if index % 2 else 1)
-            total += n - 9 if n > 9 else n
-        if total % 10:
+        if barcode not in barcodes.FARMLANDS_CARDS and not barcodes.luhn_ok(barcode):
             raise bad_request("CHECKSUM_FAILED")
+
+    # -- scanned codes (barcode flow) -------------------------------------------
+
+    def _patron_codes(self):
+        """``{barcode: patron code}``: the fixed ones, then those made by tests."""
+        patron = self.store.state["patron"]
+        codes = {
+            code: {
+                "id": barcodes.stable_id(code),
+                "barcode": code,
+                "assetId": patron["assetId"],
+                "accountId": patron["accountId"],
+                "testScenarioName": scenario,
+            }
+            for code, scenario in barcodes.FIXED_PATRON_CODES.items()
+        }
+        codes.update(self.store.state["patronCodes"])
+        return codes
+
+    def _scanned(self, code):
+        """What a scanned code is, or None if the sandbox does not know it."""
+        if code in barcodes.FARMLANDS_CARDS:
+            return {
+                "provider": "farmlands",
+                "patronCodeId": barcodes.stable_id(code),
+                "refusal": barcodes.FARMLANDS_CARDS[code],
+                "scenario": None,
+            }
+        found = self._patron_codes().get(code)
+        if found is None:
+            return None
+        return {
+            "provider": "centrapay",
+            "patronCodeId": found["id"],
+            "refusal": None,
+            "scenario": found.get("testScenarioName"),
+        }
+
+    def decode(self, code):
+        """E17: ``{provider, displayName}`` of a scanned code (doc §6.12)."""
+        with self.store.mutate():
+            if (
+                barcodes.is_digits(code)
+                and len(code) <= barcodes.MAX_DIGITS
+                and code not in barcodes.FARMLANDS_CARDS
+                and not barcodes.luhn_ok(code)
+            ):
+                # doc §15.21: as the patron-code lookup by barcode answers.
+                raise bad_request("CHECKSUM_FAILED")
+            scanned = self._scanned(code)
+            if scanned is None:
+                raise forbidden("UNKNOWN_CODE")
+            provider = scanned["provider"]
+            return {
+                "provider": provider,
+                "displayName": barcodes.PROVIDERS[provider]["displayName"],
+            }
+
+    def patron_codes(self):
+        """Control: every code the sandbox knows, patron codes then cards."""
+        with self.store.mutate():
+            items = [
+                dict(code, provider="centrapay")
+                for code in self._patron_codes().values()
+            ]
+            items += [
+                {"barcode": card, "provider": "farmlands", "refusal": refusal}
+                for card, refusal in barcodes.FARMLANDS_CARDS.items()
+            ]
+            return copy.deepcopy(items)
+
+    def add_patron_code(self, test_scenario_name=None):
+        """Control: a new patron code of the sandbox patron (doc §13)."""
+        if test_scenario_name not in (None, *barcodes.TEST_SCENARIOS):
+            raise bad_request(
+                f"testScenarioName must be one of {', '.join(barcodes.TEST_SCENARIOS)}"
+            )
+        with self.store.mutate() as state:
+            known = self._patron_codes()
+            prefixes = sorted(barcodes.CENTRAPAY_PREFIXES)
+            while True:
+                code = barcodes.patron_barcode(
+                    secrets.randbelow(10**9), secrets.choice(prefixes)
+                )
+                if code not in known:
+                    break
+            patron = state["patron"]
+            doc = {
+                "id": base58_id(),
+                "barcode": code,
+                "assetId": patron["assetId"],
+                "accountId": patron["accountId"],
+                "createdAt": iso(self.store.now()),
+                "testScenarioName": test_scenario_name,
+            }
+            state["patronCodes"][code] = doc
+            self.store.touch()
+            return dict(doc)
 
     def _new_short_code(self):
         taken = {
@@ -468,6 +571,11 @@ class Engine:
         creds = self._creds_of(actor)
         pr_id = base58_id()
         amount = int(fields["value"]["amount"])
+        scanned = fields.pop("_scanned", None)
+        # A scanned code pays with its own asset (doc §6.1, barcode guide).
+        assets = PAYMENT_OPTIONS
+        if scanned:
+            assets = (barcodes.PROVIDERS[scanned["provider"]]["asset"],)
         pr = {
             "id": pr_id,
             "shortCode": self._new_short_code(),
@@ -477,7 +585,7 @@ class Engine:
             "configId": creds["merchantConfigId"],
             "value": fields["value"],
             "paymentOptions": [
-                {"assetType": asset, "amount": str(amount)} for asset in PAYMENT_OPTIONS
+                {"assetType": asset, "amount": str(amount)} for asset in assets
             ],
             "status": "new",
             "createdAt": iso(now),
@@ -496,6 +604,8 @@ class Engine:
                 pr[name] = value
         if "connectionId" in pr:
             pr["connectionStatus"] = "active"  # experimental; echoed as in the example
+        if scanned:
+            pr["patronCodeId"] = scanned["patronCodeId"]
         rec = {
             "data": pr,
             "meta": {
@@ -507,6 +617,7 @@ class Engine:
                 "activityIds": [],
                 "refundRefs": {},
                 "seq": self.store.next_seq(),
+                "scanned": scanned,
             },
         }
         self.store.state["paymentRequests"][pr_id] = rec
@@ -518,7 +629,9 @@ class Engine:
     def get(self, pr_id, actor=None):
         """E2 ``GET /api/payment-requests/{id}``."""
         with self.store.mutate():
-            return copy.deepcopy(self._record(pr_id, actor)["data"])
+            rec = self._record(pr_id, actor)
+            self._poll(rec)
+            return copy.deepcopy(rec["data"])
 
     def pay_page(self, pr_id):
         """The request and the seconds left before it expires (pay page)."""
@@ -673,54 +786,300 @@ class Engine:
             idem = f"{pr_id}|{key}" if key else None
             if idem in state["payIdempotency"]:
                 return copy.deepcopy(self._activity(state["payIdempotency"][idem]))
-            pr, meta = rec["data"], rec["meta"]
-            status = pr["status"]
-            if status != "new":
-                raise forbidden(f"REQUEST_{status.upper()}")
-            if asset_type not in {o["assetType"] for o in pr["paymentOptions"]}:
-                raise forbidden("INVALID_ASSET_TYPE")
-            remaining = int(pr["remainingAmount"])
-            amount = remaining if amount is None else amount
-            if amount > remaining:
-                raise bad_request("amount must not exceed remainingAmount")
-            if amount < remaining and mode is None:
-                raise forbidden("INSUFFICIENT_ASSET_VALUE")
-            partial = amount < remaining and mode == "partial-payment"
-            if partial and not pr.get("partialAllowed"):
-                raise forbidden("PAYMENT_DECLINED", "partialAllowed is not set")
-            now = self.store.now()
-            remaining -= amount
-            completes = remaining == 0 or mode == "partial-payment"
-            pr["remainingAmount"] = str(remaining)
-            self._add_paid_by(pr, asset_type, amount, now, actor)
-            if completes:
-                meta["paidTs"] = now
-                self._set_status(rec, "paid", now)
+            pr = rec["data"]
+            external = asset_type.startswith("external.")
+            if external:
+                amount = self._check_external(pr, asset_type, amount)
             else:
-                pr["updatedAt"] = iso(now)
-            activity = self._add_activity(
+                self._raise_conditions(rec)
+                status = pr["status"]
+                if status != "new":
+                    raise forbidden(f"REQUEST_{status.upper()}")
+                if asset_type not in {o["assetType"] for o in pr["paymentOptions"]}:
+                    raise forbidden("INVALID_ASSET_TYPE")
+                if self._awaiting(pr):
+                    # doc §15.20: the payment waits for the conditions.
+                    raise forbidden("PAYMENT_DECLINED", "a payment condition awaits")
+                amount = self._check_amount(pr, amount, mode)
+            activity = self._take_payment(
                 rec,
-                "payment",
+                asset_type,
                 amount,
-                actor.crn,
-                ts=now,
-                assetType=asset_type,
-                idempotencyKey=key,
-                mode=mode,
-                externalPaymentRef=body.get("externalPaymentRef"),
-                paidBy=copy.deepcopy(pr["paidBy"]) if completes else None,
+                mode,
+                actor,
+                key=key,
+                asset_id=body.get("assetId"),
+                external_ref=body.get("externalPaymentRef"),
+                external=external,
             )
-            meta.setdefault("payments", {})[activity["id"]] = {
-                "assetId": body.get("assetId") or self.store.state["patron"]["assetId"],
-            }
             if idem:
                 state["payIdempotency"][idem] = activity["id"]
-            if completes:
-                # doc §15.13: no separate "paid" activity (the activity examples
-                # go request → payment → refund); the paid notification carries
-                # the completing payment activity, with paidBy.
-                self._notify("payment-request:paid", activity)
             return copy.deepcopy(activity)
+
+    @staticmethod
+    def _check_amount(pr, amount, mode):
+        """The amount a patron payment takes (all that remains by default)."""
+        remaining = int(pr["remainingAmount"])
+        amount = remaining if amount is None else amount
+        if amount > remaining:
+            raise bad_request("amount must not exceed remainingAmount")
+        if amount < remaining and mode is None:
+            raise forbidden("INSUFFICIENT_ASSET_VALUE")
+        if amount < remaining and mode == "partial-payment":
+            if not pr.get("partialAllowed"):
+                raise forbidden("PAYMENT_DECLINED", "partialAllowed is not set")
+        return amount
+
+    @staticmethod
+    def _check_external(pr, asset_type, amount):
+        """An external tender (doc §6.5, §15.22): on a ``new`` request, or on a
+        ``paid`` one for the ``remainingAmount`` a partial payment left."""
+        if asset_type != EXTERNAL_ASSET:
+            raise forbidden("INVALID_ASSET_TYPE", "the sandbox merchant is a test one")
+        remaining = int(pr["remainingAmount"])
+        status = pr["status"]
+        if status != "new" and not (status == "paid" and remaining > 0):
+            raise forbidden(f"REQUEST_{status.upper()}")
+        amount = remaining if amount is None else amount
+        if amount > remaining:
+            raise bad_request("amount must not exceed remainingAmount")
+        return amount
+
+    def _take_payment(
+        self,
+        rec,
+        asset_type,
+        amount,
+        mode,
+        actor,
+        *,
+        key=None,
+        asset_id=None,
+        external_ref=None,
+        external=False,
+    ):
+        """Record a payment; the request is paid once covered, or at once with
+        ``partial-payment``. Returns the ``payment`` activity."""
+        pr, meta = rec["data"], rec["meta"]
+        now = self.store.now()
+        remaining = int(pr["remainingAmount"]) - amount
+        completes = pr["status"] == "new" and (
+            remaining == 0 or mode == "partial-payment"
+        )
+        pr["remainingAmount"] = str(remaining)
+        self._add_paid_by(pr, asset_type, amount, now, actor)
+        if completes:
+            meta["paidTs"] = now
+            self._set_status(rec, "paid", now)
+        else:
+            pr["updatedAt"] = iso(now)
+        activity = self._add_activity(
+            rec,
+            "payment",
+            amount,
+            actor.crn,
+            ts=now,
+            assetType=asset_type,
+            idempotencyKey=key,
+            mode=mode,
+            externalPaymentRef=external_ref,
+            external=True if external else None,
+            paidBy=copy.deepcopy(pr["paidBy"]) if completes else None,
+        )
+        meta.setdefault("payments", {})[activity["id"]] = {
+            "assetId": None
+            if external
+            else asset_id or self.store.state["patron"]["assetId"],
+            "external": external,
+        }
+        if completes:
+            # doc §15.13: no separate "paid" activity (the activity examples
+            # go request → payment → refund); the paid notification carries
+            # the completing payment activity, with paidBy.
+            self._notify("payment-request:paid", activity)
+        return activity
+
+    # -- barcode approval, Quick Pay and conditions ------------------------------
+
+    @property
+    def system_actor(self):
+        return Actor(crn=SYSTEM_CRN, account="")
+
+    @staticmethod
+    def _awaiting(pr):
+        conditions = pr.get("merchantConditions") or []
+        return [c for c in conditions if c["status"] in AWAITING]
+
+    def _poll(self, rec):
+        """What a read (E2) sets off: conditions are worked out (doc §6.2), and
+        a Quick Pay request is charged on its first read (doc §6.2)."""
+        self._raise_conditions(rec)
+        meta = rec["meta"]
+        scanned = meta.get("scanned")
+        if (
+            scanned
+            and barcodes.PROVIDERS[scanned["provider"]]["quickPay"]
+            and not meta.get("quickPayTriggered")
+        ):
+            meta["quickPayTriggered"] = True
+            meta["approved"] = {"amount": None, "mode": None}
+            self.store.touch()
+        self._settle(rec)
+
+    def _raise_conditions(self, rec):
+        """The test scenario's photo-id condition, once (doc §10.2, §13)."""
+        meta, pr = rec["meta"], rec["data"]
+        scanned = meta.get("scanned") or {}
+        if (
+            pr["status"] != "new"
+            or meta.get("scenarioRaised")
+            or scanned.get("scenario") != barcodes.PHOTO_ID_SCENARIO
+        ):
+            return
+        meta["scenarioRaised"] = True
+        self.store.touch()
+        if pr.get("patronNotPresent"):
+            return  # doc §15.20: a photo-id check cannot be made; suppressed
+        self._add_condition(rec, *PHOTO_ID_CONDITION, "awaiting-merchant")
+
+    def _add_condition(self, rec, name, message, status):
+        pr = rec["data"]
+        if not pr.get("conditionsEnabled"):
+            # doc §10.2: a condition the POS cannot answer cancels the request.
+            self._cancel(rec, CONDITION_CANCEL_REASON, self.system_actor)
+            return None
+        conditions = pr.setdefault("merchantConditions", [])
+        # doc §15.11: ids are strings, numbered from "1" as in the examples.
+        condition = {
+            "id": str(len(conditions) + 1),
+            "name": name,
+            "message": message,
+            "status": status,
+        }
+        conditions.append(condition)
+        pr["updatedAt"] = iso(self.store.now())
+        self.store.touch()
+        return condition
+
+    def _settle(self, rec):
+        """Take an approved payment once no condition awaits an answer."""
+        meta, pr = rec["meta"], rec["data"]
+        spec = meta.get("approved")
+        if spec is None or pr["status"] != "new" or self._awaiting(pr):
+            return
+        del meta["approved"]
+        self.store.touch()
+        scanned = meta["scanned"]
+        if scanned["refusal"]:
+            # doc §15.19: the card refuses; the request is cancelled.
+            self._cancel(rec, scanned["refusal"], self.system_actor)
+            return
+        provider = scanned["provider"]
+        remaining = int(pr["remainingAmount"])
+        amount = min(spec["amount"] or remaining, remaining)
+        self._take_payment(
+            rec,
+            barcodes.PROVIDERS[provider]["asset"],
+            amount,
+            spec["mode"],
+            self.patron_actor,
+            # doc §6.5: Farmlands payments carry an external reference.
+            external_ref=f"FL-{pr['shortCode']}" if provider == "farmlands" else None,
+        )
+
+    def approve(self, pr_id, body):
+        """Control: the patron approves a barcode request in the app; the
+        payment is taken once no condition awaits. Returns the request."""
+        if not isinstance(body, dict):
+            raise bad_request("body must be a JSON object")
+        mode = body.get("mode")
+        if mode is not None and mode not in PAY_MODES:
+            raise bad_request(f"mode must be one of {', '.join(PAY_MODES)}")
+        amount = body.get("amount")
+        amount = None if amount is None else parse_int(amount, "amount")
+        with self.store.mutate():
+            rec = self._record(pr_id)
+            scanned = rec["meta"].get("scanned")
+            if not scanned or scanned["provider"] != "centrapay":
+                raise bad_request("only a request with a patron barcode is approved")
+            self._raise_conditions(rec)
+            pr = rec["data"]
+            if pr["status"] != "new":
+                raise forbidden(f"REQUEST_{pr['status'].upper()}")
+            amount = self._check_amount(pr, amount, mode)
+            rec["meta"]["approved"] = {"amount": amount, "mode": mode}
+            self.store.touch()
+            self._settle(rec)
+            return copy.deepcopy(pr)
+
+    def _condition(self, rec, condition_id):
+        for condition in rec["data"].get("merchantConditions") or []:
+            if condition["id"] == str(condition_id):
+                return condition
+        raise forbidden(reason="Payment Condition not found")
+
+    def answer_condition(self, pr_id, condition_id, accept, actor):
+        """E11/E12: accept or decline a condition (doc §6.8)."""
+        with self.store.mutate():
+            rec = self._record(pr_id, actor)
+            condition = self._condition(rec, condition_id)
+            pr = rec["data"]
+            if pr["status"] != "new":
+                raise forbidden(f"REQUEST_{pr['status'].upper()}")
+            side = "patron" if actor.is_patron else "merchant"
+            if condition["status"] in AWAITING:
+                if condition["status"] != f"awaiting-{side}":
+                    raise forbidden(
+                        f"{side.upper()}_NOT_AUTHORIZED", condition["status"]
+                    )
+            else:
+                # doc §15.20: answering a void condition fails as a set one does.
+                raise forbidden("CONDITION_ALREADY_SET", condition["status"])
+            condition["status"] = "accepted" if accept else "declined"
+            activity = self._add_activity(
+                rec,
+                "accept-condition" if accept else "decline-condition",
+                self._value(pr),
+                actor.crn,
+                conditionId=condition["id"],
+            )
+            pr["updatedAt"] = activity["createdAt"]
+            if accept:
+                self._settle(rec)
+            else:
+                reason = f"DECLINED_BY_{side.upper()}"
+                self._cancel(rec, reason, actor)
+            return copy.deepcopy(activity)
+
+    def add_condition(self, pr_id, body):
+        """Control: a condition appears on a ``new`` request; returns the request."""
+        if not isinstance(body, dict):
+            raise bad_request("body must be a JSON object")
+        for name in ("name", "message"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                raise bad_request(f"{name} is required")
+        status = body.get("status", "awaiting-merchant")
+        if status not in AWAITING:
+            raise bad_request(f"status must be one of {', '.join(AWAITING)}")
+        with self.store.mutate():
+            rec = self._record(pr_id)
+            if rec["data"]["status"] != "new":
+                raise forbidden(f"REQUEST_{rec['data']['status'].upper()}")
+            self._add_condition(rec, body["name"], body["message"], status)
+            return copy.deepcopy(rec["data"])
+
+    def void_condition(self, pr_id, condition_id):
+        """Control: a condition no longer applies (linked conditions, doc §10.2)."""
+        with self.store.mutate():
+            rec = self._record(pr_id)
+            condition = self._condition(rec, condition_id)
+            if condition["status"] not in AWAITING:
+                raise forbidden("CONDITION_ALREADY_SET", condition["status"])
+            condition["status"] = "void"
+            rec["data"]["updatedAt"] = iso(self.store.now())
+            self.store.touch()
+            self._settle(rec)
+            return copy.deepcopy(rec["data"])
 
     @staticmethod
     def _validate_pay(body):
@@ -767,9 +1126,11 @@ class Engine:
             for part in act.get("strategy", {}).get("refunds", []):
                 pid = part["completedPaymentId"]
                 refunded[pid] = refunded.get(pid, 0) + int(part["amount"])
+        # doc §15.22: an external tender is not Centrapay's to give back.
         return [
             (pay, int(pay["value"]["amount"]) - refunded.get(pay["id"], 0))
             for pay in self._activities_of(rec, "payment")
+            if not pay.get("external")
         ]
 
     def _refund(self, rec, amount, actor, **extra):
@@ -964,8 +1325,14 @@ class Engine:
                         "paid": sum(
                             int(a["value"]["amount"])
                             for a in acts
-                            if a["type"] == "payment"
+                            if a["type"] == "payment" and not a.get("external")
                         ),
+                        "external": sum(
+                            int(a["value"]["amount"])
+                            for a in acts
+                            if a["type"] == "payment" and a.get("external")
+                        ),
+                        "remainingAmount": pr["remainingAmount"],
                         "refunded": sum(
                             int(a["value"]["amount"])
                             for a in acts

@@ -130,10 +130,18 @@ API_ROUTES = (
     _route("POST", _PR + r"/pay", "pay", "patron"),
     _route("POST", _PR + r"/void", "void", "key"),
     _route("POST", _PR + r"/refund", "refund", "key"),
+    # E11/E12: the merchant answers awaiting-merchant, the patron (JWT)
+    # awaiting-patron conditions (doc §6.8).
+    _route(
+        "POST",
+        _PR + r"/conditions/(?P<condition>[^/]+)/(?P<answer>accept|decline)",
+        "condition",
+        "patron",
+    ),
     # The guides read a request with the patron's JWT too (doc §2).
     _route("GET", _PR, "get", "patron"),
     _route("GET", r"/api/payment-activities", "merchant_activities", "key"),
-    # E17: the sandbox has no scannable codes; it checks the merchant config.
+    # E17: patron barcodes and Farmlands test cards (doc §6.12).
     _route("POST", r"/api/decode", "decode", "key"),
     # doc §15.18: the merchant-terminal key may read its merchant's settlements.
     _route(
@@ -154,6 +162,15 @@ CONTROL_ROUTES = (
     _route("POST", _C + r"/payment-requests/(?P<id>[^/]+)/pay", "control_pay"),
     _route("POST", _C + r"/payment-requests/(?P<id>[^/]+)/expire", "control_expire"),
     _route("POST", _C + r"/payment-requests/(?P<id>[^/]+)/cancel", "control_cancel"),
+    _route("POST", _C + r"/payment-requests/(?P<id>[^/]+)/approve", "control_approve"),
+    _route("POST", _C + r"/payment-requests/(?P<id>[^/]+)/conditions", "add_condition"),
+    _route(
+        "POST",
+        _C + r"/payment-requests/(?P<id>[^/]+)/conditions/(?P<condition>[^/]+)/void",
+        "void_condition",
+    ),
+    _route("GET", _C + r"/patron-codes", "patron_codes"),
+    _route("POST", _C + r"/patron-codes", "add_patron_code"),
     _route("POST", _C + r"/merchant-configs", "add_merchant_config"),
     _route("GET", _C + r"/accounts", "accounts"),
     _route("POST", _C + r"/accounts", "add_account"),
@@ -602,9 +619,9 @@ class Sandbox:
         return json_response(200, page)
 
     def _api_decode(self, req, actor):
-        """E17 ``POST /api/decode`` (doc §6.12): the sandbox has no patron
-        codes or cards, so a known merchant config always answers
-        ``UNKNOWN_CODE``. Our decision: the config is checked before the code."""
+        """E17 ``POST /api/decode`` (doc §6.12): the provider of a patron
+        barcode or Farmlands test card. Our decision: the config is checked
+        before the code."""
         body = _json_body(req)
         if not isinstance(body, dict):
             raise bad_request("body must be a JSON object")
@@ -617,7 +634,15 @@ class Sandbox:
         configs = (creds["merchantConfigId"], *creds.get("moreConfigIds", ()))
         if body["merchantConfigId"] not in configs:
             raise forbidden("MERCHANT_CONFIG_NOT_FOUND")
-        raise forbidden("UNKNOWN_CODE")
+        decoded = self.engine.decode(body["code"])
+        answer = {k: body[k] for k in ("code", "scannedBy", "merchantConfigId")}
+        return json_response(200, {**answer, **decoded})
+
+    def _api_condition(self, req, actor, id, condition, answer):
+        accept = answer == "accept"
+        return json_response(
+            200, self.engine.answer_condition(id, condition, accept, actor)
+        )
 
     def _api_pay(self, req, actor, id):
         return json_response(200, self.engine.pay(id, _json_body(req), actor))
@@ -723,6 +748,25 @@ class Sandbox:
 
     def _ctl_control_cancel(self, req, id):
         return json_response(200, self.engine.patron_cancel(id))
+
+    def _ctl_control_approve(self, req, id):
+        return json_response(200, self.engine.approve(id, _json_body(req)))
+
+    def _ctl_add_condition(self, req, id):
+        return json_response(200, self.engine.add_condition(id, _json_body(req)))
+
+    def _ctl_void_condition(self, req, id, condition):
+        return json_response(200, self.engine.void_condition(id, condition))
+
+    def _ctl_patron_codes(self, req):
+        return json_response(200, {"items": self.engine.patron_codes()})
+
+    def _ctl_add_patron_code(self, req):
+        body = _json_body(req)
+        if not isinstance(body, dict):
+            raise bad_request("body must be a JSON object")
+        code = self.engine.add_patron_code(body.get("testScenarioName"))
+        return json_response(200, code)
 
     def _ctl_accounts(self, req):
         accounts = [self.info(creds) for creds in self.engine.accounts()]

@@ -109,6 +109,8 @@ class Settlements:
         for row in self.store.state["activities"].values():
             act = row["data"]
             kind = str(act.get("type") or "").lower()
+            if kind == "payment" and act.get("external"):
+                continue  # doc §15.22: a tender Centrapay did not take
             if kind == "payment":
                 parts = [(act.get("assetType"), int(act["value"]["amount"]))]
                 end = self._paid_settlement(act) or settlement_ts(row["ts"])

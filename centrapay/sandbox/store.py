@@ -22,6 +22,8 @@ _RESETTABLE = {
     "faults": list,
     "webhookOutbox": list,
     "settlements": dict,
+    # Patron codes made by tests (the fixed ones are not stored).
+    "patronCodes": dict,
 }
 
 

@@ -17,12 +17,16 @@ Adaptations, each because the example contradicts the written rules:
 * ``payment-requests-refund``: the line item price is set to the refund value
   (3600, the example has 4000), and the request carries the ``invoiceRef``
   that the example response shows.
+* ``payment-requests-get`` / ``-get-by-short-code``: the barcode is the
+  sandbox's patron barcode; the docs' ``9990001234567895`` fails the Luhn
+  check they require (doc §15.19).
+* ``scanned-codes-decode``: the code is the Farmlands test card ``424242424``
+  (the example's ``123456789`` is no test card, doc §13).
+* ``payment-requests-conditions-accept`` / ``-decline``: ``value.amount`` is a
+  string, as every amount (doc §3.2); the example has the number 100.
 
 Fields deliberately not checked:
 
-* ``patronCodeId``, ``barcode``: barcode flow only (not emulated).
-* ``merchantConditions[]`` items: payment conditions are not emulated (the
-  array itself is checked).
 * ``paymentOptions[].acceptedCollections``: token collections not emulated.
 * ``items[].preAuth`` in the merchant activity list: pre-auth not emulated.
 * ``pageKey`` in the list-by-externalRef response: the sandbox emits
@@ -37,14 +41,15 @@ import re
 
 import pytest
 
+from centrapay.sandbox import barcodes
+
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "examples")
 
 SKIPPED = {
     "legacy-*": "legacy /payments/api is deprecated and not emulated (doc §9)",
     "merchant-configs-*": "merchant configs are managed by Centrapay (E18)",
-    "patron-codes-*": "patron codes belong to the barcode flow, not emulated",
-    "scanned-codes-decode": "barcode flow only (E17)",
-    "payment-requests-conditions-*": "payment conditions are not emulated (E11/E12)",
+    "patron-codes-*": "patron codes are the patron app's API; the sandbox's are fixed"
+    " or made by its control API",
     "payment-requests-confirm": "pre-auth is not emulated (E13)",
     "payment-requests-release": "pre-auth is not emulated (E14)",
     "payment-requests-get-by-connectionId": "experimental connections (E16)",
@@ -53,12 +58,7 @@ SKIPPED = {
 }
 EX_ID = "MhocUmpxxmgdHjr7DgKoKw"
 EX_SHORT_CODE = "CP-C7F-ZS5"
-NOT_EMULATED = {
-    "$.patronCodeId",
-    "$.barcode",
-    "$.merchantConditions[]",
-    "$.paymentOptions[].acceptedCollections",
-}
+NOT_EMULATED = {"$.paymentOptions[].acceptedCollections"}
 
 
 def _load(name):
@@ -131,16 +131,25 @@ def scenario_get(api, control, example):
         purchaseOrderRef=doc["purchaseOrderRef"],
         invoiceRef=doc["invoiceRef"],
         connectionId=doc["connectionId"],
+        barcode=barcodes.PATRON_BARCODE,
+        conditionsEnabled=True,
     )
     # A part payment leaves the request "new" with paidBy, as in the example.
     control.pay(pr["id"], amount=1000, mode="multi-asset-payment")
+    condition = doc["merchantConditions"][0]
+    control.add_condition(pr["id"], condition["name"], condition["message"])
     ours = replay(api, example, {EX_ID: pr["id"]})
     assert ours["status"] == "new"
+    assert ours["merchantConditions"] == doc["merchantConditions"]
     return ours, NOT_EMULATED
 
 
 def scenario_get_by_short_code(api, control, example):
-    pr = api.create(100, connectionId=example["response"]["connectionId"])
+    pr = api.create(
+        100,
+        connectionId=example["response"]["connectionId"],
+        barcode=barcodes.PATRON_BARCODE,
+    )
     ours = replay(api, example, {EX_SHORT_CODE: pr["shortCode"]})
     assert ours["id"] == pr["id"]
     return ours, NOT_EMULATED
@@ -229,6 +238,32 @@ def scenario_merchant_activities(api, control, example):
     return ours, {"$.items[].preAuth"}
 
 
+def scenario_decode(api, control, example):
+    payload = dict(example["request"]["payload"])
+    payload.update(code="424242424", merchantConfigId=api.sandbox.merchant_config_id)
+    ours = replay(api, example, payload=payload)
+    expected = example["response"]
+    assert (ours["provider"], ours["displayName"]) == (
+        expected["provider"],
+        expected["displayName"],
+    )
+    return ours, set()
+
+
+def _scenario_condition(answer):
+    def scenario(api, control, example):
+        pr = api.create(100, conditionsEnabled=True)
+        control.add_condition(pr["id"], "photo-id-check", "Please check ID")
+        ours = replay(api, example, {EX_ID: pr["id"]})
+        assert ours["type"] == f"{answer}-condition" and ours["conditionId"] == "1"
+        assert ours["value"] == {"amount": "100", "currency": "NZD"}
+        status = "new" if answer == "accept" else "cancelled"
+        assert api.pr(pr["id"])["status"] == status
+        return ours, {"$.value.amount"}
+
+    return scenario
+
+
 def scenario_settlements(api, control, example):
     # The example lists a confirmed settlement, then one awaiting confirmation.
     newer, older = control.seed_settlements(days=2)
@@ -254,6 +289,9 @@ SCENARIOS = {
     "payment-requests-list-payment-activities": scenario_pr_activities,
     "payment-activities-list": scenario_merchant_activities,
     "settlements-list-by-merchantId": scenario_settlements,
+    "scanned-codes-decode": scenario_decode,
+    "payment-requests-conditions-accept": _scenario_condition("accept"),
+    "payment-requests-conditions-decline": _scenario_condition("decline"),
 }
 
 
