@@ -47,6 +47,7 @@ _PAYMENT_REQUEST_REQUIRED = ("id", "status", "value")
 _ACTIVITY_REQUIRED = ("type",)
 _REFUND_REQUIRED = ("type", "value")
 _PAGE_REQUIRED = ("items",)
+_DECODE_REQUIRED = ("provider",)
 
 _ERROR_CLASSES: dict[int, type[CentrapayAPIError]] = {
     400: CentrapayBadRequest,
@@ -768,16 +769,55 @@ class CentrapayClient:
     def decode_scanned_code(self, code: str, merchant_config_id: str) -> dict:
         """Decode a code scanned at the till for a merchant config (E17).
 
-        Read-only. Raises CentrapayForbidden ``UNKNOWN_CODE`` for a code
-        Centrapay does not know, ``MERCHANT_CONFIG_NOT_FOUND`` for a config
-        it does not know.
+        Read-only. Returns the body with ``provider`` (``centrapay``,
+        ``farmlands``, ``paypal``, ``venmo``) and ``displayName``. Raises
+        CentrapayForbidden ``UNKNOWN_CODE`` for a code Centrapay does not know,
+        ``MERCHANT_CONFIG_NOT_FOUND`` for a config it does not know,
+        ``INVALID_MERCHANT_CONFIG`` when the config cannot take the code;
+        CentrapayBadRequest ``CHECKSUM_FAILED`` for a failed Luhn check.
         """
         body = {
             "code": _nonempty_str("code", code),
             "scannedBy": "merchant",
             "merchantConfigId": _nonempty_str("merchant_config_id", merchant_config_id),
         }
-        return self._request("POST", "/api/decode", body=body)
+        return self._request(
+            "POST", "/api/decode", body=body, required=_DECODE_REQUIRED
+        )
+
+    def accept_payment_condition(
+        self, payment_request_id: str, condition_id: str | int
+    ) -> dict:
+        """Accept an ``awaiting-merchant`` condition (E11); returns the
+        ``accept-condition`` activity. Read the request again afterwards: the
+        payment goes on, and conditions may be added or voided (doc §6.8)."""
+        return self._answer_condition(payment_request_id, condition_id, "accept")
+
+    def decline_payment_condition(
+        self, payment_request_id: str, condition_id: str | int
+    ) -> dict:
+        """Decline an ``awaiting-merchant`` condition (E12), which cancels the
+        request (``DECLINED_BY_MERCHANT``); returns the ``decline-condition``
+        activity. Read the request again afterwards (doc §6.8)."""
+        return self._answer_condition(payment_request_id, condition_id, "decline")
+
+    def _answer_condition(
+        self, payment_request_id: str, condition_id: Any, answer: str
+    ) -> dict:
+        segment = _path_segment("payment_request_id", payment_request_id)
+        # doc §15.11: ids are numbers in the model, strings in the examples.
+        if isinstance(condition_id, int) and not isinstance(condition_id, bool):
+            condition_id = str(condition_id)
+        condition = _path_segment("condition_id", condition_id)
+        # Not retried on an unknown outcome: a repeat of an answer that went
+        # through would be refused (CONDITION_ALREADY_SET); the read after it
+        # tells what happened.
+        return self._request(
+            "POST",
+            f"/api/payment-requests/{segment}/conditions/{condition}/{answer}",
+            idempotent=False,
+            required=_ACTIVITY_REQUIRED,
+        )
 
     def get_payment_request_by_short_code(self, short_code: str) -> dict:
         """Get the latest Payment Request with this short code (E3)."""

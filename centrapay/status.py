@@ -51,9 +51,21 @@ def map_payment_request(
 
     ``values`` holds only what the body says (id, short code, url, expiry,
     cancellation reason, what paid); the caller keeps what it knew for the rest.
+    Partial payments (doc §10.3) and conditions (doc §10.2) add:
+
+    * ``remaining_amount``: ``remainingAmount`` in minor units (an int), when
+      given; ``paid`` with it above 0 means the rest is due in another tender;
+    * ``centrapay_amount`` / ``external_amount``: minor units that ``paidBy``
+      shows Centrapay took / tenders recorded as ``external.*``, when it has
+      totals;
+    * ``conditions``: every condition, ``{id, name, message, status}`` as
+      strings, ``message`` verbatim; ``awaiting_merchant``: those the cashier
+      must accept or decline; ``awaiting_patron``: those to show as information.
+
     Raises :class:`CentrapayUnknownOutcome` (``malformed``) for a body that
     cannot be trusted: not an object, an unknown status, a ``paidBy`` that is
-    not an object.
+    not an object, a ``remainingAmount`` that is no amount, conditions that are
+    not a list of objects with an id and a status.
     """
     if not isinstance(payment_request, Mapping):
         raise _malformed("the payment request is not an object")
@@ -86,7 +98,21 @@ def map_payment_request(
         value = payment_request.get(key)
         if isinstance(value, str) and value:
             values[field] = value
+    remaining = payment_request.get("remainingAmount")
+    if remaining is not None:
+        values["remaining_amount"] = _minor_units(remaining, "remainingAmount")
+    values.update(_conditions(payment_request.get("merchantConditions")))
     if totals:
+        centrapay, external = 0, 0
+        for total in totals:
+            amount = (total.get("total") or {}).get("amount")
+            amount = _minor_units(amount, "paidBy total") if amount is not None else 0
+            if str(total.get("type") or "").startswith("external."):
+                external += amount
+            else:
+                centrapay += amount
+        values["centrapay_amount"] = centrapay
+        values["external_amount"] = external
         values["paid_by"] = dict(paid_by)
         values["paid_by_description"] = ", ".join(
             str(t.get("description") or t.get("type") or "") for t in totals
@@ -95,6 +121,43 @@ def map_payment_request(
             sorted({str(t.get("type")) for t in totals if t.get("type")})
         )
     return {"status": status, "values": values}
+
+
+def _minor_units(value: Any, what: str) -> int:
+    """A bignumber of minor units (string or integer) as an int."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise _malformed(f"{what} is not an amount: {value!r}")
+
+
+def _conditions(raw: Any) -> dict:
+    """The conditions of a request, split by who must answer (doc §10.2)."""
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list) or not all(isinstance(c, Mapping) for c in raw):
+        raise _malformed("merchantConditions is not a list of objects")
+    conditions = []
+    for item in raw:
+        if item.get("id") in (None, "") or not isinstance(item.get("status"), str):
+            raise _malformed("a condition lacks its id or status")
+        conditions.append(
+            {
+                # doc §15.11: ids are numbers in the model, strings in examples.
+                "id": str(item["id"]),
+                "name": str(item.get("name") or ""),
+                "message": str(item.get("message") or ""),
+                "status": item["status"],
+            }
+        )
+    return {
+        "conditions": conditions,
+        "awaiting_merchant": [
+            c for c in conditions if c["status"] == "awaiting-merchant"
+        ],
+        "awaiting_patron": [c for c in conditions if c["status"] == "awaiting-patron"],
+    }
 
 
 def refunded_after(activities: Any, since: datetime | None) -> bool:

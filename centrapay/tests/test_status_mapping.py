@@ -88,3 +88,50 @@ def test_qr_is_an_svg_data_uri_of_the_url():
     uri = qr_data_uri("https://app.centrapay.com/pay/abc")
     assert uri.startswith("data:image/svg+xml;base64,")
     assert qr_data_uri("https://app.centrapay.com/pay/abc") == uri
+
+
+def test_partial_payment_values():
+    paid_by = {
+        "assetTotals": [
+            {"type": "centrapay.nzd.test", "total": {"amount": "3000"}},
+            {"type": "external.test", "total": {"amount": 500}},
+        ]
+    }
+    values = map_payment_request(
+        _pr(status="paid", remainingAmount="1500", paidBy=paid_by)
+    )["values"]
+    assert values["remaining_amount"] == 1500
+    assert (values["centrapay_amount"], values["external_amount"]) == (3000, 500)
+    assert "remaining_amount" not in map_payment_request(_pr())["values"]
+
+
+def test_conditions_values():
+    conditions = [
+        {"id": 1, "name": "photo-id-check", "message": "Please check ID",
+         "status": "awaiting-merchant"},
+        {"id": "2", "name": "x-new", "message": " Ünïcode, verbatim ",
+         "status": "awaiting-patron"},
+        {"id": "3", "name": "gone", "message": "", "status": "void"},
+    ]  # fmt: skip
+    values = map_payment_request(_pr(merchantConditions=conditions))["values"]
+    assert [c["id"] for c in values["conditions"]] == ["1", "2", "3"]
+    assert [c["id"] for c in values["awaiting_merchant"]] == ["1"]
+    assert values["awaiting_patron"][0]["message"] == " Ünïcode, verbatim "
+    assert map_payment_request(_pr())["values"]["conditions"] == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"remainingAmount": "1.5"},
+        {"remainingAmount": True},
+        {"merchantConditions": {"id": "1"}},
+        {"merchantConditions": ["x"]},
+        {"merchantConditions": [{"id": "1"}]},
+        {"merchantConditions": [{"status": "awaiting-merchant"}]},
+        {"status": "paid", "paidBy": {"assetTotals": [{"total": {"amount": "x"}}]}},
+    ],
+)
+def test_malformed_partial_or_condition_fields_are_refused(fields):
+    with pytest.raises(CentrapayUnknownOutcome):
+        map_payment_request(_pr(**fields))
