@@ -205,8 +205,9 @@ class SandboxControl:
 
     def money_trail(self):
         """Every Payment Request of every account: ``id``, ``accountId``,
-        ``status``, ``amount``, ``paid`` and ``refunded`` (minor units, summed
-        from its activities), ``externalRef``, ``activities`` ([type, createdAt,
+        ``status``, ``amount``, ``paid``, ``external`` (tenders taken outside
+        Centrapay) and ``refunded`` (minor units, summed from its activities),
+        ``remainingAmount``, ``externalRef``, ``activities`` ([type, createdAt,
         createdBy], oldest first). Expired requests are expired first."""
         return self._call("GET", "/payment-requests")["items"]
 
