@@ -158,3 +158,38 @@ def test_approve_only_barcode_requests(api, control):
     with pytest.raises(SandboxControlError) as info:
         control.approve(app["id"])
     assert info.value.body["message"] == "REQUEST_CANCELLED"
+
+
+def test_barcode_flows_survive_a_restart(tmp_path, api_for):
+    from centrapay.sandbox import Sandbox
+
+    state = str(tmp_path / "state.json")
+    first = Sandbox(state_path=state).start()
+    api = api_for(first)
+    farm = api.create(4200, barcode=PAYS)
+    held = api.create(2500, barcode=barcodes.PHOTO_ID_BARCODE, conditionsEnabled=True)
+    api.pr(held["id"])
+    first.control.approve(held["id"])
+    made = first.control.add_patron_code()
+    first.stop()
+    second = Sandbox(state_path=state).start()
+    try:
+        api = api_for(second)
+        assert api.pr(farm["id"])["status"] == "paid"  # still its first read
+        path = f"/api/payment-requests/{held['id']}/conditions/1/accept"
+        assert api.post(path).status_code == 200
+        assert api.pr(held["id"])["status"] == "paid"  # the held approval
+        assert _decode(api, made["barcode"]).json()["provider"] == "centrapay"
+    finally:
+        second.stop()
+
+
+def test_quick_pay_sends_the_paid_notification(api, control, receiver):
+    control.set_webhook(receiver.url)
+    pr = api.create(4200, barcode=PAYS)
+    api.pr(pr["id"])
+    receiver.wait(1)
+    (note,) = receiver.notifications()
+    assert note["type"] == "payment-request:paid"
+    assert note["data"]["paymentRequestId"] == pr["id"]
+    assert note["data"]["assetType"] == "farmlands.nzd.test"
