@@ -987,6 +987,27 @@ class Engine:
             external_ref=f"FL-{pr['shortCode']}" if provider == "farmlands" else None,
         )
 
+    def patron_code_request(self, actor):
+        """E15: the latest ``new`` request made with one of the patron's codes."""
+        with self.store.mutate():
+            if not actor.is_patron:
+                raise forbidden(reason="patron codes belong to a patron")
+            found = None
+            for rec in self.store.state["paymentRequests"].values():
+                scanned = rec["meta"].get("scanned") or {}
+                if scanned.get("provider") != "centrapay":
+                    continue
+                self._refresh(rec)
+                if rec["data"]["status"] != "new":
+                    continue
+                order = (rec["meta"]["createdTs"], rec["meta"]["seq"])
+                if found is None or order > found[0]:
+                    found = (order, rec)
+            if found is None:
+                # Undocumented; the generic "not found" of doc §15.8.
+                raise forbidden(reason="no new Payment Request on your patron codes")
+            return copy.deepcopy(found[1]["data"])
+
     def approve(self, pr_id, body):
         """Control: the patron approves a barcode request in the app; the
         payment is taken once no condition awaits. Returns the request."""

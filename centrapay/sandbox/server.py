@@ -141,6 +141,8 @@ API_ROUTES = (
     # The guides read a request with the patron's JWT too (doc §2).
     _route("GET", _PR, "get", "patron"),
     _route("GET", r"/api/payment-activities", "merchant_activities", "key"),
+    # E15: the patron app finds the request its scanned code is on.
+    _route("GET", r"/api/me/patron-code-payment-request", "patron_code_pr", "patron"),
     # E17: patron barcodes and Farmlands test cards (doc §6.12).
     _route("POST", r"/api/decode", "decode", "key"),
     # doc §15.18: the merchant-terminal key may read its merchant's settlements.
@@ -637,6 +639,9 @@ class Sandbox:
         decoded = self.engine.decode(body["code"])
         answer = {k: body[k] for k in ("code", "scannedBy", "merchantConfigId")}
         return json_response(200, {**answer, **decoded})
+
+    def _api_patron_code_pr(self, req, actor):
+        return json_response(200, self.engine.patron_code_request(actor))
 
     def _api_condition(self, req, actor, id, condition, answer):
         accept = answer == "accept"

@@ -17,7 +17,8 @@ Adaptations, each because the example contradicts the written rules:
 * ``payment-requests-refund``: the line item price is set to the refund value
   (3600, the example has 4000), and the request carries the ``invoiceRef``
   that the example response shows.
-* ``payment-requests-get`` / ``-get-by-short-code``: the barcode is the
+* ``payment-requests-get`` / ``-get-by-short-code`` / ``-get-by-patron-code``:
+  the barcode is the
   sandbox's patron barcode; the docs' ``9990001234567895`` fails the Luhn
   check they require (doc §15.19).
 * ``scanned-codes-decode``: the code is the Farmlands test card ``424242424``
@@ -53,7 +54,6 @@ SKIPPED = {
     "payment-requests-confirm": "pre-auth is not emulated (E13)",
     "payment-requests-release": "pre-auth is not emulated (E14)",
     "payment-requests-get-by-connectionId": "experimental connections (E16)",
-    "payment-requests-get-by-patron-code": "patron app, barcode flow (E15)",
     "pagination-example": "generic /api/examples illustration; covered by E4 and E10",
 }
 EX_ID = "MhocUmpxxmgdHjr7DgKoKw"
@@ -250,6 +250,21 @@ def scenario_decode(api, control, example):
     return ours, set()
 
 
+def scenario_by_patron_code(api, control, example):
+    api.create(100, barcode=barcodes.PATRON_BARCODE)
+    pr = api.create(
+        100,
+        barcode=barcodes.PATRON_BARCODE,
+        connectionId=example["response"]["connectionId"],
+    )
+    api.create(100)  # newer, but on no patron code
+    resp = api.get(example["path"], key=False, headers={"Authorization": "jwt"})
+    assert resp.status_code == 200, resp.text
+    ours = resp.json()
+    assert ours["id"] == pr["id"]
+    return ours, NOT_EMULATED
+
+
 def _scenario_condition(answer):
     def scenario(api, control, example):
         pr = api.create(100, conditionsEnabled=True)
@@ -290,6 +305,7 @@ SCENARIOS = {
     "payment-activities-list": scenario_merchant_activities,
     "settlements-list-by-merchantId": scenario_settlements,
     "scanned-codes-decode": scenario_decode,
+    "payment-requests-get-by-patron-code": scenario_by_patron_code,
     "payment-requests-conditions-accept": _scenario_condition("accept"),
     "payment-requests-conditions-decline": _scenario_condition("decline"),
 }

@@ -193,3 +193,15 @@ def test_quick_pay_sends_the_paid_notification(api, control, receiver):
     assert note["type"] == "payment-request:paid"
     assert note["data"]["paymentRequestId"] == pr["id"]
     assert note["data"]["assetType"] == "farmlands.nzd.test"
+
+
+def test_patron_app_finds_its_request(api, control):
+    patron = {"Authorization": "Bearer patron-jwt"}
+    path = "/api/me/patron-code-payment-request"
+    api.assert_error(api.get(path, key=False, headers=patron), 403, "Forbidden")
+    pr = api.create(1500, barcode=barcodes.PATRON_BARCODE)
+    api.create(1500, barcode=PAYS)  # a Farmlands card is no patron code
+    assert api.get(path, key=False, headers=patron).json()["id"] == pr["id"]
+    api.assert_error(api.get(path), 403, "Forbidden")  # a merchant key
+    control.approve(pr["id"])
+    api.assert_error(api.get(path, key=False, headers=patron), 403, "Forbidden")
