@@ -801,6 +801,11 @@ class Engine:
                     # doc §15.20: the payment waits for the conditions.
                     raise forbidden("PAYMENT_DECLINED", "a payment condition awaits")
                 amount = self._check_amount(pr, amount, mode)
+                if asset_type.startswith("farmlands.nzd.") and not body.get(
+                    "externalPaymentRef"
+                ):
+                    # doc §6.5: required for farmlands.nzd.* payments.
+                    raise bad_request("externalPaymentRef is required")
             activity = self._take_payment(
                 rec,
                 asset_type,
@@ -1195,6 +1200,23 @@ class Engine:
         )
         return activity
 
+    def _check_farmlands_refund(self, rec, body, actor):
+        """doc §6.6: a Farmlands refund names the refunding merchant's config."""
+        farmlands = any(
+            str(pay.get("assetType", "")).startswith("farmlands.nzd.")
+            for pay, left in self._refund_state(rec)
+            if left > 0
+        )
+        if not farmlands:
+            return
+        config = body.get("merchantConfigId")
+        if not config or not isinstance(config, str):
+            raise bad_request("merchantConfigId is required for farmlands.nzd.*")
+        creds = self._creds_of(actor)
+        if config not in (creds["merchantConfigId"], *creds.get("moreConfigIds", ())):
+            # doc §15.19: undocumented; as E17 answers an unknown config.
+            raise forbidden("MERCHANT_CONFIG_NOT_FOUND")
+
     def _check_refundable(self, rec, body, amount):
         """The 403s of E8, in the order doc §6.6 gives."""
         if body.get("confirmationIdempotencyKey") is not None:
@@ -1248,6 +1270,7 @@ class Engine:
                 if int(activity["value"]["amount"]) == amount:
                     return copy.deepcopy(activity)  # idempotent replay, no new refund
                 raise forbidden("REPEAT_REFERENCE")
+            self._check_farmlands_refund(rec, body, actor)
             self._check_refundable(rec, body, amount)
             activity = self._refund(
                 rec,

@@ -8,6 +8,7 @@ card by ``provider``), and the four Farmlands test cards.
 import pytest
 
 from centrapay.sandbox import barcodes
+from centrapay.sandbox.control import SandboxControlError
 
 PAYS, NO_BALANCE, EXPIRED, INACTIVE = "424242424", "434343434", "454545454", "464646464"
 
@@ -144,8 +145,6 @@ def test_app_barcode_waits_for_the_patron(api, control):
 
 
 def test_approve_only_barcode_requests(api, control):
-    from centrapay.sandbox.control import SandboxControlError
-
     pr = api.create(1500)
     with pytest.raises(SandboxControlError) as info:
         control.approve(pr["id"])
@@ -205,3 +204,30 @@ def test_patron_app_finds_its_request(api, control):
     api.assert_error(api.get(path), 403, "Forbidden")  # a merchant key
     control.approve(pr["id"])
     api.assert_error(api.get(path, key=False, headers=patron), 403, "Forbidden")
+
+
+def test_farmlands_refund_names_the_merchant_config(api, sandbox):
+    pr = api.create(4200, barcode=PAYS)
+    api.pr(pr["id"])
+    api.assert_error(
+        api.refund(pr["id"], 1000, "r1"),
+        400,
+        "merchantConfigId is required for farmlands.nzd.*",
+    )
+    api.assert_error(
+        api.refund(pr["id"], 1000, "r1", merchantConfigId="mc_other"),
+        403,
+        "MERCHANT_CONFIG_NOT_FOUND",
+    )
+    resp = api.refund(pr["id"], 1000, "r1", merchantConfigId=sandbox.merchant_config_id)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["assetType"] == "farmlands.nzd.test"
+    # A void needs no body: it refunds the rest.
+    assert api.void(pr["id"]).json()["value"]["amount"] == "3200"
+
+
+def test_farmlands_patron_pay_needs_an_external_payment_ref(api, control):
+    pr = api.create(4200, barcode=PAYS)
+    with pytest.raises(SandboxControlError) as info:
+        control.pay(pr["id"], asset_type="farmlands.nzd.test")
+    assert info.value.body["message"] == "externalPaymentRef is required"
