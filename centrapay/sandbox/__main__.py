@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 
+from . import barcodes
 from .server import Sandbox
 
 
@@ -91,6 +92,10 @@ def main(argv=None):
         f"  JWKS URL            {info['jwks_url']}",
         f"  control API         {info['control_url']}",
         f"  pay page base       {info['public_url']}/pay/<id>",
+        f"  patron barcodes     {barcodes.PATRON_BARCODE}, "
+        f"{barcodes.PHOTO_ID_BARCODE} (photo-id check)",
+        "  Farmlands cards     424242424 pays; 434343434 no balance, "
+        "454545454 expired, 464646464 inactive",
     ]
     if args.state:
         lines.append(f"  credentials file    {_write_credentials(args.state, info)}")
