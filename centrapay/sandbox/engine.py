@@ -412,8 +412,8 @@ class Engine:
             # generic 403 is used, with a reason for humans.
             raise forbidden(reason=f"Merchant Config {config_id} not found")
         if currency != CURRENCY or body.get("preAuth"):
-            # The sandbox config only has centrapay.nzd.test, which supports
-            # neither other currencies nor pre-auth.
+            # The sandbox's assets (centrapay.nzd.test, and farmlands.nzd.test
+            # for Farmlands cards) are NZD only; pre-auth is not emulated.
             raise forbidden("NO_AVAILABLE_PAYMENT_OPTIONS")
         if body.get("redirectCancelUrl") or body.get("redirectPaidUrl"):
             raise forbidden("REDIRECT_URL_INVALID", "no allowedRedirectUrls configured")
