@@ -24,9 +24,15 @@ class PosOrder(models.Model):
         return res
 
     def write(self, vals):
+        # Only orders that become paid: one already paid (closing its session
+        # moves it to done) was checked when it did.
+        becoming = (
+            self.filtered(lambda o: o.state not in _PAID_STATES)
+            if vals.get("state") in _PAID_STATES
+            else self.browse()
+        )
         res = super().write(vals)
-        if vals.get("state") in _PAID_STATES:
-            self._centrapay_check_paid()
+        becoming._centrapay_check_paid()
         return res
 
     def action_pos_order_paid(self):
