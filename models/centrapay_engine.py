@@ -176,9 +176,14 @@ class CentrapayEngine(models.AbstractModel):
 
     def _centrapay_give_back_step(self):
         """Refund payments the tills abandoned (``_centrapay_give_back``)."""
-        before = fields.Datetime.now() - timedelta(
-            seconds=const.ABANDONED_AFTER_SECONDS
+        window = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param(
+                "pos_centrapay.abandoned_after_seconds", const.ABANDONED_AFTER_SECONDS
+            )
         )
+        before = fields.Datetime.now() - timedelta(seconds=int(window))
         abandoned = SQL(
             "status = 'paid' AND void_requested AND pos_payment_id IS NULL"
             " AND NOT COALESCE(refunded_by_void, FALSE) AND status_changed_at < %s",

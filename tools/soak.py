@@ -92,6 +92,9 @@ from centrapay.sandbox.control import (  # noqa: E402
 MODULE = "pos_centrapay"
 FINAL = ("paid", "cancelled", "expired", "error")
 PENDING = ("draft", "new")
+# The give-back window of payments the till abandoned (models/centrapay_engine.py).
+GIVE_BACK_PARAM = "pos_centrapay.abandoned_after_seconds"
+GIVE_BACK_SECONDS = 30
 POLL_SECONDS = 2.0  # the POS's fallback poll
 CREATE_RETRIES = 2  # a cashier pressing Retry after a refused create
 CANCEL_RETRY_SECONDS = 5.0
@@ -710,6 +713,15 @@ class Soak:
             reorder=True,
         )
         self.control.clear_calls()
+        # Payments paid after the till cancelled are given back once no order
+        # took them for this long (15 min in production): the soak waits 30 s.
+        self.give_back_window = self.demo.admin.call(
+            "ir.config_parameter", "get_param", GIVE_BACK_PARAM
+        )
+        self.demo.admin.call(
+            "ir.config_parameter", "set_param", GIVE_BACK_PARAM, GIVE_BACK_SECONDS
+        )
+        say(f"{GIVE_BACK_PARAM} set to {GIVE_BACK_SECONDS} for the soak")
         self.sandbox_t0 = epoch(self.control.info()["now"])
         self.odoo_t0 = time.time()
         self.t0 = time.time()
@@ -762,6 +774,15 @@ class Soak:
             self.control.set_webhook(**self.webhook_config)
         except (OSError, SandboxControlError) as exc:
             say(f"could not restore the webhook settings: {exc}")
+        try:
+            self.demo.admin.call(
+                "ir.config_parameter",
+                "set_param",
+                GIVE_BACK_PARAM,
+                getattr(self, "give_back_window", False),
+            )
+        except (Offline, RpcError, OSError) as exc:
+            say(f"could not restore {GIVE_BACK_PARAM}: {exc!r}")
 
     def soak_method_ids(self):
         return [a["method_id"] for a in self.accounts]
@@ -788,8 +809,22 @@ class Soak:
                 "cancellation_reason",
                 "last_error",
                 "void_requested",
+                "pos_payment_id",
+                "refunded_amount",
             ],
         )
+
+    @staticmethod
+    def abandoned(odoo):
+        """Requests the cashier cancelled that were paid anyway, no order taking
+        them: (given back, not yet). Odoo refunds them once the window passed."""
+        cases = [
+            r
+            for r in odoo
+            if r["void_requested"] and r["status"] == "paid" and not r["pos_payment_id"]
+        ]
+        given = [r for r in cases if r["refunded_amount"] >= r["amount"]]
+        return given, [r for r in cases if r not in given]
 
     def sandbox_requests(self):
         accounts = {a["account_id"] for a in self.accounts}
@@ -806,9 +841,10 @@ class Soak:
         while True:
             try:
                 self.demo.admin.close()
-                pending_odoo = sum(
-                    1 for r in self.odoo_requests() if r["status"] in PENDING
-                )
+                odoo = self.odoo_requests()
+                pending_odoo = sum(1 for r in odoo if r["status"] in PENDING)
+                # A payment the till abandoned is settled once Odoo gave it back.
+                pending_odoo += len(self.abandoned(odoo)[1])
                 pending_cp = sum(
                     1 for r in self.sandbox_requests() if r["status"] == "new"
                 )
@@ -928,7 +964,10 @@ def check(soak):
     orphans = [
         t for t in trail if t["externalRef"] not in by_ref and t["id"] not in by_cp
     ]
+    given_back, not_yet = soak.abandoned(odoo)
     return {
+        "given_back": given_back,
+        "not_given_back": not_yet,
         "violations": violations,
         "odoo": odoo,
         "trail": trail,
@@ -1005,6 +1044,11 @@ def report(soak, result, settled, wall):
         ("timeline", soak.timeline),
         ("requests at Centrapay", len(result["trail"])),
         ("  unknown to Odoo (orphans)", len(result["orphans"])),
+        (
+            "paid after the till cancelled",
+            f"{len(result['given_back'])} given back by Odoo, "
+            f"{len(result['not_given_back'])} not yet",
+        ),
         ("Odoo's status differs from the POS's", len(result["odoo_disagrees"])),
         ("settled", settled),
         ("payments started per minute", f"{made / max(minutes, 1e-9):.1f}"),
