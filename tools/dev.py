@@ -97,7 +97,7 @@ def ensure_venv(name, requirements, constraints=()):
 
     Named after their digest (``venv-odoo-<digest>``), so that checkouts with
     other requirements (another branch, say) never rebuild each other's; the
-    plain name (``venv-odoo``) links to the newest, for the commands in README.
+    plain name (``venv-odoo``) links to the newest, for the commands in the docs.
     """
     key = digest(PY, *requirements, *constraints)
     venv = CACHE / f"{name}-{key}"

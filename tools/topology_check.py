@@ -758,7 +758,7 @@ def kill_test(args, state, pos, rpc, control, method, watch, checks):
 def bench(args, state, checks):
     """The status engine's concurrency benchmark, through nginx (see above).
 
-    One run per number of tills and webhook setting, as README.rst's table:
+    One run per number of tills and webhook setting, as doc/benchmarks.md's table:
     about 30 payments each (10 rounds of 1 till, 3 of 10, 1 of 50), a minute
     apart so that each starts with an empty rate window.
     """
