@@ -10,9 +10,13 @@ anything whose effect is unknown raises
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import http.cookiejar
 import json
 import logging
 import math
+import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -21,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from .errors import (
     CentrapayAPIError,
@@ -35,7 +40,7 @@ from .errors import (
 )
 from .money import line_items_sum_ok, parse_minor_units, to_minor_units
 
-__all__ = ["DEFAULT_BASE_URL", "CentrapayClient", "Page"]
+__all__ = ["DEFAULT_BASE_URL", "CentrapayClient", "Page", "shared_session"]
 
 DEFAULT_BASE_URL = "https://service.centrapay.com"
 
@@ -79,9 +84,55 @@ _LINE_ITEM_KEYS = frozenset(
      "classification"}
 )  # fmt: skip
 
+# Connections one account's shared session keeps open at once (threads of one
+# process that call at the same instant); more are opened when needed, then
+# closed instead of kept.
+SHARED_POOL_SIZE = 32
+
 _INVOICE_REF_MAX = 128  # doc §4
 _LOOKUP_MAX_PAGES = 10
 _ACTIVITIES_MAX_PAGES = 100
+
+
+_shared_sessions: dict[tuple[str, str], requests.Session] = {}
+_shared_sessions_lock = threading.Lock()
+
+
+def shared_session(base_url: str, api_key: str) -> requests.Session:
+    """This process's pooled HTTP session for one account (base URL and API key).
+
+    Every client of the account made in this process shares it, from any
+    thread, so a call reuses an open (TCP, TLS) connection instead of paying
+    a new handshake. Only its connection pool is shared: it keeps no cookies.
+    A forked child (Odoo's prefork workers) starts with none of the parent's.
+    """
+    base_url = CentrapayClient._check_base_url(base_url)
+    digest = hashlib.sha256(CentrapayClient._check_api_key(api_key).encode())
+    key = (base_url, digest.hexdigest())
+    with _shared_sessions_lock:
+        session = _shared_sessions.get(key)
+        if session is None:
+            session = requests.Session()
+            session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(
+                allowed_domains=[]
+            ))  # fmt: skip
+            adapter = HTTPAdapter(
+                pool_connections=1, pool_maxsize=SHARED_POOL_SIZE
+            )
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            _shared_sessions[key] = session
+    return session
+
+
+def _forget_shared_sessions() -> None:
+    # The parent's sockets are not the child's to use.
+    global _shared_sessions_lock
+    _shared_sessions.clear()
+    _shared_sessions_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_shared_sessions)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from odoo.tools import float_compare, float_repr
 
 from .. import const, error_messages
 from ..centrapay import errors as cp_errors
-from ..centrapay.client import CentrapayClient
+from ..centrapay.client import CentrapayClient, shared_session
 from ..centrapay.line_items import parse_basket
 from ..centrapay.webhook import WebhookVerifier
 from .centrapay_payment_request import clean_text
@@ -219,9 +219,12 @@ class PosPaymentMethod(models.Model):
             )
         RateLimit = self.env["centrapay.rate.limit"]
         key = RateLimit._key_for(api_key)
+        base_url = self._centrapay_api_url()
         return CentrapayClient(
-            self._centrapay_api_url(),
+            base_url,
             api_key,
+            # One pooled session per account and process: calls reuse connections.
+            session=shared_session(base_url, api_key),
             logger=_logger,
             max_retries=2 if interactive else 0,
             max_retry_after=const.RATE_INTERACTIVE_WAIT_SECONDS if interactive else 0,

@@ -15,3 +15,4 @@ from . import test_pos_ui
 from . import test_tours_display
 from . import test_money_boundary
 from . import test_back_office_display
+from . import test_engine_network

@@ -885,11 +885,14 @@ class Sandbox:
 
     # -- call log ---------------------------------------------------------------
 
-    def record_call(self, req, status, account, fault, started):
+    def record_call(self, req, status, account, fault, started, connection=None):
         entry = {
             "method": req.method,
             "path": req.target,
             "status": status,
+            # The number of the TCP connection it came on (1, 2 ... since the
+            # sandbox started): calls that share one reused a connection.
+            "connection": connection,
             "timestamp": iso(self.store.now()),
             "account": account,
             "fault": fault,
@@ -937,6 +940,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, handler)
         self.connections = set()
         self.connections_lock = threading.Lock()
+        self.connections_accepted = 0
 
     def close_connections(self):
         """Shut down keep-alive sockets so that clients see the restart."""
@@ -960,6 +964,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.connections_lock:
             self.server.connections.add(self.connection)
+            self.server.connections_accepted += 1
+            self.connection_number = self.server.connections_accepted
 
     def finish(self):
         with self.server.connections_lock:
@@ -1030,7 +1036,14 @@ class _Handler(BaseHTTPRequestHandler):
         # Logged before answering: a client that got its answer must find the
         # call in the log.
         status = response.status if response else None
-        sandbox.record_call(req, status, account, fault and fault["kind"], started)
+        sandbox.record_call(
+            req,
+            status,
+            account,
+            fault and fault["kind"],
+            started,
+            connection=self.connection_number,
+        )
         if stall:
             sandbox._stop_event.wait(stall)
         if response is None:
