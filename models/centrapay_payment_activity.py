@@ -1,8 +1,13 @@
+import logging
 from decimal import Decimal, InvalidOperation
+
+import psycopg2.errors
 
 from odoo import api, fields, models
 
 from ..centrapay.status import parse_timestamp
+
+_logger = logging.getLogger(__name__)
 
 _INSERT = """
 INSERT INTO centrapay_payment_activity
@@ -134,7 +139,14 @@ class CentrapayPaymentActivity(models.Model):
             return self.browse()
         self.flush_model()
         placeholders = ",".join(["%s"] * len(rows))
-        self.env.cr.execute(_INSERT % placeholders, rows)
+        try:
+            # Two engines (or the feed and a ledger read) storing one activity
+            # at once: under Odoo's REPEATABLE READ the later insert cannot
+            # serialize. Expected, and handled by the callers: not an error.
+            self.env.cr.execute(_INSERT % placeholders, rows, log_exceptions=False)
+        except psycopg2.errors.SerializationFailure:
+            _logger.info("Centrapay activities stored concurrently; left to the other")
+            raise
         new_ids = [row[0] for row in self.env.cr.fetchall() if row[1]]
         self.invalidate_model()
         self.env["centrapay.payment.request"].invalidate_model(["activity_ids"])
