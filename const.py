@@ -36,9 +36,18 @@ ENGINE_PASS_SECONDS = 0.25
 ENGINE_WINDOW_SECONDS = 8.0
 # Direct reads in one pass stop after this long; the rest wait for the next.
 ENGINE_READS_PER_PASS_SECONDS = 0.5
-# The feed is read every second while requests wait, every 30 s otherwise.
+# The feed is read every second while requests wait, every 30 s while a till
+# of the account is open and nothing waits.
 FEED_BUSY_SECONDS = 1
 FEED_IDLE_SECONDS = 30
+# With no till open and nothing waiting, nothing of ours can change at
+# Centrapay: only a refund made in its portal, or a settlement (made once a day,
+# confirmed days later). The engine then reads each account's feed and its
+# settlements once an hour: 48 calls a day, not 2,880 feed reads and 288
+# settlement reads. A portal refund reaches the ledger within the hour, well
+# before the daily reconciliation needs it. A till that opens, or a request,
+# brings the usual pace back at once.
+IDLE_SWEEP_SECONDS = 3600
 # At most this many feed pages in one pass; the rest is resumed next pass.
 FEED_MAX_PAGES = 5
 # A pending request is also read directly, at most this often; beside a working

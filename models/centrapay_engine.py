@@ -36,8 +36,11 @@ class CentrapayEngine(models.AbstractModel):
     A pass, per Centrapay account (API key):
 
     1. follows the merchant's activity feed (E10) about once a second while
-       anything waits (every 30 s otherwise), paging back to the last activity
-       already in the ledger; an activity of a pending request makes it due now;
+       anything waits, every 30 s while a till is open, once an hour otherwise
+       (``IDLE_SWEEP_SECONDS``: with no till open and nothing waiting, the
+       hourly feed and settlement reads are its only calls), paging back to the
+       last activity already in the ledger; an activity of a pending request
+       makes it due now;
     2. reads due requests directly (E2), as often as what the feed leaves of
        the poll budget allows, at most once a second each (expiry, a patron's
        cancel, anything the feed misses); without a feed, that is all there is;
@@ -158,10 +161,20 @@ class CentrapayEngine(models.AbstractModel):
                 | pending.payment_method_id
                 | ledger.payment_method_id
             }
-            accounts = defaultdict(lambda: {"methods": [], "pending": [], "ledger": []})
+            # The methods of a till that is open (or opening, or closing).
+            open_methods = (
+                env["pos.session"]
+                .search([("state", "!=", "closed")])
+                .config_id.payment_method_ids
+            )
+            accounts = defaultdict(
+                lambda: {"methods": [], "pending": [], "ledger": [], "open": False}
+            )
             for method in methods:
                 if method.active or method in pending.payment_method_id:
                     accounts[key_of[method]]["methods"].append(method.id)
+                if method in open_methods:
+                    accounts[key_of[method]]["open"] = True
             for request in pending:
                 accounts[key_of[request.payment_method_id]]["pending"].append(
                     request.id
@@ -273,7 +286,12 @@ class CentrapayEngine(models.AbstractModel):
         )
         if budget_left:
             self._centrapay_ledger_step(work["ledger"], feed_ok)
-            self.env["centrapay.settlement"]._centrapay_due_sync(key)
+            self.env["centrapay.settlement"]._centrapay_due_sync(
+                key,
+                period=const.SETTLEMENT_SYNC_SECONDS
+                if work["open"] or work["pending"]
+                else const.IDLE_SWEEP_SECONDS,
+            )
 
     # --- 1. The activity feed -----------------------------------------------------
 
@@ -305,18 +323,22 @@ class CentrapayEngine(models.AbstractModel):
                     values.update(feed_ok=False, feed_error=False)
                     account.write(values)
                     return False, False
+                # Every second while requests wait, every 30 s while a till is
+                # open, once an hour otherwise (see IDLE_SWEEP_SECONDS).
+                if pending:
+                    period = const.FEED_BUSY_SECONDS
+                elif work["open"]:
+                    period = const.FEED_IDLE_SECONDS
+                else:
+                    period = const.IDLE_SWEEP_SECONDS
                 next_at = account.feed_next_at
-                if pending and next_at and account.feed_read_at:
-                    # Requests wait now: the idle period set before no longer holds.
-                    next_at = min(
-                        next_at,
-                        account.feed_read_at
-                        + timedelta(seconds=const.FEED_BUSY_SECONDS),
-                    )
+                if next_at and next_at > now + timedelta(seconds=period):
+                    # Set for a longer period, before a request or a till came:
+                    # it no longer holds.
+                    next_at = None
                 if next_at and next_at > now:
                     account.write(values)
                     return account.feed_ok, False
-                period = const.FEED_BUSY_SECONDS if pending else const.FEED_IDLE_SECONDS
                 values["feed_next_at"] = now + timedelta(seconds=period)
                 method = methods.filtered("active")[:1] or methods[:1]
                 try:

@@ -538,9 +538,10 @@ class CentrapaySettlement(models.Model):
     # --- Called by the status engine ------------------------------------------------
 
     @api.model
-    def _centrapay_due_sync(self, key):
+    def _centrapay_due_sync(self, key, period=const.SETTLEMENT_SYNC_SECONDS):
         """The engine's hook, each pass per account: read its settlements when
-        due (every ``SETTLEMENT_SYNC_SECONDS``); one query when not.
+        due (every ``period`` seconds: ``SETTLEMENT_SYNC_SECONDS``, or the
+        engine's idle sweep); one query when not.
 
         Runs in a transaction of its own holding the account row (``SKIP
         LOCKED``: another engine syncing it is left alone). Returns whether it
@@ -554,11 +555,14 @@ class CentrapaySettlement(models.Model):
                         """
                         SELECT id FROM centrapay_account
                          WHERE key = %s AND (settlement_next_at IS NULL
-                                             OR settlement_next_at <= %s)
+                                             OR settlement_next_at <= %s
+                                             -- set for a longer period
+                                             OR settlement_next_at > %s)
                            FOR UPDATE SKIP LOCKED
                         """,
                         key,
                         now,
+                        now + timedelta(seconds=period),
                     ),
                     log_exceptions=False,
                 )
@@ -568,8 +572,7 @@ class CentrapaySettlement(models.Model):
                 env = self.env(cr=cr, su=True)
                 account = env["centrapay.account"].browse(row[0])
                 values = {
-                    "settlement_next_at": now
-                    + timedelta(seconds=const.SETTLEMENT_SYNC_SECONDS),
+                    "settlement_next_at": now + timedelta(seconds=period),
                     "settlement_error": False,
                 }
                 try:

@@ -1,4 +1,5 @@
 import logging
+from datetime import timedelta
 
 import psycopg2.errors
 
@@ -6,7 +7,7 @@ from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 from odoo.tools import SQL
 
-from .common import CentrapayCommon
+from .common import CentrapayCommon, centrapay_method_vals
 
 
 @tagged("post_install", "-at_install")
@@ -91,3 +92,71 @@ class TestCentrapayExpectedConflicts(CentrapayCommon):
                 SQL("DELETE FROM %s WHERE %s = %s",
                     SQL.identifier(table), SQL.identifier(column), value),
             )  # fmt: skip
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayIdle(CentrapayCommon):
+    """No Centrapay calls while nothing can change, but the hourly sweep."""
+
+    def _later(self, seconds):
+        """As if ``seconds`` had passed since the engine's last reads."""
+        self.env.flush_all()
+        ago = timedelta(seconds=seconds)
+        self.env.cr.execute(
+            """
+            UPDATE centrapay_account
+               SET feed_next_at = feed_next_at - %(ago)s,
+                   feed_read_at = feed_read_at - %(ago)s,
+                   settlement_next_at = settlement_next_at - %(ago)s,
+                   settlement_read_at = settlement_read_at - %(ago)s
+            """,
+            {"ago": ago},
+        )
+        self.env.invalidate_all()
+        self.control.clear_calls()
+
+    def _calls_of(self, merchant_account_id):
+        return [
+            f"{call['method']} {call['path']}"
+            for call in self.control.calls()
+            if call["account"] == merchant_account_id
+        ]
+
+    def test_no_calls_while_no_till_is_open_and_nothing_waits(self):
+        # A second store whose till is closed, beside the open one.
+        closed = self.control.add_account("Closed store")
+        journal = self.env["account.journal"].create(
+            {"name": "Centrapay Closed", "code": "CPC", "type": "bank"}
+        )
+        self.env["pos.payment.method"].create(
+            centrapay_method_vals(
+                self.sandbox,
+                journal,
+                name="Centrapay closed store",
+                centrapay_api_key=closed["api_key"],
+                centrapay_merchant_config_id=closed["merchant_config_id"],
+                centrapay_merchant_id=closed["merchant_id"],
+                centrapay_merchant_account_id=closed["merchant_account_id"],
+            )
+        )
+        open_account = self.sandbox.merchant_account_id
+        self.engine_pass()
+        # The first pass sweeps both: the feed and the settlements.
+        swept = self._calls_of(closed["merchant_account_id"])
+        self.assertTrue(any("/payment-activities" in c for c in swept), swept)
+        self.assertTrue(any("/settlements" in c for c in swept), swept)
+        # Five minutes later: the open till's feed and settlements are read
+        # again; nothing of the closed store.
+        self._later(301)
+        self.engine_pass()
+        self.assertTrue(self._calls_of(open_account))
+        self.assertEqual(self._calls_of(closed["merchant_account_id"]), [])
+        self._later(1800)
+        self.engine_pass()
+        self.assertEqual(self._calls_of(closed["merchant_account_id"]), [])
+        # An hour after the first: the sweep again.
+        self._later(1500)
+        self.engine_pass()
+        swept = self._calls_of(closed["merchant_account_id"])
+        self.assertTrue(any("/payment-activities" in c for c in swept), swept)
+        self.assertTrue(any("/settlements" in c for c in swept), swept)
