@@ -31,9 +31,13 @@ REFUND_HELD_STATES = ("draft", "unknown", "initiated", "completed")
 # then read the requests that are due directly.
 ENGINE_PASS_SECONDS = 0.25
 # One cron call runs passes for this long, then reports progress so the cron
-# runner calls it again at once. Ten calls (Odoo's batch limit per job run) stay
-# well inside a prefork worker's limit_time_real (120 s by default).
+# runner calls it again at once. No Centrapay call starts after it.
 ENGINE_WINDOW_SECONDS = 8.0
+# The calls of one run of the cron job (the runner makes up to 10 in a row)
+# start no Centrapay call after this long, so that a run, its last call's
+# reads included (at most 13 s each), stays well inside a cron worker's
+# limit_time_real (120 s by default): no limit_time_real_cron is needed.
+ENGINE_RUN_SECONDS = 60
 # Direct reads in one pass stop after this long; the rest wait for the next.
 ENGINE_READS_PER_PASS_SECONDS = 0.5
 # The feed is read every second while requests wait, every 30 s while a till
@@ -60,8 +64,11 @@ ENGINE_STALE_SECONDS = 5
 # A new request's draft is not due for the engine before its create call could
 # have ended (3 attempts of a (3.05 s, 10 s) timeout, backoff and a 5 s 429 wait).
 CREATE_CALL_MAX_SECONDS = 60
-# A request is re-read by the POS status RPC (engine stopped) when older than this.
-STALE_AFTER_SECONDS = 3
+# With the engine stopped (no cron worker), the tills' status polls make the
+# engine's passes over their account: one pass per account this often, however
+# many tills poll, and no Centrapay call starts after its window.
+POLL_PASS_SECONDS = 1
+POLL_PASS_WINDOW_SECONDS = 2
 # Consecutive unknown outcomes before the request is voided (doc §7.3).
 MAX_UNKNOWN_ERRORS = 3
 # A request still pending this long after its expiry is abandoned (status error).

@@ -30,6 +30,11 @@ class CentrapayAccount(models.Model):
     engine_seen_at = fields.Datetime(
         readonly=True, help="When the status engine last passed over this account."
     )
+    polled_at = fields.Datetime(
+        readonly=True,
+        help="When a till's status poll last passed over this account in the "
+        "engine's stead (no cron worker).",
+    )
 
     company_ids = fields.Many2many(
         "res.company",

@@ -1,5 +1,6 @@
 import logging
 import selectors
+import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -16,6 +17,11 @@ from .. import const
 from ..centrapay import errors as cp_errors
 
 _logger = logging.getLogger(__name__)
+
+# When each run of the cron job began, by (database, cron, lastcall): the
+# calls of one run share ENGINE_RUN_SECONDS.
+_runs = {}
+_runs_lock = threading.Lock()
 
 # The engine sleeps between passes on the Postgres channel ``centrapay_engine``:
 # a webhook (or anything that makes a request due at once) wakes it at once.
@@ -99,46 +105,111 @@ class CentrapayEngine(models.AbstractModel):
 
     @api.model
     def _centrapay_cron(self):
-        """Make passes for a window of time while anything waits (see class doc)."""
-        deadline = time.monotonic() + const.ENGINE_WINDOW_SECONDS
-        with (
-            sql_db.db_connect(self.env.cr.dbname).cursor() as listen_cr,
-            selectors.DefaultSelector() as selector,
-        ):
-            listen_cr.execute("LISTEN centrapay_engine")
-            listen_cr.commit()
-            connection = listen_cr._cnx
-            selector.register(connection, selectors.EVENT_READ)
-            pending = 0
-            while True:
-                started = time.monotonic()
-                try:
-                    pending = self._centrapay_pass()
-                except (psycopg2.pool.PoolError, psycopg2.OperationalError) as exc:
-                    # The database is saturated (all connections taken): keep
-                    # the loop alive and try again at the next pass.
-                    _logger.info("Centrapay engine pass skipped: %s", exc)
-                    pending = pending or 1
-                left = deadline - time.monotonic()
-                if not pending or left <= 0:
-                    break
-                pause = const.ENGINE_PASS_SECONDS - (time.monotonic() - started)
-                if pause > 0 and selector.select(min(pause, left)):
-                    connection.poll()
-                    connection.notifies.clear()
+        """One batch of the cron job: passes for ``ENGINE_WINDOW_SECONDS`` while
+        anything waits, then its progress (see class doc).
+
+        ``done``: the requests that ended during this call; ``remaining``: those
+        still pending. No Centrapay call starts after the call's deadline, and
+        the calls of one run of the job (the cron runner calls it again while
+        it reports progress, up to 10 times) share ``ENGINE_RUN_SECONDS``: a
+        run stays well inside a cron worker's ``limit_time_real``.
+        """
+        started = time.monotonic()
+        deadline = min(
+            started + const.ENGINE_WINDOW_SECONDS,
+            self._centrapay_run_started(started) + const.ENGINE_RUN_SECONDS,
+        )
         cron = self.env.ref("pos_centrapay.ir_cron_centrapay_status")
+        ended = set()
+        pending = set()
+        if time.monotonic() < deadline:
+            ended, pending = self._centrapay_passes(deadline)
+        else:
+            # This run of the job has used its time: nothing more in it.
+            pending = self._centrapay_pending_ids()
+        self.env["ir.cron"]._notify_progress(done=len(ended), remaining=len(pending))
         if pending:
-            # done >= 1: the runner reads done=0 as "not using the progress API".
-            self.env["ir.cron"]._notify_progress(done=1, remaining=pending)
-            cron._trigger()
+            cron._trigger()  # the next run, at once
         else:
             cron._trigger(
                 at=fields.Datetime.now() + timedelta(seconds=const.FEED_IDLE_SECONDS)
             )
 
     @api.model
-    def _centrapay_pass(self):
-        """One pass over every account; returns how many requests still wait."""
+    def _centrapay_run_started(self, now):
+        """When the cron runner's current run of this job began (``now`` outside
+        the runner): its calls share one ``lastcall`` in their context."""
+        if not self.env.context.get("ir_cron_progress_id"):
+            return now
+        run = (
+            self.env.cr.dbname,
+            self.env.context.get("cron_id"),
+            str(self.env.context.get("lastcall")),
+        )
+        with _runs_lock:
+            for key, at in list(_runs.items()):
+                if now - at > 2 * const.ENGINE_RUN_SECONDS:
+                    del _runs[key]  # runs long over
+            return _runs.setdefault(run, now)
+
+    def _centrapay_passes(self, deadline):
+        """Passes until ``deadline`` or until nothing waits, each woken early by
+        a NOTIFY; returns (requests that ended, requests still pending)."""
+        seen, pending = set(), set()
+        # A connection of its own, which stops listening before it goes back to
+        # Odoo's pool.
+        with (
+            sql_db.db_connect(self.env.cr.dbname).cursor() as listen_cr,
+            selectors.DefaultSelector() as selector,
+        ):
+            try:
+                listen_cr.execute("LISTEN centrapay_engine")
+                listen_cr.commit()
+                connection = listen_cr._cnx
+                selector.register(connection, selectors.EVENT_READ)
+                while True:
+                    started = time.monotonic()
+                    try:
+                        pending = self._centrapay_pass(deadline)
+                    except (
+                        psycopg2.pool.PoolError,
+                        psycopg2.OperationalError,
+                    ) as exc:
+                        # The database is saturated (all connections taken):
+                        # keep the loop alive and try again at the next pass.
+                        _logger.info("Centrapay engine pass skipped: %s", exc)
+                        pending = pending or seen or {0}
+                    seen |= pending
+                    left = deadline - time.monotonic()
+                    if not pending or left <= 0:
+                        break
+                    pause = const.ENGINE_PASS_SECONDS - (time.monotonic() - started)
+                    if pause > 0 and selector.select(min(pause, left)):
+                        connection.poll()
+                        connection.notifies.clear()
+            finally:
+                listen_cr.execute("UNLISTEN *")
+                listen_cr.commit()
+        pending = self._centrapay_pending_ids()
+        return (seen - pending - {0}), pending
+
+    def _centrapay_pending_ids(self):
+        """The requests pending now (a fresh transaction: what the passes
+        committed included)."""
+        with self.pool.cursor() as cr:
+            cr.execute(
+                "SELECT id FROM centrapay_payment_request WHERE status IN %s",
+                [const.PENDING_STATUSES],
+            )
+            return {row[0] for row in cr.fetchall()}
+
+    @api.model
+    def _centrapay_pass(self, deadline=None, only_key=None):
+        """One pass over every account (``only_key``: over that one); returns
+        the ids of the requests that waited. No Centrapay call starts after
+        ``deadline`` (a ``time.monotonic()``; by default a window from now)."""
+        if deadline is None:
+            deadline = time.monotonic() + const.ENGINE_WINDOW_SECONDS
         self._centrapay_take_webhooks()
         with self.pool.cursor() as cr:
             env = self.env(cr=cr, su=True)
@@ -182,10 +253,50 @@ class CentrapayEngine(models.AbstractModel):
             for request in ledger:
                 accounts[key_of[request.payment_method_id]]["ledger"].append(request.id)
         for key, work in accounts.items():
-            if work["methods"]:
-                self._centrapay_account_pass(key, work)
+            if work["methods"] and only_key in (None, key):
+                self._centrapay_account_pass(key, work, deadline)
         self._centrapay_give_back_step()
-        return len(pending)
+        return set(pending.ids)
+
+    @api.model
+    def _centrapay_poll(self, key):
+        """A till's status poll standing in for a stopped engine (no cron
+        worker): one pass over the poll's account, at most once every
+        ``POLL_PASS_SECONDS`` per account, whichever till of whichever process
+        polls first; the other polls only read the database. Returns whether
+        this poll made the pass.
+        """
+        now = fields.Datetime.now()
+        try:
+            with self.pool.cursor() as cr:
+                account = self.env(cr=cr, su=True)["centrapay.account"]
+                account_id = account._centrapay_for_key(key).id
+                # An account row another pass holds is being read: skip it.
+                cr.execute(
+                    """
+                    UPDATE centrapay_account SET polled_at = %s
+                     WHERE id = (SELECT id FROM centrapay_account
+                                  WHERE id = %s
+                                    AND (polled_at IS NULL OR polled_at <= %s)
+                                    FOR UPDATE SKIP LOCKED)
+                    RETURNING id
+                    """,
+                    [
+                        now,
+                        account_id,
+                        now - timedelta(seconds=const.POLL_PASS_SECONDS),
+                    ],
+                    log_exceptions=False,
+                )
+                taken = bool(cr.fetchone())
+        except psycopg2.errors.SerializationFailure:
+            return False  # another till's poll took it at the same instant
+        if taken:
+            self.with_context(centrapay_poll=True)._centrapay_pass(
+                deadline=time.monotonic() + const.POLL_PASS_WINDOW_SECONDS,
+                only_key=key,
+            )
+        return taken
 
     def _centrapay_give_back_step(self):
         """Refund payments the tills abandoned (``_centrapay_give_back``)."""
@@ -266,7 +377,7 @@ class CentrapayEngine(models.AbstractModel):
         )
         return max(const.DIRECT_READ_MIN_SECONDS, max(1, waiting) * 60 / per_minute)
 
-    def _centrapay_account_pass(self, key, work):
+    def _centrapay_account_pass(self, key, work, deadline):
         # What a webhook pointed at (or is due at once) is read first: no feed
         # page delays it.
         read = set()
@@ -275,17 +386,21 @@ class CentrapayEngine(models.AbstractModel):
             self._centrapay_read_interval(len(work["pending"]), True),
             urgent_only=True,
             read=read,
+            deadline=deadline,
         )
-        feed_ok, fed = self._centrapay_feed_step(key, work)
+        if time.monotonic() >= deadline:
+            return
+        feed_ok, fed = self._centrapay_feed_step(key, work, deadline)
         interval = self._centrapay_read_interval(len(work["pending"]), feed_ok)
         # A pass that read the feed reads only what it pointed at: routine
         # direct reads fall between two feed reads, where they see sooner what
         # the feed has not yet (with one till, every half second or so).
         budget_left = self._centrapay_read_due(
-            work["pending"], interval, urgent_only=fed, read=read
+            work["pending"], interval, urgent_only=fed, read=read, deadline=deadline
         )
-        if budget_left:
-            self._centrapay_ledger_step(work["ledger"], feed_ok)
+        if budget_left and time.monotonic() < deadline:
+            self._centrapay_ledger_step(work["ledger"], feed_ok, deadline)
+        if budget_left and time.monotonic() < deadline:
             self.env["centrapay.settlement"]._centrapay_due_sync(
                 key,
                 period=const.SETTLEMENT_SYNC_SECONDS
@@ -295,7 +410,7 @@ class CentrapayEngine(models.AbstractModel):
 
     # --- 1. The activity feed -----------------------------------------------------
 
-    def _centrapay_feed_step(self, key, work):
+    def _centrapay_feed_step(self, key, work, deadline):
         """Follow the account's feed if due: (whether it works, whether it was read)."""
         now = fields.Datetime.now()
         try:
@@ -316,7 +431,12 @@ class CentrapayEngine(models.AbstractModel):
                     or account.merchant_id
                     or next((r.merchant_id for r in pending if r.merchant_id), None)
                 )
-                values = {"engine_seen_at": now}
+                # A till's poll standing in for the engine is not the engine.
+                values = (
+                    {}
+                    if self.env.context.get("centrapay_poll")
+                    else {"engine_seen_at": now}
+                )
                 if merchant_id != account.merchant_id:
                     values["merchant_id"] = merchant_id or False
                 if not merchant_id:
@@ -342,7 +462,7 @@ class CentrapayEngine(models.AbstractModel):
                 values["feed_next_at"] = now + timedelta(seconds=period)
                 method = methods.filtered("active")[:1] or methods[:1]
                 try:
-                    self._centrapay_read_feed(account, method, merchant_id)
+                    self._centrapay_read_feed(account, method, merchant_id, deadline)
                 except cp_errors.CentrapayBudgetExhausted:
                     values["feed_next_at"] = now + timedelta(seconds=1)
                     account.write(values)
@@ -366,7 +486,7 @@ class CentrapayEngine(models.AbstractModel):
             # Lost a race on our own rows: nothing to undo, try next pass.
             return False, False
 
-    def _centrapay_read_feed(self, account, method, merchant_id):
+    def _centrapay_read_feed(self, account, method, merchant_id, deadline):
         """Store new feed activities, and make our pending requests they concern due.
 
         Newest first, until an activity already stored. A walk that reaches
@@ -381,6 +501,8 @@ class CentrapayEngine(models.AbstractModel):
         Request = self.env["centrapay.payment.request"].with_env(account.env)
         walks = [None] + ([account.feed_resume_key] if account.feed_resume_key else [])
         for start in walks:
+            if start is not None and time.monotonic() >= deadline:
+                break  # the older walk waits for a later pass
             page_key, pages = start, 0
             while True:
                 try:
@@ -407,7 +529,7 @@ class CentrapayEngine(models.AbstractModel):
                     if start is not None:
                         account.feed_resume_key = False
                     break
-                if pages >= const.FEED_MAX_PAGES:
+                if pages >= const.FEED_MAX_PAGES or time.monotonic() >= deadline:
                     account.feed_resume_key = page.next_page_key
                     break
                 page_key = page.next_page_key
@@ -428,7 +550,9 @@ class CentrapayEngine(models.AbstractModel):
 
     # --- 2. Direct reads ----------------------------------------------------------
 
-    def _centrapay_read_due(self, request_ids, interval, urgent_only=False, read=None):
+    def _centrapay_read_due(
+        self, request_ids, interval, urgent_only=False, read=None, deadline=None
+    ):
         """Read due requests, oldest due first; False once the budget is spent.
 
         ``urgent_only``: only those a webhook or the feed pointed at, and those
@@ -461,12 +585,14 @@ class CentrapayEngine(models.AbstractModel):
         # A long backlog (50 requests made due at once) is spread over passes,
         # so the feed keeps its pace.
         stop_at = time.monotonic() + const.ENGINE_READS_PER_PASS_SECONDS
+        if deadline is not None:
+            stop_at = min(stop_at, deadline)
         for request_id in due:
+            if time.monotonic() >= stop_at:
+                break
             read.add(request_id)
             if self._centrapay_process_one(request_id, interval) == "budget":
                 return False
-            if time.monotonic() >= stop_at:
-                break
         return True
 
     @api.model
@@ -567,10 +693,12 @@ class CentrapayEngine(models.AbstractModel):
 
     # --- 3. The ledger of requests that ended -------------------------------------
 
-    def _centrapay_ledger_step(self, request_ids, feed_ok):
+    def _centrapay_ledger_step(self, request_ids, feed_ok, deadline):
         """E9 for ended requests whose activities the feed has not brought."""
         settle = fields.Datetime.now() - timedelta(seconds=10)
         for request_id in request_ids:
+            if time.monotonic() >= deadline:
+                return
             try:
                 with self._centrapay_own_row(
                     "centrapay.payment.request", request_id, SQL("ledger_pending")

@@ -1,7 +1,6 @@
 import json
 import logging
 import math
-from datetime import timedelta
 from decimal import Decimal
 
 from odoo import api, fields, models
@@ -397,30 +396,26 @@ class PosPaymentMethod(models.Model):
     def centrapay_get_status(self, centrapay_id, session_id):
         """The request's state, as the engine knows it.
 
-        The request is read here only when the engine is not running and the
-        last read is stale, so a POS never waits on a stopped engine.
+        When the engine is not running (no cron worker, or its runner could not
+        start), the tills' polls stand in for it: one poll a second per account
+        makes the engine's pass over that account (``_centrapay_poll``).
         """
         request = self._centrapay_pos_request(centrapay_id, session_id)
         if request.status in const.PENDING_STATUSES:
+            key = self._centrapay_rate_key()
             account = (
-                self.env["centrapay.account"]
-                .sudo()
-                .search([("key", "=", self._centrapay_rate_key())], limit=1)
+                self.env["centrapay.account"].sudo().search([("key", "=", key)], limit=1)
             )
             if not (account and account._centrapay_engine_alive()):
-                # The engine is not running (no cron worker, or its runner could
-                # not start): wake it, and meanwhile read a stale request here.
                 self.env["centrapay.engine"]._centrapay_wake()
-                stale = fields.Datetime.now() - timedelta(
-                    seconds=const.STALE_AFTER_SECONDS
-                )
-                if (
-                    not request.last_read_at or request.last_read_at < stale
-                ) and request._centrapay_lock(wait=False):
-                    try:
-                        request._centrapay_refresh()
-                    except cp_errors.CentrapayBudgetExhausted:
-                        _logger.info("Centrapay status read deferred: budget spent")
+                if self.env["centrapay.engine"].sudo()._centrapay_poll(key):
+                    # The pass committed in transactions of its own, after this
+                    # one's snapshot: read the request afresh.
+                    self.env.invalidate_all()
+                    with self.pool.cursor() as cr:
+                        return request.with_env(
+                            request.env(cr=cr)
+                        )._centrapay_public_state()
         return request._centrapay_public_state()
 
     def centrapay_cancel_request(self, centrapay_id, session_id):

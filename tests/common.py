@@ -222,7 +222,13 @@ class CentrapayCommon(
         return self.Request.search([("centrapay_id", "=", state["centrapay_id"])])
 
     def make_stale(self, request):
+        """As if a while had passed since the request and its account's feed
+        were read (by the engine, or by a till's poll standing in for it)."""
         request.sudo().write({"last_read_at": False, "next_poll_at": False})
+        request.env.flush_all()
+        request.env.cr.execute(
+            "UPDATE centrapay_account SET polled_at = NULL, feed_next_at = NULL"
+        )
 
     def calls(self, method=None, path_part=""):
         return [

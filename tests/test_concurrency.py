@@ -76,9 +76,9 @@ class TestCentrapayEngineConcurrency(CentrapayCommon):
         engine = type(self.env["centrapay.engine"])
         real_pass = engine._centrapay_pass
 
-        def timed_pass(self_):
+        def timed_pass(self_, *args, **kwargs):
             passes.append(time.monotonic())
-            return real_pass(self_)
+            return real_pass(self_, *args, **kwargs)
 
         with patch.object(engine, "_centrapay_pass", timed_pass):
             started = time.monotonic()

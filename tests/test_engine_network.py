@@ -1,12 +1,16 @@
 import logging
+import time
 from datetime import timedelta
+from decimal import Decimal
+from unittest.mock import patch
 
 import psycopg2.errors
 
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID, api, sql_db
 from odoo.tests import tagged
 from odoo.tools import SQL
 
+from .. import const
 from .common import CentrapayCommon, centrapay_method_vals
 
 
@@ -160,3 +164,152 @@ class TestCentrapayIdle(CentrapayCommon):
         swept = self._calls_of(closed["merchant_account_id"])
         self.assertTrue(any("/payment-activities" in c for c in swept), swept)
         self.assertTrue(any("/settlements" in c for c in swept), swept)
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayHonestCron(CentrapayCommon):
+    """The cron is an honest batch: bounded calls, real progress, no leftovers."""
+
+    centrapay_test_mode = False
+
+    def _committed_request(self, external_ref, merchant_id=True):
+        """A pending Centrapay request and its Odoo record, committed."""
+        created = self.sandbox_client().create_payment_request(
+            config_id=self.sandbox.merchant_config_id,
+            amount=Decimal("3.50"),
+            currency="NZD",
+            external_ref=external_ref,
+        )
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            journal = env["account.journal"].create(
+                {"name": f"Centrapay {external_ref}", "type": "bank"}
+            )
+            vals = centrapay_method_vals(self.sandbox, journal)
+            if not merchant_id:
+                vals["centrapay_merchant_id"] = False
+            method = env["pos.payment.method"].create(vals)
+            request = env["centrapay.payment.request"].create(
+                {
+                    "centrapay_id": created["id"],
+                    "status": "new",
+                    "amount": 3.5,
+                    "currency_id": env.ref("base.NZD").id,
+                    "external_ref": external_ref,
+                    "payment_method_id": method.id,
+                }
+            )
+            ids = (journal.id, method.id, request.id)
+        self.addCleanup(self._remove_committed, *ids)
+        return created, ids
+
+    def _remove_committed(self, journal_id, method_id, request_id):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            cr.execute(
+                "DELETE FROM centrapay_payment_activity WHERE merchant_id = %s",
+                [self.sandbox.merchant_id],
+            )
+            env["centrapay.payment.request"].browse(request_id).unlink()
+            env["pos.payment.method"].browse(method_id).unlink()
+            env["account.journal"].browse(journal_id).unlink()
+            cr.execute("DELETE FROM centrapay_account")
+
+    def _runner_call(self, lastcall):
+        """Call the engine as the cron runner does, within one run of the job
+        (``lastcall``); returns (seconds taken, the call's progress)."""
+        cron = self.env.ref("pos_centrapay.ir_cron_centrapay_status")
+        progress = self.env["ir.cron.progress"].create({"cron_id": cron.id})
+        engine = api.Environment(
+            self.env.cr,
+            SUPERUSER_ID,
+            {"ir_cron_progress_id": progress.id, "cron_id": cron.id,
+             "lastcall": lastcall},
+        )["centrapay.engine"]  # fmt: skip
+        started = time.monotonic()
+        engine._centrapay_cron()
+        return time.monotonic() - started, progress
+
+    def _status(self, request_id):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT status FROM centrapay_payment_request WHERE id = %s",
+                [request_id],
+            )
+            return cr.fetchone()[0]
+
+    def test_a_call_ends_on_time_when_centrapay_is_slow(self):
+        _created, ids = self._committed_request("slow-feed")
+        client = self.sandbox_client()
+        for n in range(130):  # five pages of feed to walk
+            client.create_payment_request(
+                config_id=self.sandbox.merchant_config_id,
+                amount=Decimal("1.00"),
+                currency="NZD",
+                external_ref=f"slow-feed-other-{n}",
+            )
+        self.control.add_fault(
+            method="GET", path="/api/payment-activities", kind="latency",
+            seconds=3.0, times=20,
+        )  # fmt: skip
+        took, progress = self._runner_call("2026-01-01 00:00:00")
+        # No Centrapay call starts after the window: the last one ends at most
+        # one (slow) call after it.
+        self.assertLess(took, const.ENGINE_WINDOW_SECONDS + 3.5)
+        self.assertEqual((progress.done, progress.remaining), (0, 1))
+
+    def test_the_calls_of_one_run_share_its_time_and_report_progress(self):
+        created, ids = self._committed_request("run-budget", merchant_id=False)
+        with patch.object(const, "ENGINE_RUN_SECONDS", 2):
+            took, progress = self._runner_call("2026-01-01 00:00:00")
+            self.assertLess(took, 3.5)
+            self.assertEqual((progress.done, progress.remaining), (0, 1))
+            self.assertTrue(self.calls("GET", created["id"]))
+            # The runner calls again in the same run: its time is spent.
+            self.control.clear_calls()
+            took, progress = self._runner_call("2026-01-01 00:00:00")
+            self.assertLess(took, 0.5)
+            self.assertEqual(self.control.calls(), [])
+            self.assertEqual((progress.done, progress.remaining), (0, 1))
+            # The next run: the patron pays meanwhile, the call sees it end.
+            self.control.pay(created["id"])
+            took, progress = self._runner_call("2026-01-01 00:01:00")
+        self.assertEqual(self._status(ids[2]), "paid")
+        self.assertEqual((progress.done, progress.remaining), (1, 0))
+
+    def test_no_listening_connection_is_left_in_the_pool(self):
+        self._committed_request("listen", merchant_id=False)
+        with patch.object(const, "ENGINE_WINDOW_SECONDS", 0.5):
+            self._runner_call("2026-01-01 00:00:00")
+        listening = []
+        for cnx, used, _last_used in list(sql_db._Pool._connections):
+            if used or cnx.closed:
+                continue
+            with cnx.cursor() as cr:
+                cr.execute("SELECT array_agg(c) FROM pg_listening_channels() c")
+                listening.extend(cr.fetchone()[0] or [])
+            cnx.rollback()
+        self.assertEqual(listening, [])
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayWithoutCron(CentrapayCommon):
+    """No cron worker: the tills' polls make the engine's passes, one per
+    account a second, however many tills poll."""
+
+    def test_the_tills_polls_drive_the_account_without_hammering(self):
+        states = [
+            self.create_request(2 + n, payment_uuid=f"till-{n}") for n in range(5)
+        ]
+        self.control.pay(states[2]["centrapay_id"])
+        self.control.clear_calls()
+        seen = {}
+        for _round in range(3):
+            for n, state in enumerate(states):
+                seen[n] = self.status(state)["status"]
+        self.assertEqual(seen, {0: "new", 1: "new", 2: "paid", 3: "new", 4: "new"})
+        feed_reads = self.calls("GET", "/api/payment-activities")
+        self.assertIn(len(feed_reads), (1, 2), "one pass a second, not one a till")
+        for n in (0, 1, 3, 4):
+            self.assertEqual(self.calls("GET", states[n]["centrapay_id"]), [])
+        self.assertEqual(len(self.calls("GET", states[2]["centrapay_id"])), 1)

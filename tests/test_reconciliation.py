@@ -27,6 +27,8 @@ class ReconciliationMixin:
             [("centrapay_id", "=", state["centrapay_id"])]
         )
         request.sudo().write({"last_read_at": False, "next_poll_at": False})
+        # As if a second had passed since a till's poll last read the account.
+        self.env.cr.execute("UPDATE centrapay_account SET polled_at = NULL")
         method.centrapay_get_status(state["centrapay_id"], session.id)
         return request
 
@@ -189,6 +191,8 @@ class TestCentrapayReconciliation(ReconciliationMixin, CentrapayCommon):
         request = self.paid_request(5, "u1")
         self.pos_order(request)
         # Found cancelled later (our void refunded it): the order says paid.
+        # The ledger has not brought the payment nor its refund yet.
+        request.activity_ids.sudo().unlink()
         request.sudo().write({"status": "cancelled", "refunded_by_void": True})
         self.assertEqual(self.kind(request), "unpaid_pos")
 
@@ -213,6 +217,7 @@ class TestCentrapayReconciliation(ReconciliationMixin, CentrapayCommon):
             currency="NZD",
             external_ref="portal-r1",
         )
+        self.make_stale(request)
         self.engine_pass()  # the ledger brings the refund made outside Odoo
         item = self.items().filtered(lambda i: i.request_id == request)
         self.assertEqual(item.kind, "refund_one_side")

@@ -167,6 +167,7 @@ class TestCentrapayRefund(CentrapayCommon):
             currency="NZD",
             external_ref="portal-2",
         )
+        self.make_stale(request)
         self.engine_pass()
         outside = request.refund_ids.filtered(lambda r: r.origin == "outside")
         self.assertEqual(outside.amount, 4)

@@ -829,15 +829,9 @@ def cmd_test(args):
 # The production topology (``demo --workers N``): Odoo's limits, stated explicitly.
 # An HTTP worker is killed when one request takes longer (Odoo's default).
 HTTP_TIME_LIMIT = 120
-# The cron worker's watchdog (--limit-time-real-cron; Odoo falls back on
-# --limit-time-real) times one whole pass of the cron runner, not one job: while
-# our status job reports progress, the runner calls it up to 10 times in a row,
-# each call pausing up to a second and then reading every due request from
-# Centrapay, where one read may take its full timeouts and retries (about 40 s)
-# when Centrapay is slow. A cron worker killed by the watchdog loses its pass, and
-# the job counts a timeout; 15 minutes leaves room for that. HTTP requests keep the
-# short limit above.
-CRON_TIME_LIMIT = 900
+# The cron worker keeps Odoo's default watchdog (--limit-time-real-cron unset: the
+# limit above): the status engine's calls of one job run start no Centrapay
+# call after 60 s (const.ENGINE_RUN_SECONDS).
 # Where the test command's Odoo tier looks for a free HTTP port.
 ODOO_TEST_PORT = 18069
 # Where the test command's topology tier looks for free ports.
@@ -1006,8 +1000,6 @@ def start_topology(args, venv, view, db, procs, launch):
             "--proxy-mode",
             "--limit-time-real",
             HTTP_TIME_LIMIT,
-            "--limit-time-real-cron",
-            CRON_TIME_LIMIT,
             "--logfile",
             server["log"],
         )
