@@ -38,6 +38,9 @@ ENGINE_WINDOW_SECONDS = 8.0
 # reads included (at most 13 s each), stays well inside a cron worker's
 # limit_time_real (120 s by default): no limit_time_real_cron is needed.
 ENGINE_RUN_SECONDS = 60
+# The accounts of one database are passed over in threads of their own, at
+# most this many at once (each holds up to two database connections).
+ENGINE_ACCOUNT_THREADS = 4
 # Direct reads in one pass stop after this long; the rest wait for the next.
 ENGINE_READS_PER_PASS_SECONDS = 0.5
 # The feed is read every second while requests wait, every 30 s while a till

@@ -3,6 +3,7 @@ import selectors
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -25,6 +26,62 @@ _runs_lock = threading.Lock()
 
 # The engine sleeps between passes on the Postgres channel ``centrapay_engine``:
 # a webhook (or anything that makes a request due at once) wakes it at once.
+
+
+class AccountThreads:
+    """The accounts' passes of one cron call, each account in a thread of its
+    own (at most ``ENGINE_ACCOUNT_THREADS`` at once), so that an account whose
+    Centrapay is slow or failing never delays another's.
+
+    Leaving the ``with`` block waits for the passes still running (each starts
+    no Centrapay call after the call's deadline), then raises the first error
+    one of them raised.
+    """
+
+    def __init__(self, dbname, enabled=True):
+        self.dbname = dbname
+        self.enabled = enabled
+        self._running = {}
+        self._errors = []
+        self._executor = None
+
+    def __enter__(self):
+        if self.enabled:
+            self._executor = ThreadPoolExecutor(
+                max_workers=const.ENGINE_ACCOUNT_THREADS,
+                thread_name_prefix="centrapay-account",
+            )
+        return self
+
+    def start(self, key, function, *args):
+        """Run ``function(key, *args)`` unless the account's last one still runs."""
+        self._collect()
+        if key in self._running:
+            return
+        self._running[key] = self._executor.submit(self._run, function, key, *args)
+
+    def _run(self, function, *args):
+        threading.current_thread().dbname = self.dbname  # for Odoo's log lines
+        return function(*args)
+
+    def _collect(self):
+        for key, future in list(self._running.items()):
+            if future.done():
+                del self._running[key]
+                if future.exception() is not None:
+                    self._errors.append(future.exception())
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._collect()
+        raised = self._errors[0] if self._errors and exc is None else None
+        for error in self._errors:
+            if error is not raised:
+                _logger.error("Centrapay engine: an account's pass failed", exc_info=error)
+        if raised is not None:
+            raise raised
+        return False
 
 
 class CentrapayEngine(models.AbstractModel):
@@ -157,10 +214,14 @@ class CentrapayEngine(models.AbstractModel):
         a NOTIFY; returns (requests that ended, requests still pending)."""
         seen, pending = set(), set()
         # A connection of its own, which stops listening before it goes back to
-        # Odoo's pool.
+        # Odoo's pool. In test mode, every cursor is the test's, one thread at
+        # a time: accounts are then passed over in turn.
         with (
             sql_db.db_connect(self.env.cr.dbname).cursor() as listen_cr,
             selectors.DefaultSelector() as selector,
+            AccountThreads(
+                self.env.cr.dbname, enabled=not self.pool.in_test_mode()
+            ) as accounts_running,
         ):
             try:
                 listen_cr.execute("LISTEN centrapay_engine")
@@ -170,7 +231,12 @@ class CentrapayEngine(models.AbstractModel):
                 while True:
                     started = time.monotonic()
                     try:
-                        pending = self._centrapay_pass(deadline)
+                        pending = self._centrapay_pass(
+                            deadline,
+                            accounts_running=accounts_running
+                            if accounts_running.enabled
+                            else None,
+                        )
                     except (
                         psycopg2.pool.PoolError,
                         psycopg2.OperationalError,
@@ -204,10 +270,16 @@ class CentrapayEngine(models.AbstractModel):
             return {row[0] for row in cr.fetchall()}
 
     @api.model
-    def _centrapay_pass(self, deadline=None, only_key=None):
+    def _centrapay_pass(self, deadline=None, only_key=None, accounts_running=None):
         """One pass over every account (``only_key``: over that one); returns
         the ids of the requests that waited. No Centrapay call starts after
-        ``deadline`` (a ``time.monotonic()``; by default a window from now)."""
+        ``deadline`` (a ``time.monotonic()``; by default a window from now).
+
+        ``accounts_running``: an :class:`AccountThreads` of the cron call, in
+        which each account's pass runs in a thread of its own; an account whose
+        previous pass still runs (Centrapay slow for it) is left to it, and
+        never delays another. Otherwise the accounts are passed over in turn.
+        """
         if deadline is None:
             deadline = time.monotonic() + const.ENGINE_WINDOW_SECONDS
         self._centrapay_take_webhooks()
@@ -253,7 +325,11 @@ class CentrapayEngine(models.AbstractModel):
             for request in ledger:
                 accounts[key_of[request.payment_method_id]]["ledger"].append(request.id)
         for key, work in accounts.items():
-            if work["methods"] and only_key in (None, key):
+            if not work["methods"] or only_key not in (None, key):
+                continue
+            if accounts_running is not None:
+                accounts_running.start(key, self._centrapay_account_pass, work, deadline)
+            else:
                 self._centrapay_account_pass(key, work, deadline)
         self._centrapay_give_back_step()
         return set(pending.ids)

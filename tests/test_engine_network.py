@@ -1,4 +1,5 @@
 import logging
+import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -11,6 +12,7 @@ from odoo.tests import tagged
 from odoo.tools import SQL
 
 from .. import const
+from ..centrapay.client import CentrapayClient
 from .common import CentrapayCommon, centrapay_method_vals
 
 
@@ -206,9 +208,11 @@ class TestCentrapayHonestCron(CentrapayCommon):
     def _remove_committed(self, journal_id, method_id, request_id):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
+            # What the engine's passes stored, ours or not.
             cr.execute(
-                "DELETE FROM centrapay_payment_activity WHERE merchant_id = %s",
-                [self.sandbox.merchant_id],
+                "DELETE FROM centrapay_payment_activity "
+                "WHERE request_id IS NULL OR request_id = %s",
+                [request_id],
             )
             env["centrapay.payment.request"].browse(request_id).unlink()
             env["pos.payment.method"].browse(method_id).unlink()
@@ -313,3 +317,72 @@ class TestCentrapayWithoutCron(CentrapayCommon):
         for n in (0, 1, 3, 4):
             self.assertEqual(self.calls("GET", states[n]["centrapay_id"]), [])
         self.assertEqual(len(self.calls("GET", states[2]["centrapay_id"])), 1)
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayIndependentAccounts(TestCentrapayHonestCron):
+    """A slow or failing account never delays another's payments."""
+
+    # Its parent's tests run once, in their own class.
+    test_a_call_ends_on_time_when_centrapay_is_slow = None
+    test_the_calls_of_one_run_share_its_time_and_report_progress = None
+    test_no_listening_connection_is_left_in_the_pool = None
+
+    def test_a_slow_account_does_not_delay_another(self):
+        # Store A: Centrapay takes 6 s to answer each read of its request.
+        slow, slow_ids = self._committed_request("slow-store", merchant_id=False)
+        self.control.add_fault(
+            method="GET", path=f"/api/payment-requests/{slow['id']}",
+            kind="latency", seconds=6.0, times=10,
+        )  # fmt: skip
+        # Store B: another Centrapay account, served as usual.
+        other = self.control.add_account("Fast store")
+        created = CentrapayClient(
+            self.sandbox.base_url, other["api_key"]
+        ).create_payment_request(
+            config_id=other["merchant_config_id"],
+            amount=Decimal("2.00"),
+            currency="NZD",
+            external_ref="fast-store",
+        )
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            journal = env["account.journal"].create(
+                {"name": "Centrapay fast", "type": "bank"}
+            )
+            method = env["pos.payment.method"].create(
+                centrapay_method_vals(
+                    self.sandbox, journal, name="Centrapay fast store",
+                    centrapay_api_key=other["api_key"],
+                    centrapay_merchant_config_id=other["merchant_config_id"],
+                    centrapay_merchant_id=other["merchant_id"],
+                    centrapay_merchant_account_id=other["merchant_account_id"],
+                )
+            )  # fmt: skip
+            fast_id = (
+                env["centrapay.payment.request"]
+                .create(
+                    {
+                        "centrapay_id": created["id"],
+                        "status": "new",
+                        "amount": 2.0,
+                        "currency_id": env.ref("base.NZD").id,
+                        "external_ref": "fast-store",
+                        "payment_method_id": method.id,
+                    }
+                )
+                .id
+            )
+        self.addCleanup(self._remove_committed, journal.id, method.id, fast_id)
+        call = threading.Thread(target=self._runner_call, args=["2026-01-01"])
+        call.start()
+        time.sleep(1.5)  # A's first read is under way
+        self.control.pay(created["id"])
+        paid_at = time.monotonic()
+        while self._status(fast_id) != "paid" and time.monotonic() - paid_at < 10:
+            time.sleep(0.05)
+        known_after = time.monotonic() - paid_at
+        call.join(30)
+        self.assertEqual(self._status(fast_id), "paid")
+        self.assertLess(known_after, 2.0, "B waited for A's slow Centrapay")
+        self.assertEqual(self._status(slow_ids[2]), "new")
