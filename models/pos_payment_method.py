@@ -408,6 +408,8 @@ class PosPaymentMethod(models.Model):
             )
             if not (account and account._centrapay_engine_alive()):
                 self.env["centrapay.engine"]._centrapay_wake()
+                # Nothing of this transaction may be written after the pass.
+                self.env.flush_all()
                 if self.env["centrapay.engine"].sudo()._centrapay_poll(key):
                     # The pass committed in transactions of its own, after this
                     # one's snapshot: read the request afresh.

@@ -56,6 +56,8 @@ if not Request.search_count([("payment_method_id", "=", method.id)]):
         env.cr.commit()  # a new transaction, which sees the committed request
         request = Request.search([("centrapay_id", "=", state["centrapay_id"])])
         request.sudo().write({"last_read_at": False})
+        # Committed before the status poll, which reads it in a pass of its own.
+        env.cr.commit()
         method.centrapay_get_status(state["centrapay_id"], session.id)
         return request
 
