@@ -66,6 +66,23 @@ fsynced) under one lock on every change, so it answers more slowly as a demo
 accumulates requests; at 50 tills its own delays can cause timeouts, client
 retries and 429s. The "sandbox answer times" note shows how slow it was.
 
+A real network, a chain of stores, no cron worker:
+
+* ``--rtt MS`` puts a TCP proxy (in this process, on 127.0.0.1) between Odoo and
+  the sandbox for the runs: it holds each chunk MS/2 in each direction, and
+  charges each new connection two more round trips before its first byte (TCP
+  then TLS 1.3, as HTTPS to Centrapay does). The payment methods point at it
+  during the runs (``centrapay_base_url``), and back at the sandbox after. The
+  patrons' payments and the webhooks do not go through it.
+* ``--accounts A``: a chain of A stores in the demo's database, each with its
+  own sandbox account, payment method, POS and open session (``Bench store
+  2`` ... are made, or reused with a fresh sandbox account); the tills are
+  dealt round the stores. The table's ``peak/60 s/acct`` is the most calls of
+  one account in any 60 s.
+* ``--no-cron`` switches the engine's cron off for the runs (and on again
+  after), and waits until the engine has stopped: the tills' polls (set
+  ``--pos-poll 1`` for a poll a second) are then all that reads Centrapay.
+
 ``--tills`` and ``--webhooks`` take comma-separated lists: one run (one table
 row) per combination, each repeating its wave of N tills ``--rounds`` times.
 ``--json`` prints the runs as JSON instead of the table. The whole benchmark
@@ -77,12 +94,14 @@ import argparse
 import json
 import math
 import os
+import queue
 import random
+import socket
 import sys
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -102,6 +121,75 @@ LOGIN_CONCURRENCY = 5
 
 def say(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --- A network's round trip -----------------------------------------------------------
+
+
+class DelayProxy:
+    """A TCP proxy on 127.0.0.1 to ``target``: each chunk is held ``rtt``/2 in
+    each direction, and a new connection's first bytes wait two round trips
+    more (the TCP and TLS handshakes of HTTPS)."""
+
+    def __init__(self, target_host, target_port, rtt):
+        self.target = (target_host, target_port)
+        self.rtt = rtt
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _address = self.listener.accept()
+            except OSError:
+                return  # closed
+            self.connections += 1
+            threading.Thread(target=self._open, args=(client,), daemon=True).start()
+
+    def _open(self, client):
+        try:
+            upstream = socket.create_connection(self.target, timeout=30)
+        except OSError as exc:
+            say(f"proxy: cannot reach the sandbox: {exc}")
+            client.close()
+            return
+        for sock in (client, upstream):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(None)
+        ready_at = time.monotonic() + 2 * self.rtt
+        for src, dst in ((client, upstream), (upstream, client)):
+            held = queue.Queue()
+            threading.Thread(
+                target=self._read, args=(src, held, ready_at), daemon=True
+            ).start()
+            threading.Thread(target=self._write, args=(dst, held), daemon=True).start()
+
+    def _read(self, src, held, ready_at):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            held.put((max(time.monotonic() + self.rtt / 2, ready_at), data))
+            if not data:
+                return
+
+    def _write(self, dst, held):
+        while True:
+            due, data = held.get()
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def close(self):
+        self.listener.close()
 
 
 # --- The demo -------------------------------------------------------------------------
@@ -149,14 +237,104 @@ class Demo:
         )[0]
         self.webhook_enabled = method["centrapay_webhook_enabled"]
         self.centrapay_url = method["centrapay_base_url"]
+        # Each store: its payment method, POS and open session.
+        self.stores = [
+            {
+                "method_id": self.method_id,
+                "config_id": self.config_id,
+                "session_id": self.session_id,
+            }
+        ]
 
-    def _open_session(self):
+    def add_stores(self, count, control):
+        """Stores 2 .. ``count`` of a chain, each on a fresh sandbox account."""
+        admin = self.admin
+        for number in range(len(self.stores) + 1, count + 1):
+            name = f"Bench store {number}"
+            info = control.add_account(name)
+
+            def find(model, name=name):
+                found = admin.call(model, "search", [("name", "=", name)])
+                return found[0] if found else None
+
+            journal_id = find("account.journal") or admin.call(
+                "account.journal",
+                "create",
+                {"name": name, "type": "bank", "code": f"BS{number:03d}"},
+            )
+            values = {
+                "name": name,
+                "journal_id": journal_id,
+                "payment_method_type": "terminal",
+                "use_payment_terminal": "centrapay",
+                "centrapay_environment": "sandbox",
+                "centrapay_base_url": self.centrapay_url,
+                "centrapay_api_key": info["api_key"],
+                "centrapay_merchant_config_id": info["merchant_config_id"],
+                "centrapay_merchant_id": info["merchant_id"],
+                "centrapay_merchant_account_id": info["merchant_account_id"],
+            }
+            method_id = find("pos.payment.method")
+            if method_id:
+                # Odoo refuses to write a method of an open session: a new
+                # sandbox account (after a demo reset) goes in by SQL.
+                account = {k: v for k, v in values.items() if "merchant" in k}
+                account["centrapay_api_key"] = values["centrapay_api_key"]
+                self.sql_write(method_id, account)
+            else:
+                method_id = admin.call("pos.payment.method", "create", values)
+            config_id = find("pos.config") or admin.call(
+                "pos.config",
+                "create",
+                {"name": name, "payment_method_ids": [(6, 0, [method_id])]},
+            )
+            self.stores.append(
+                {
+                    "method_id": method_id,
+                    "config_id": config_id,
+                    "session_id": self._open_session(config_id),
+                }
+            )
+            say(f"{name}: method {method_id}, POS {config_id}, account {info['merchant_account_id']}")
+        return self.stores[:count]
+
+    def set_base_url(self, url, count):
+        """Point the first ``count`` stores' methods at ``url``."""
+        for store in self.stores[:count]:
+            self.sql_write(store["method_id"], {"centrapay_base_url": url})
+
+    def sql_write(self, method_id, values):
+        """Write a payment method's columns in PostgreSQL: Odoo refuses to
+        write a method of an open session, and reads columns afresh in each
+        transaction."""
+        import psycopg2  # the Odoo virtualenv has it
+
+        with psycopg2.connect(dbname=self.args.db) as conn, conn.cursor() as cr:
+            cr.execute(
+                "UPDATE pos_payment_method SET "
+                + ", ".join(f"{column} = %s" for column in values)
+                + " WHERE id = %s",
+                [*values.values(), method_id],
+            )
+        conn.close()
+
+    def engine_cron(self):
+        return self.admin.call(
+            "ir.model.data",
+            "search_read",
+            [("module", "=", MODULE), ("name", "=", "ir_cron_centrapay_status")],
+            ["res_id"],
+        )[0]["res_id"]
+
+    def _open_session(self, config_id=None):
+        config_id = config_id or self.config_id
+
         def find():
             return self.admin.call(
                 "pos.session",
                 "search_read",
                 [
-                    ("config_id", "=", self.config_id),
+                    ("config_id", "=", config_id),
                     ("state", "in", ["opening_control", "opened"]),
                 ],
                 ["state"],
@@ -164,8 +342,8 @@ class Demo:
 
         sessions = find()
         if not sessions:
-            say("no open session of the demo POS: opening one")
-            self.admin.call("pos.config", "open_ui", [self.config_id])
+            say(f"no open session of POS {config_id}: opening one")
+            self.admin.call("pos.config", "open_ui", [config_id])
             sessions = find()
         session = sessions[0]
         if session["state"] == "opening_control":
@@ -304,7 +482,11 @@ class Wave:
     def run(self, deadline):
         threads = []
         for till in self.tills:
-            payment = {"till": till["index"], "pushed": threading.Event()}
+            payment = {
+                "till": till["index"],
+                "store": till["store"],
+                "pushed": threading.Event(),
+            }
             payment.update(polls=0, rpc_errors=[])
             self.payments.append(payment)
             threads.append(
@@ -339,15 +521,16 @@ class Wave:
             "payment_uuid": str(uuid.uuid4()),
             "order_uuid": str(uuid.uuid4()),
             "order_name": f"Bench {self.label} till {till['index']:03d}",
-            "session_id": self.bench.demo.session_id,
+            "session_id": till["store"]["session_id"],
             "device_id": till["device_id"],
             "line_items": [{"name": "Bench coffee", "qty": 1, "price": amount}],
         }
 
     def _call(self, rpc, payment, method, *args):
-        demo = self.bench.demo
         try:
-            return rpc.call("pos.payment.method", method, [demo.method_id], *args)
+            return rpc.call(
+                "pos.payment.method", method, [payment["store"]["method_id"]], *args
+            )
         except Exception as exc:  # noqa: BLE001 (counted and reported)
             payment["rpc_errors"].append(f"{method}: {exc}"[:300])
             return None
@@ -388,7 +571,7 @@ class Wave:
                 payment,
                 "centrapay_get_status",
                 payment["centrapay_id"],
-                self.bench.demo.session_id,
+                payment["store"]["session_id"],
             )
             if pushed or (state and state.get("status") in FINAL):
                 return
@@ -413,7 +596,7 @@ class Wave:
                         p,
                         "centrapay_cancel_request",
                         p["centrapay_id"],
-                        self.bench.demo.session_id,
+                        p["store"]["session_id"],
                     )
                 ),
                 args=(payment,),
@@ -479,6 +662,10 @@ def summarize(n, webhooks, rounds, payments, calls, deliveries, extra):
     api_calls = [c for c in calls if not c["path"].startswith("/_sandbox")]
     refusals = Counter(p["refusal"] for p in payments if p.get("refusal"))
     creates = [p["create_s"] * 1000 for p in payments if "create_s" in p]
+    by_account = defaultdict(list)
+    for call in api_calls:
+        if call.get("account") not in (None, "patron"):
+            by_account[call["account"]].append(parse_ts(call["timestamp"]))
     return {
         "tills": n,
         "webhooks": webhooks,
@@ -491,6 +678,9 @@ def summarize(n, webhooks, rounds, payments, calls, deliveries, extra):
         "calls": len(api_calls),
         "calls_per_payment": len(api_calls) / len(paid) if paid else None,
         "peak_60s": peak_per_window([parse_ts(c["timestamp"]) for c in api_calls]),
+        "peak_60s_account": max(
+            (peak_per_window(times) for times in by_account.values()), default=0
+        ),
         "http_429": sum(1 for c in api_calls if c["status"] == 429),
         "calls_by_kind": dict(Counter(call_kind(c) for c in api_calls)),
         # The sandbox's own answer times: a slow sandbox is not a slow Odoo.
@@ -533,6 +723,7 @@ class Bench:
         self.tills = []
         self.watcher = None
         self.log_offset = None
+        self.proxy = None
 
     def left(self):
         return self.deadline - time.monotonic()
@@ -629,6 +820,9 @@ class Bench:
         args = self.args
         label = f"N={n} webhooks {webhooks}"
         tills = self.login_tills(n)
+        stores = self.demo.stores[: args.accounts]
+        for till in tills:
+            till["store"] = stores[(till["index"] - 1) % len(stores)]
         leftover = self.wait_idle(label, args.settle)
         self.set_webhooks(webhooks == "on")
         self.control.clear_calls()
@@ -646,6 +840,10 @@ class Bench:
         calls = self.control.calls()
         log = self.odoo_log_lines()
         extra = {
+            "accounts": args.accounts,
+            "rtt_ms": args.rtt,
+            "no_cron": args.no_cron,
+            "proxy_connections": self.proxy.connections if self.proxy else None,
             "pending_before": leftover,
             "seconds": round(time.time() - started, 1),
             "watch": self.watch_mode,
@@ -685,6 +883,8 @@ COLUMNS = [
     ("max ms", "max_ms", "{:.0f}"),
     ("calls/payment", "calls_per_payment", "{:.1f}"),
     ("peak/60 s", "peak_60s", "{}"),
+    ("peak/60 s/acct", "peak_60s_account", "{}"),
+    ("QR max ms", "create_max_ms", "{:.0f}"),
     ("429s", "http_429", "{}"),
     ("refusals", "refusals", "{}"),
     ("RPC errors", "rpc_error_count", "{}"),
@@ -729,6 +929,12 @@ def notes(row):
     if row["pending_before"]:
         out.append(
             f"  requests still pending in Odoo at the start: {row['pending_before']}"
+        )
+    if row["rtt_ms"] or row["accounts"] > 1 or row["no_cron"]:
+        out.append(
+            f"  {row['accounts']} account(s), RTT {row['rtt_ms']} ms "
+            f"({row['proxy_connections']} connections through the proxy), "
+            f"engine cron {'off' if row['no_cron'] else 'on'}"
         )
     if any(row["odoo_log"].values()):
         out.append(f"  Odoo log: {row['odoo_log']} {row['odoo_log_samples']}")
@@ -779,7 +985,16 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, help="for the patrons' random moments")
     parser.add_argument("--timeout", type=float, default=300.0, help="for it all (s)")
     parser.add_argument("--json", action="store_true", help="print JSON, no table")
+    parser.add_argument(
+        "--rtt", type=float, default=0, help="round trip to Centrapay (ms), 0: none"
+    )
+    parser.add_argument("--accounts", type=int, default=1, help="stores of a chain")
+    parser.add_argument(
+        "--no-cron", action="store_true", help="the engine's cron off for the runs"
+    )
     args = parser.parse_args(argv)
+    if args.accounts < 1 or args.rtt < 0:
+        parser.error("--accounts takes a positive number, --rtt a positive delay")
     for url in (args.url, args.sandbox):
         if urlsplit(url).hostname != "127.0.0.1":
             parser.error(f"{url}: this benchmark only targets 127.0.0.1")
@@ -834,7 +1049,20 @@ def main():
         f"watching via {bench.watch_mode}, timeout {args.timeout:.0f} s"
     )
     rows, timed_out = [], False
+    demo = bench.demo
+    cron_id = demo.engine_cron() if args.no_cron else None
     try:
+        demo.add_stores(args.accounts, control)
+        if args.rtt:
+            target = urlsplit(demo.centrapay_url)
+            bench.proxy = DelayProxy(target.hostname, target.port, args.rtt / 1000)
+            demo.set_base_url(f"http://127.0.0.1:{bench.proxy.port}", args.accounts)
+            say(f"Centrapay through a {args.rtt:.0f} ms proxy on {bench.proxy.port}")
+        if cron_id:
+            demo.admin.call("ir.cron", "write", [cron_id], {"active": False})
+            # A call under way ends its window; the tills then see no engine.
+            say("engine cron off: waiting 15 s for the engine to stop")
+            time.sleep(15)
         for webhooks in args.webhooks:
             for n in args.tills:
                 if rows and args.cooldown:
@@ -852,6 +1080,11 @@ def main():
     finally:
         bench.control.set_webhook(**bench.webhook_config)
         bench.watcher.stop.set()
+        if bench.proxy:
+            demo.set_base_url(demo.centrapay_url, args.accounts)
+            bench.proxy.close()
+        if cron_id:
+            demo.admin.call("ir.cron", "write", [cron_id], {"active": True})
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
