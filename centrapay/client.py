@@ -116,9 +116,7 @@ def shared_session(base_url: str, api_key: str) -> requests.Session:
             session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(
                 allowed_domains=[]
             ))  # fmt: skip
-            adapter = HTTPAdapter(
-                pool_connections=1, pool_maxsize=SHARED_POOL_SIZE
-            )
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=SHARED_POOL_SIZE)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             _shared_sessions[key] = session

@@ -78,7 +78,9 @@ class AccountThreads:
         raised = self._errors[0] if self._errors and exc is None else None
         for error in self._errors:
             if error is not raised:
-                _logger.error("Centrapay engine: an account's pass failed", exc_info=error)
+                _logger.error(
+                    "Centrapay engine: an account's pass failed", exc_info=error
+                )
         if raised is not None:
             raise raised
         return False
@@ -328,7 +330,9 @@ class CentrapayEngine(models.AbstractModel):
             if not work["methods"] or only_key not in (None, key):
                 continue
             if accounts_running is not None:
-                accounts_running.start(key, self._centrapay_account_pass, work, deadline)
+                accounts_running.start(
+                    key, self._centrapay_account_pass, work, deadline
+                )
             else:
                 self._centrapay_account_pass(key, work, deadline)
         self._centrapay_give_back_step()
