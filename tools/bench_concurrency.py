@@ -295,7 +295,8 @@ class Demo:
                     "session_id": self._open_session(config_id),
                 }
             )
-            say(f"{name}: method {method_id}, POS {config_id}, account {info['merchant_account_id']}")
+            account = info["merchant_account_id"]
+            say(f"{name}: method {method_id}, POS {config_id}, account {account}")
         return self.stores[:count]
 
     def set_base_url(self, url, count):
@@ -1019,6 +1020,33 @@ def hard_stop(control, webhook_config, grace):
         os._exit(3)
 
 
+def set_the_scene(bench, control, cron_id):
+    """The stores, the network's round trip and the cron as ``--accounts``,
+    ``--rtt`` and ``--no-cron`` ask."""
+    args, demo = bench.args, bench.demo
+    demo.add_stores(args.accounts, control)
+    if args.rtt:
+        target = urlsplit(demo.centrapay_url)
+        bench.proxy = DelayProxy(target.hostname, target.port, args.rtt / 1000)
+        demo.set_base_url(f"http://127.0.0.1:{bench.proxy.port}", args.accounts)
+        say(f"Centrapay through a {args.rtt:.0f} ms proxy on {bench.proxy.port}")
+    if cron_id:
+        demo.admin.call("ir.cron", "write", [cron_id], {"active": False})
+        # A call under way ends its window; the tills then see no engine.
+        say("engine cron off: waiting 15 s for the engine to stop")
+        time.sleep(15)
+
+
+def clear_the_scene(bench, cron_id):
+    """Centrapay's URL and the cron as they were."""
+    demo = bench.demo
+    if bench.proxy:
+        demo.set_base_url(demo.centrapay_url, bench.args.accounts)
+        bench.proxy.close()
+    if cron_id:
+        demo.admin.call("ir.cron", "write", [cron_id], {"active": True})
+
+
 def main():
     args = parse_args()
     random.seed(args.seed)
@@ -1049,20 +1077,9 @@ def main():
         f"watching via {bench.watch_mode}, timeout {args.timeout:.0f} s"
     )
     rows, timed_out = [], False
-    demo = bench.demo
-    cron_id = demo.engine_cron() if args.no_cron else None
+    cron_id = bench.demo.engine_cron() if args.no_cron else None
     try:
-        demo.add_stores(args.accounts, control)
-        if args.rtt:
-            target = urlsplit(demo.centrapay_url)
-            bench.proxy = DelayProxy(target.hostname, target.port, args.rtt / 1000)
-            demo.set_base_url(f"http://127.0.0.1:{bench.proxy.port}", args.accounts)
-            say(f"Centrapay through a {args.rtt:.0f} ms proxy on {bench.proxy.port}")
-        if cron_id:
-            demo.admin.call("ir.cron", "write", [cron_id], {"active": False})
-            # A call under way ends its window; the tills then see no engine.
-            say("engine cron off: waiting 15 s for the engine to stop")
-            time.sleep(15)
+        set_the_scene(bench, control, cron_id)
         for webhooks in args.webhooks:
             for n in args.tills:
                 if rows and args.cooldown:
@@ -1080,11 +1097,7 @@ def main():
     finally:
         bench.control.set_webhook(**bench.webhook_config)
         bench.watcher.stop.set()
-        if bench.proxy:
-            demo.set_base_url(demo.centrapay_url, args.accounts)
-            bench.proxy.close()
-        if cron_id:
-            demo.admin.call("ir.cron", "write", [cron_id], {"active": True})
+        clear_the_scene(bench, cron_id)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
