@@ -97,6 +97,11 @@ RATE_LIMIT_PER_MINUTE = 195
 RATE_POLL_LIMIT_PER_MINUTE = 180
 RATE_READ_LIMIT_PER_MINUTE = 100
 RATE_INTERACTIVE_WAIT_SECONDS = 5
+# Each POS session's fair share of the cashier's part: with n other sessions
+# calling, RATE_LIMIT_PER_MINUTE / (n + 2), never less than this. Alone, a till
+# (or a script with a cashier's login) takes at most half; the rest is kept
+# for the others.
+RATE_SESSION_MIN_PER_MINUTE = 20
 # A 429 without Retry-After pauses the account this long.
 RATE_429_PAUSE = 5
 # Serialization failures on our own small rows are retried at once, this often.

@@ -413,7 +413,7 @@ class CentrapayPaymentRequest(models.Model):
         """
         self.ensure_one()
         method = self.payment_method_id
-        client = method._centrapay_client(interactive=True)
+        client = method._centrapay_client(interactive=True, session=self.session_id)
         try:
             response = client.create_payment_request(
                 config_id=method.centrapay_merchant_config_id,
@@ -485,7 +485,9 @@ class CentrapayPaymentRequest(models.Model):
         """
         self.ensure_one()
         client = self.payment_method_id._centrapay_client(
-            interactive=interactive, feed=self.read_now
+            interactive=interactive,
+            feed=self.read_now,
+            session=self.session_id if interactive else None,
         )
         if self.read_now:
             self.read_now = False
@@ -579,7 +581,9 @@ class CentrapayPaymentRequest(models.Model):
                 self._centrapay_note_error(exc)
             if not self.centrapay_id:
                 return
-        client = self.payment_method_id._centrapay_client(interactive=True)
+        client = self.payment_method_id._centrapay_client(
+            interactive=True, session=self.session_id
+        )
         _logger.info("Voiding Centrapay request %s (%s)", self.centrapay_id, reason)
         try:
             self._centrapay_apply(client.get_payment_request(self.centrapay_id))

@@ -22,6 +22,12 @@ UPDATE centrapay_rate_limit
 RETURNING id
 """
 
+_SESSIONS_ACTIVE = """
+SELECT count(*) FROM centrapay_rate_limit
+ WHERE key LIKE %(prefix)s AND key != %(key)s
+   AND EXISTS (SELECT 1 FROM unnest(calls) AS c WHERE c > %(since)s)
+"""
+
 _STATE = """
 SELECT COALESCE(blocked_until, 0),
        (SELECT min(c) FROM unnest(calls) AS c WHERE c > %(since)s)
@@ -39,6 +45,14 @@ class CentrapayRateLimit(models.Model):
     the activity feed up to ``RATE_POLL_LIMIT_PER_MINUTE`` and direct reads up
     to ``RATE_READ_LIMIT_PER_MINUTE``, so polls always yield to the cashier.
     A 429 blocks the account for its ``Retry-After``.
+
+    Each POS session gets a fair share of the cashier's part: with ``n`` other
+    sessions of the account calling in the window, one session may take
+    ``RATE_LIMIT_PER_MINUTE / (n + 2)`` of it (at least
+    ``RATE_SESSION_MIN_PER_MINUTE``), so one till, or a script with a
+    cashier's login, never starves the others. A session's share is a row of
+    its own (key ``<account>/session/<id>``), taken with the account's slot in
+    one transaction.
     """
 
     _name = "centrapay.rate.limit"
@@ -108,12 +122,13 @@ class CentrapayRateLimit(models.Model):
         return hashlib.sha256((api_key or "").encode()).hexdigest()[:32]
 
     @api.model
-    def _take(self, key, interactive, feed=False):
+    def _take(self, key, interactive, feed=False, session_id=None):
         """Take a slot or raise CentrapayBudgetExhausted (nothing was sent).
 
         A poll gives up at once; the cashier waits for a slot up to
         ``RATE_INTERACTIVE_WAIT_SECONDS``. The feed may fill the window further
-        than direct reads.
+        than direct reads. ``session_id``: the POS session a cashier's call is
+        for, which it may take only its fair share of (see class doc).
         """
         if interactive:
             limit = const.RATE_LIMIT_PER_MINUTE
@@ -124,8 +139,11 @@ class CentrapayRateLimit(models.Model):
         deadline = time.monotonic() + (
             const.RATE_INTERACTIVE_WAIT_SECONDS if interactive else 0
         )
+        session_key = (
+            f"{key}/session/{session_id}" if interactive and session_id else None
+        )
         while True:
-            taken, retry_in = self._try_take(key, limit)
+            taken, retry_in = self._try_take(key, limit, session_key)
             if taken:
                 return
             if time.monotonic() + retry_in > deadline:
@@ -133,7 +151,7 @@ class CentrapayRateLimit(models.Model):
             time.sleep(max(0.05, retry_in))
 
     @api.model
-    def _try_take(self, key, limit):
+    def _try_take(self, key, limit, session_key=None):
         """One attempt: (True, 0) or (False, seconds until a slot may free)."""
         now = time.time()
         args = {"key": key, "now": now, "since": now - 60, "limit": limit}
@@ -142,17 +160,28 @@ class CentrapayRateLimit(models.Model):
         for _attempt in range(const.DB_CONFLICT_RETRIES):
             try:
                 with self.pool.cursor() as cr:
-                    cr.execute(
-                        "INSERT INTO centrapay_rate_limit (key) VALUES (%s) "
-                        "ON CONFLICT (key) DO NOTHING",
-                        [key],
-                        log_exceptions=False,
-                    )
+                    for row_key in filter(None, (key, session_key)):
+                        cr.execute(
+                            "INSERT INTO centrapay_rate_limit (key) VALUES (%s) "
+                            "ON CONFLICT (key) DO NOTHING",
+                            [row_key],
+                            log_exceptions=False,
+                        )
+                    if session_key:
+                        share = self._session_share(cr, key, session_key, now)
+                        cr.execute(_TAKE, share, log_exceptions=False)
+                        if not cr.fetchone():
+                            # This session has had its share: others may call.
+                            cr.execute(_STATE, share, log_exceptions=False)
+                            blocked_until, oldest = cr.fetchone() or (0, None)
+                            cr.rollback()
+                            return False, max(0.0, (oldest or now) + 60 - now)
                     cr.execute(_TAKE, args, log_exceptions=False)
                     if cr.fetchone():
                         return True, 0.0
                     cr.execute(_STATE, args, log_exceptions=False)
                     blocked_until, oldest = cr.fetchone() or (0, None)
+                    cr.rollback()  # nor the session's slot
             except psycopg2.errors.SerializationFailure:
                 # Another process took a slot at the same instant: try again
                 # at once; this never costs a request a backoff.
@@ -161,6 +190,22 @@ class CentrapayRateLimit(models.Model):
                 return False, blocked_until - now
             return False, max(0.0, (oldest or now) + 60 - now)
         return False, 0.1
+
+    @api.model
+    def _session_share(self, cr, key, session_key, now):
+        """The arguments of _TAKE for a session's fair share of the window."""
+        since = now - 60
+        cr.execute(
+            _SESSIONS_ACTIVE,
+            {"prefix": f"{key}/session/%", "key": session_key, "since": since},
+            log_exceptions=False,
+        )
+        others = cr.fetchone()[0]
+        limit = max(
+            const.RATE_SESSION_MIN_PER_MINUTE,
+            const.RATE_LIMIT_PER_MINUTE // (others + 2),
+        )
+        return {"key": session_key, "now": now, "since": since, "limit": limit}
 
     @api.model
     def _block(self, key, retry_after):

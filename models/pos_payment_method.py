@@ -199,14 +199,16 @@ class PosPaymentMethod(models.Model):
             return const.PRODUCTION_API_URL
         return (self.centrapay_base_url or "").rstrip("/")
 
-    def _centrapay_client(self, interactive=True, feed=False):
+    def _centrapay_client(self, interactive=True, feed=False, session=None):
         """A client for this method's account, spending its shared rate budget.
 
         ``interactive``: the cashier's or a manager's call, which may wait a
         little for a slot and for a short 429; otherwise a poll, which yields
         at once and leaves retries to the engine (``feed``: the activity feed,
-        which may spend more of the budget than direct reads). Raises UserError when the
-        method is not configured for Centrapay.
+        which may spend more of the budget than direct reads). ``session``: the
+        POS session a cashier's call is for, which gets its fair share of the
+        budget (``centrapay.rate.limit``). Raises UserError when the method is
+        not configured for Centrapay.
         """
         self.ensure_one()
         api_key = self.sudo().centrapay_api_key
@@ -227,7 +229,9 @@ class PosPaymentMethod(models.Model):
             logger=_logger,
             max_retries=2 if interactive else 0,
             max_retry_after=const.RATE_INTERACTIVE_WAIT_SECONDS if interactive else 0,
-            before_attempt=lambda: RateLimit._take(key, interactive, feed),
+            before_attempt=lambda: RateLimit._take(
+                key, interactive, feed, session_id=session and session.id
+            ),
             on_rate_limited=lambda retry_after: RateLimit._block(key, retry_after),
         )
 
@@ -404,7 +408,9 @@ class PosPaymentMethod(models.Model):
         if request.status in const.PENDING_STATUSES:
             key = self._centrapay_rate_key()
             account = (
-                self.env["centrapay.account"].sudo().search([("key", "=", key)], limit=1)
+                self.env["centrapay.account"]
+                .sudo()
+                .search([("key", "=", key)], limit=1)
             )
             if not (account and account._centrapay_engine_alive()):
                 self.env["centrapay.engine"]._centrapay_wake()

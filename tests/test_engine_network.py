@@ -7,7 +7,7 @@ from unittest.mock import patch
 
 import psycopg2.errors
 
-from odoo import SUPERUSER_ID, api, sql_db
+from odoo import SUPERUSER_ID, Command, api, sql_db
 from odoo.tests import tagged
 from odoo.tools import SQL
 
@@ -386,3 +386,32 @@ class TestCentrapayIndependentAccounts(TestCentrapayHonestCron):
         self.assertEqual(self._status(fast_id), "paid")
         self.assertLess(known_after, 2.0, "B waited for A's slow Centrapay")
         self.assertEqual(self._status(slow_ids[2]), "new")
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapaySessionShare(CentrapayCommon):
+    """Each POS session has a fair share of the cashier's budget."""
+
+    def test_one_till_cannot_starve_the_others(self):
+        config = self.env["pos.config"].create(
+            {
+                "name": "Centrapay Till 2",
+                "payment_method_ids": [Command.set(self.method.ids)],
+            }
+        )
+        config.open_ui()
+        other = config.current_session_id
+        other.set_opening_control(0, "")
+        # A script with a cashier's login creates requests for one session as
+        # fast as it can, until it is refused.
+        created = 0
+        for n in range(const.RATE_LIMIT_PER_MINUTE):
+            state = self.create_request(1, payment_uuid=f"hog-{n}")
+            if state.get("error"):
+                break
+            created += 1
+        self.assertLessEqual(created, const.RATE_LIMIT_PER_MINUTE // 2)
+        # The other till still takes payments.
+        state = self.create_request(2, payment_uuid="fair", session_id=other.id)
+        self.assertFalse(state.get("error"), state)
+        self.assertEqual(state["status"], "new")
