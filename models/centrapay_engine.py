@@ -112,7 +112,7 @@ class CentrapayEngine(models.AbstractModel):
     3. brings the activities of requests that just ended into the ledger (E9)
        when the feed has not.
 
-    Accounts and requests are taken with ``FOR UPDATE SKIP LOCKED``, each in a
+    Accounts and requests are taken with ``FOR NO KEY UPDATE SKIP LOCKED``, each in a
     short transaction of its own: two engines never handle one at once, and a
     status change reaches the POS as soon as it is committed.
     """
@@ -144,14 +144,16 @@ class CentrapayEngine(models.AbstractModel):
     def _centrapay_own_row(self, model, row_id, condition=None):
         """A transaction of its own holding one row, or an empty record if taken.
 
-        ``FOR UPDATE SKIP LOCKED``: another engine holding the row is skipped.
+        ``FOR NO KEY UPDATE SKIP LOCKED``: another engine holding the row is
+        skipped; an activity stored meanwhile (its foreign key) does not wait.
         """
         with self.pool.cursor() as cr:
             env = self.env(cr=cr, su=True)
             record = env[model].browse(row_id)
             cr.execute(
                 SQL(
-                    "SELECT id FROM %s WHERE id = %s AND %s FOR UPDATE SKIP LOCKED",
+                    "SELECT id FROM %s WHERE id = %s AND %s "
+                    "FOR NO KEY UPDATE SKIP LOCKED",
                     SQL.identifier(record._table),
                     row_id,
                     condition or SQL("TRUE"),
@@ -615,18 +617,50 @@ class CentrapayEngine(models.AbstractModel):
                 page_key = page.next_page_key
 
     def _centrapay_feed_effects(self, activities):
-        """What new feed activities mean for our requests."""
+        """What new feed activities mean for our requests.
+
+        A request locked by another transaction (a cashier's void or create
+        under way, which reads it itself) is left alone: the feed never waits
+        for it, nor fails after it.
+        """
         # A refund in the feed is in the ledger already.
-        activities.filtered(
-            lambda a: (a.activity_type or "").lower() == "refund"
-        ).request_id.write({"ledger_pending": False})
+        self._centrapay_update_unlocked(
+            activities.filtered(
+                lambda a: (a.activity_type or "").lower() == "refund"
+            ).request_id,
+            SQL("ledger_pending = false"),
+        )
         # A request's own creation is no news: only what changes it (a payment,
         # a cancellation, an expiry) makes it worth a read.
         due = activities.filtered(
             lambda a: (a.activity_type or "").lower() != "request"
         ).request_id.filtered(lambda r: r.status in const.PENDING_STATUSES)
         # First in line (NULLS FIRST), ahead of routine reads.
-        due.write({"next_poll_at": False, "read_now": True})
+        self._centrapay_update_unlocked(
+            due, SQL("next_poll_at = NULL, read_now = true")
+        )
+
+    def _centrapay_update_unlocked(self, requests, assignments):
+        """Set ``assignments`` on those of ``requests`` no other holds."""
+        if not requests:
+            return
+        requests.flush_recordset()
+        cr = requests.env.cr
+        cr.execute(
+            SQL(
+                """
+                UPDATE centrapay_payment_request SET %s
+                 WHERE id IN (SELECT id FROM centrapay_payment_request
+                               WHERE id = ANY(%s) FOR NO KEY UPDATE SKIP LOCKED)
+                """,
+                assignments,
+                requests.ids,
+            ),
+            # A row changed since this transaction began: the caller's
+            # serialization failure, handled there (the page is read again).
+            log_exceptions=False,
+        )
+        requests.invalidate_recordset(["ledger_pending", "next_poll_at", "read_now"])
 
     # --- 2. Direct reads ----------------------------------------------------------
 

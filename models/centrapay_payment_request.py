@@ -549,10 +549,16 @@ class CentrapayPaymentRequest(models.Model):
         )
 
     def _centrapay_lock(self, wait):
-        """Lock this request's row for the transaction; False if another has it."""
+        """Lock this request's row for the transaction; False if another has it.
+
+        ``NO KEY UPDATE``: the feed storing an activity of this request (its
+        foreign key takes a key share lock) does not wait for the holder.
+        """
         self.ensure_one()
         self.flush_recordset()
-        query = "SELECT id FROM centrapay_payment_request WHERE id = %s FOR UPDATE"
+        query = (
+            "SELECT id FROM centrapay_payment_request WHERE id = %s FOR NO KEY UPDATE"
+        )
         if not wait:
             query += " SKIP LOCKED"
         self.env.cr.execute(query, [self.id])
@@ -610,10 +616,10 @@ class CentrapayPaymentRequest(models.Model):
         try:
             response = client.get_payment_request(self.centrapay_id)
             if response.get("status") == "paid" and not self.refunded_by_void:
+                # The list decides; the ledger stores it later (the request
+                # ends, ``ledger_pending``): a cashier's void never waits on
+                # the feed storing the same activities at that instant.
                 activities = client.list_payment_request_activities(self.centrapay_id)
-                self.env["centrapay.payment.activity"]._centrapay_store(
-                    activities, self
-                )
                 since = self.void_attempted_at - _VOID_CLOCK_SKEW
                 if refunded_after(activities, since):
                     self.refunded_by_void = True

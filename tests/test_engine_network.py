@@ -415,3 +415,38 @@ class TestCentrapaySessionShare(CentrapayCommon):
         state = self.create_request(2, payment_uuid="fair", session_id=other.id)
         self.assertFalse(state.get("error"), state)
         self.assertEqual(state["status"], "new")
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayFeedNeverWaits(TestCentrapayHonestCron):
+    """The feed never waits for a request a cashier's void holds."""
+
+    test_a_call_ends_on_time_when_centrapay_is_slow = None
+    test_the_calls_of_one_run_share_its_time_and_report_progress = None
+    test_no_listening_connection_is_left_in_the_pool = None
+
+    def test_the_feed_skips_a_request_a_cashier_holds(self):
+        created, ids = self._committed_request("held-1")
+        self.control.pay(created["id"])
+        with self.registry.cursor() as cashier:
+            # The cashier's void holds the row.
+            api.Environment(cashier, SUPERUSER_ID, {})[
+                "centrapay.payment.request"
+            ].browse(ids[2])._centrapay_lock(wait=True)
+            releaser = threading.Timer(5, cashier.rollback)
+            releaser.start()
+            started = time.monotonic()
+            engine = api.Environment(self.env.cr, SUPERUSER_ID, {})["centrapay.engine"]
+            engine._centrapay_pass()
+            took = time.monotonic() - started
+            releaser.cancel()
+            releaser.join()
+        self.assertLess(took, 3, "the feed waited for the cashier's lock")
+        # The feed stored the payment all the same; the request is read later.
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT count(*) FROM centrapay_payment_activity "
+                "WHERE centrapay_request_id = %s AND activity_type = 'payment'",
+                [created["id"]],
+            )
+            self.assertEqual(cr.fetchone()[0], 1)
