@@ -340,6 +340,22 @@ ERROR_MESSAGES = {
         "The order lines do not add up to the amount to pay. Try again; if it "
         "happens again, report it to your Odoo administrator."
     ),
+    "validation.barcode_required": _lt(
+        "Scan or type the customer's code first."
+    ),
+    "validation.barcode_format": _lt(
+        "This is not a customer's code: a Centrapay or Farmlands code has only "
+        "digits, at most 16. Scan it again or type it."
+    ),
+    "validation.barcode_checksum": _lt(
+        "This code is not valid: its check digit does not match. Check it for "
+        "typing mistakes, or scan it again."
+    ),
+    "barcode.unsupported_provider": _lt(
+        "This is a %(provider)s code, which this till does not take through "
+        "Centrapay. Ask the customer for their Centrapay app code or Farmlands "
+        "card, or to pay another way."
+    ),
     "validation.too_long": _lt(
         "A reference is too long for Centrapay. Try again; if it happens again, "
         "report it to your Odoo administrator."

@@ -4,6 +4,7 @@ from . import centrapay_engine
 from . import centrapay_payment_activity
 from . import centrapay_payment_request
 from . import centrapay_payment_request_ui
+from . import centrapay_payment_request_barcode
 from . import centrapay_rate_limit
 from . import centrapay_reconciliation_action
 from . import centrapay_reconciliation_item

@@ -131,9 +131,16 @@ class CentrapayEngine(models.AbstractModel):
 
     @api.model
     def _centrapay_schedule(self, waiting, delay):
-        """Make ``waiting`` due for a direct read in ``delay`` seconds."""
+        """Make ``waiting`` due for a direct read in ``delay`` seconds.
+
+        ``delay`` 0: due at once (no date), so the next pass reads it before
+        any feed page, as it reads what a webhook pointed at.
+        """
         waiting.write(
-            {"next_poll_at": fields.Datetime.now() + timedelta(seconds=delay)}
+            {
+                "next_poll_at": delay > 0
+                and fields.Datetime.now() + timedelta(seconds=delay)
+            }
         )
         if delay <= 0:
             self._centrapay_wake()

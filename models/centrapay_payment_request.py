@@ -328,9 +328,14 @@ class CentrapayPaymentRequest(models.Model):
         if paid:
             # Paid while the POS was away (a reload): that is this line's payment.
             return paid._centrapay_public_state()
+        barcode = data.get("barcode")
+        # The barcode flow: decoded (E17) before anything is stored or voided,
+        # so a refused code leaves the line as it was.
+        scanned = self._centrapay_decode_barcode(method, barcode) if barcode else {}
         for request in open_requests:
             if (
-                request.status == "new"
+                request._centrapay_matches_scan(scanned)
+                and request.status == "new"
                 and not request.void_requested
                 and request.currency_id == currency
                 and request.currency_id.compare_amounts(request.amount, float(amount))
@@ -360,11 +365,14 @@ class CentrapayPaymentRequest(models.Model):
             "device_id": data.get("device_id") or False,
             "operator_id": self.env.user.login,
             "company_id": method.company_id.id,
+            **scanned,
         }
-        return self._centrapay_create_and_send(values, amount, data.get("line_items"))
+        return self._centrapay_create_and_send(
+            values, amount, data.get("line_items"), barcode=barcode or None
+        )
 
     @api.model
-    def _centrapay_create_and_send(self, values, amount, line_items):
+    def _centrapay_create_and_send(self, values, amount, line_items, barcode=None):
         """Store the request, commit it, then create it at Centrapay (E1).
 
         In a transaction of its own, committed before the call: if this server
@@ -385,7 +393,7 @@ class CentrapayPaymentRequest(models.Model):
             request._centrapay_lock(wait=True)
             refused = None
             try:
-                request._centrapay_send_create(amount, line_items)
+                request._centrapay_send_create(amount, line_items, barcode=barcode)
             except UserError as exc:
                 # What Centrapay said is committed first; then the cashier is told.
                 refused = exc
@@ -405,11 +413,12 @@ class CentrapayPaymentRequest(models.Model):
         seq = self.env["ir.sequence"].next_by_code("centrapay.payment.request")
         return f"{order or 'POS'}/{dbuuid[:8]}/{seq}"
 
-    def _centrapay_send_create(self, amount, line_items):
+    def _centrapay_send_create(self, amount, line_items, barcode=None):
         """Create the request at Centrapay (E1). Raises UserError for the cashier.
 
         The record is kept whatever happens: a request Centrapay may have
         created is found again (externalRef) and voided by the engine.
+        ``barcode``: the patron's code (barcode flow), sent and never stored.
         """
         self.ensure_one()
         method = self.payment_method_id
@@ -427,6 +436,7 @@ class CentrapayPaymentRequest(models.Model):
                 expiry_seconds=method.centrapay_expiry_seconds,
                 merchant_account_id=method.centrapay_merchant_account_id or None,
                 patron_not_present=self.patron_not_present or None,
+                barcode=barcode,
             )
         except cp_errors.CentrapayUnknownOutcome as exc:
             # It may exist: the engine looks it up by externalRef and voids it.
@@ -451,6 +461,12 @@ class CentrapayPaymentRequest(models.Model):
             self._centrapay_note_error(exc, unknown=True)
             self.env["centrapay.engine"]._centrapay_schedule(self, delay=0)
             raise UserError(self._centrapay_error_message(exc)) from exc
+        engine = self.env["centrapay.engine"]
+        if self.flow == "barcode":
+            # Quick Pay (doc §6.2): the first read takes the payment, so the
+            # engine reads a barcode request at once.
+            engine._centrapay_schedule(self, delay=0)
+            return
         # Just read by the create: the engine's first own read comes at the
         # pace it will keep, so that 50 tills at once do not read in a burst.
         waiting = self.search_count(
@@ -459,7 +475,6 @@ class CentrapayPaymentRequest(models.Model):
                 ("status", "in", const.PENDING_STATUSES),
             ]
         )
-        engine = self.env["centrapay.engine"]
         engine._centrapay_schedule(
             self,
             delay=engine._centrapay_read_interval(

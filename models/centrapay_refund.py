@@ -251,6 +251,8 @@ class CentrapayRefund(models.Model):
                 currency=self.currency_id.name,
                 external_ref=self.external_ref,
                 line_items=self._centrapay_line_items(),
+                # doc §15.19: a Farmlands refund names the refunding config.
+                merchant_config_id=request._centrapay_refund_config_id(),
             )
         except cp_errors.CentrapayUnknownOutcome as exc:
             self._centrapay_set_state("unknown", error=self._centrapay_message(exc))

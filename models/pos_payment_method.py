@@ -382,8 +382,10 @@ class PosPaymentMethod(models.Model):
 
         ``data``: ``amount`` (in the method's currency), ``payment_uuid``,
         ``session_id``, and optional ``order_uuid``, ``order_name``,
-        ``device_id`` and ``line_items``. Returns the request's public state,
-        or ``{"error": message}``.
+        ``device_id``, ``line_items`` and ``barcode`` (the patron's code,
+        scanned or typed: the barcode flow, checked and decoded here before
+        anything is stored). Returns the request's public state, or
+        ``{"error": message}``.
         """
         if not isinstance(data, dict):
             return {"error": self.env._("The POS sent a malformed Centrapay request.")}
@@ -725,7 +727,21 @@ class PosPaymentMethod(models.Model):
             "device_id": clean_text(data.get("device_id"), const.MAX_ID_LENGTH),
             "line_items": basket,
             "patron_not_present": data.get("patron_not_present") is True,
+            "barcode": self._centrapay_clean_barcode(data.get("barcode")),
         }
+
+    def _centrapay_clean_barcode(self, value):
+        """The patron's scanned or typed code as digits, False without one.
+
+        Checked before any call (digits, at most 16, Luhn on 16): UserError
+        with the table's words otherwise.
+        """
+        Request = self.env["centrapay.payment.request"]
+        if value is None or value is False or value == "":
+            return False
+        if not isinstance(value, str) or len(value) > const.MAX_ID_LENGTH:
+            value = "-"  # not digits: refused as malformed, whatever it was
+        return Request._centrapay_normalize_barcode(value)
 
     def _centrapay_parse_amount(self, value):
         """The amount as an exact Decimal in the method's currency, or UserError."""
