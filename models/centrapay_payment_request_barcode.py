@@ -129,7 +129,7 @@ class CentrapayPaymentRequest(models.Model):
         )
         if self.flow == "barcode":
             # A barcode request has no QR code to show.
-            state.update(qr=False, url=False)
+            state["qr"] = False
             if self.status == "cancelled" and self.cancellation_reason:
                 state["cancellation_message"] = (
                     error_messages.centrapay_code_message(

@@ -36,6 +36,20 @@ export function centrapayCancellationReason(code) {
 }
 
 /**
+ * What a request waits for: the customer's payment (QR code), the customer's
+ * approval in their app, or the charge of a Farmlands card (barcode flow).
+ */
+export function centrapayWaitingWord(state) {
+    if (state?.flow === "barcode" && state.barcode_provider === "farmlands") {
+        return _t("Charging the Farmlands card");
+    }
+    if (state?.flow === "barcode") {
+        return _t("Waiting for the customer to approve in their app");
+    }
+    return _t("Waiting for payment");
+}
+
+/**
  * What the screens say about a request: ``word`` (Waiting for payment, Paid,
  * Cancelled, Expired, Failed) and ``detail`` (the cancellation reason in words,
  * or the error).
@@ -63,7 +77,7 @@ export function centrapayStatusText(state) {
                 detail: state.error || "",
             };
         default:
-            return {word: _t("Waiting for payment"), detail: ""};
+            return {word: centrapayWaitingWord(state), detail: ""};
     }
 }
 
@@ -75,7 +89,12 @@ export function centrapayStatusText(state) {
  * longer answers for this request).
  */
 export function centrapayOutcome(state) {
-    const retry = _t("Press Retry for a new QR code, or take the payment another way.");
+    const retry =
+        state?.flow === "barcode"
+            ? _t(
+                  "Press Retry to scan another code or show a QR code, or take the payment another way."
+              )
+            : _t("Press Retry for a new QR code, or take the payment another way.");
     const reason = state?.cancellation_reason;
     if (state?.centrapay_ended_by === "unreadable") {
         return {

@@ -64,17 +64,7 @@ export class PaymentCentrapay extends PaymentInterface {
         // After a reload this resumes: the server hands back the line's open
         // request (or the one paid meanwhile) instead of making another.
         const create = () =>
-            this._call("centrapay_create_request", {
-                amount: line.amount,
-                payment_uuid: line.uuid,
-                order_uuid: order.uuid,
-                order_name: order.pos_reference || order.name,
-                session_id: this.pos.session.id,
-                device_id: this._deviceId(),
-                line_items: centrapayLineItems(order),
-                basket: centrapayBasket(order, line),
-                patron_not_present: Boolean(line.centrapay_patron_not_present),
-            });
+            this._call("centrapay_create_request", this._createData(order, line));
         let state = await create();
         // Offline with a request already sent, it may still be paid: keep asking.
         while (state?.offline && line.centrapay_request_id) {
@@ -107,6 +97,22 @@ export class PaymentCentrapay extends PaymentInterface {
         });
         line.set_payment_status("waitingCard");
         return this._waitForFinal(line, state);
+    }
+
+    /** What the create RPC gets for a line; ``extra``: e.g. the patron's code. */
+    _createData(order, line, extra = {}) {
+        return {
+            amount: line.amount,
+            payment_uuid: line.uuid,
+            order_uuid: order.uuid,
+            order_name: order.pos_reference || order.name,
+            session_id: this.pos.session.id,
+            device_id: this._deviceId(),
+            line_items: centrapayLineItems(order),
+            basket: centrapayBasket(order, line),
+            patron_not_present: Boolean(line.centrapay_patron_not_present),
+            ...extra,
+        };
     }
 
     async send_payment_cancel(order, uuid) {

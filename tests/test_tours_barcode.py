@@ -1,0 +1,53 @@
+from odoo.tests import tagged
+
+from .common import CentrapayHttpCommon
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayBarcodeTours(CentrapayHttpCommon):
+    """The barcode flow on the POS (CP-FLOW-4, CP-FLOW-5, CP-FLOW-6)."""
+
+    def setUp(self):
+        super().setUp()
+        self.main_pos_config.with_user(self.pos_user).open_ui()
+        self.Request = self.env["centrapay.payment.request"]
+
+    def _requests(self):
+        return self.Request.search(
+            [("payment_method_id", "=", self.centrapay_method.id)], order="id"
+        )
+
+    def test_farmlands_card_scanned_and_paid(self):
+        """CP-FLOW-6: a Farmlands card scanned with the POS's scanner is charged."""
+        self.start_pos_tour("CentrapayBarcodeFarmlandsTour")
+        qr, card = self._requests()
+        self.assertEqual(qr.flow, "qr")
+        self.assertEqual(qr.status, "cancelled", "the QR was voided for the card")
+        self.assertEqual(card.flow, "barcode")
+        self.assertEqual(card.barcode_provider, "farmlands")
+        self.assertEqual(card.status, "paid")
+        self.assertEqual(card.pos_order_id.state, "paid")
+
+    def test_refused_codes_in_words(self):
+        """CP-FLOW-4: a bad check digit makes no request; CP-FLOW-6: each
+        refusing Farmlands card is shown in words."""
+        self.start_pos_tour("CentrapayBarcodeRefusedTour")
+        cards = self._requests().filtered(lambda r: r.flow == "barcode")
+        self.assertEqual(
+            cards.mapped("cancellation_reason"),
+            ["PAYMENT_DECLINED", "PATRON_CODE_EXPIRED", "INACTIVE_ASSET"],
+        )
+
+    def test_app_code_typed_and_approved(self):
+        """CP-FLOW-6: a typed app code waits for the customer's approval."""
+        self.start_pos_tour("CentrapayBarcodeAppTour")
+        card = self._requests().filtered(lambda r: r.flow == "barcode")
+        self.assertEqual(card.barcode_provider, "centrapay")
+        self.assertEqual(card.status, "paid")
+
+    def test_reload_during_a_barcode_payment(self):
+        """A reload resumes the barcode request; it makes no new one."""
+        self.start_pos_tour("CentrapayBarcodeReloadTour")
+        cards = self._requests().filtered(lambda r: r.flow == "barcode")
+        self.assertEqual(len(cards), 1)
+        self.assertEqual(cards.status, "paid")
