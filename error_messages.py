@@ -340,9 +340,7 @@ ERROR_MESSAGES = {
         "The order lines do not add up to the amount to pay. Try again; if it "
         "happens again, report it to your Odoo administrator."
     ),
-    "validation.barcode_required": _lt(
-        "Scan or type the customer's code first."
-    ),
+    "validation.barcode_required": _lt("Scan or type the customer's code first."),
     "validation.barcode_format": _lt(
         "This is not a customer's code: a Centrapay or Farmlands code has only "
         "digits, at most 16. Scan it again or type it."

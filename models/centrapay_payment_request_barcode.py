@@ -131,9 +131,7 @@ class CentrapayPaymentRequest(models.Model):
             # A barcode request has no QR code to show.
             state["qr"] = False
             if self.status == "cancelled" and self.cancellation_reason:
-                state["cancellation_message"] = (
-                    error_messages.centrapay_code_message(
-                        self.env, self.cancellation_reason
-                    )
+                state["cancellation_message"] = error_messages.centrapay_code_message(
+                    self.env, self.cancellation_reason
                 )
         return state

@@ -42,7 +42,7 @@ class TestCentrapayBarcodeFlow(CentrapayCommon):
         self.env.invalidate_all()
         return result
 
-    def read(self, state):
+    def read_status(self, state):
         """The status RPC, as the cashier."""
         return self.method.with_user(self.cashier).centrapay_get_status(
             state["centrapay_id"], self.session.id
@@ -73,7 +73,7 @@ class TestCentrapayBarcodeFlow(CentrapayCommon):
         )
         self.assertEqual(len(self.calls("POST", "/api/decode")), 1)
         self.engine_pass()
-        status = self.read(state)
+        status = self.read_status(state)
         self.assertEqual(status["status"], "paid")
         self.assertIn("Farmlands", status["paid_by"] or "")
 
@@ -104,7 +104,7 @@ class TestCentrapayBarcodeFlow(CentrapayCommon):
                 state = self.scan(card, payment_uuid=f"refused-{index}")
                 self.assertEqual(state["status"], "new", state)
                 self.engine_pass()
-                final = self.read(state)
+                final = self.read_status(state)
                 self.assertEqual(final["status"], "cancelled")
                 self.assertEqual(final["cancellation_reason"], reason)
                 words = self.env._(error_messages.ERROR_MESSAGES[reason])
@@ -158,7 +158,7 @@ class TestCentrapayBarcodeFlow(CentrapayCommon):
         # The line's QR request was superseded by the barcode one.
         self.assertEqual(self.record(qr).status, "cancelled")
         self.engine_pass()
-        self.assertEqual(self.read(state)["status"], "new")
+        self.assertEqual(self.read_status(state)["status"], "new")
         # The same code scanned again resumes that request; a reload too.
         again = self.scan(APP_CODE, amount=15.0, payment_uuid="app-line")
         self.assertEqual(again["centrapay_id"], state["centrapay_id"])
@@ -174,7 +174,7 @@ class TestCentrapayBarcodeFlow(CentrapayCommon):
         self.control.approve(state["centrapay_id"])
         self.make_stale(self.record(state))
         self.engine_pass()
-        self.assertEqual(self.read(state)["status"], "paid")
+        self.assertEqual(self.read_status(state)["status"], "paid")
 
     def test_cancel_voids_a_barcode_request(self):
         state = self.scan(APP_CODE, amount=9.0)
@@ -187,7 +187,7 @@ class TestCentrapayBarcodeFlow(CentrapayCommon):
         """CP-FLOW-6: a Farmlands refund names the merchant config (doc §15.19)."""
         state = self.scan(PAYS, amount=20.0, payment_uuid="fl-paid")
         self.engine_pass()
-        self.assertEqual(self.read(state)["status"], "paid")
+        self.assertEqual(self.read_status(state)["status"], "paid")
         request = self.record(state)
         sale = self.sale(request, qty=1)
         refund = self.method.with_user(self.cashier).centrapay_refund_request(
