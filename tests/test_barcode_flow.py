@@ -1,7 +1,10 @@
+from unittest.mock import patch
+
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from .. import error_messages
+from ..centrapay.client import CentrapayClient
 from ..centrapay.sandbox import barcodes
 from .common import CASHIER, CentrapayCommon
 
@@ -223,3 +226,13 @@ class TestCentrapayBarcodeFlow(CentrapayCommon):
         self.assertEqual(state["status"], "paid")
         self.assertEqual(state["flow"], "qr")
         self.assertFalse(self.calls("POST", "/api/payment-requests"))
+
+    def test_a_code_of_another_provider_is_refused_in_words(self):
+        """E17 may name providers this till does not take (PayPal, Venmo)."""
+        before = self.Request.search_count([])
+        decoded = {"provider": "paypal", "displayName": "PayPal"}
+        with patch.object(CentrapayClient, "decode_scanned_code", return_value=decoded):
+            result = self.scan("123456789")
+        self.assertIn("PayPal", result["error"])
+        self.assertIn("does not take", result["error"])
+        self.assert_nothing_stored(before)
