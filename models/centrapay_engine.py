@@ -399,6 +399,7 @@ class CentrapayEngine(models.AbstractModel):
         before = fields.Datetime.now() - timedelta(seconds=int(window))
         abandoned = SQL(
             "status = 'paid' AND void_requested AND pos_payment_id IS NULL"
+            " AND NOT COALESCE(pos_told_paid, FALSE)"
             " AND NOT COALESCE(refunded_by_void, FALSE) AND status_changed_at < %s",
             before,
         )

@@ -133,6 +133,12 @@ class CentrapayPaymentRequest(models.Model):
         readonly=True, help="Consecutive failed calls of any kind (for the backoff)."
     )
     void_requested = fields.Boolean(readonly=True)
+    pos_told_paid = fields.Boolean(
+        "Till Told Paid",
+        readonly=True,
+        help="A till read this request as paid: the customer may have left with "
+        "the goods, so Odoo never gives such a payment back by itself.",
+    )
     void_attempted_at = fields.Datetime(readonly=True)
     refunded_by_void = fields.Boolean(
         readonly=True,
@@ -646,13 +652,20 @@ class CentrapayPaymentRequest(models.Model):
         """Refund a payment the till abandoned (the cashier's cancel stands).
 
         The cashier cancelled, the void's outcome stayed unknown, the patron
-        paid, and no order line claimed the payment within
-        ``ABANDONED_AFTER_SECONDS``. A refund, not a void: its externalRef makes
-        a resend safe when an answer is lost (doc §8). It is recorded
-        (origin "abandoned"), and reconciliation shows the request refunded.
+        paid, no till was ever told it was paid (``pos_told_paid``: then the
+        customer may have left with the goods), and no order line claimed the
+        payment within ``ABANDONED_AFTER_SECONDS``. A refund, not a void: its
+        externalRef makes a resend safe when an answer is lost (doc §8). It is
+        recorded (origin "abandoned"), and reconciliation shows the request
+        refunded.
         """
         self.ensure_one()
-        if self.pos_payment_id or self.status != "paid" or self.refunded_by_void:
+        if (
+            self.pos_payment_id
+            or self.pos_told_paid
+            or self.status != "paid"
+            or self.refunded_by_void
+        ):
             return
         unsent = self.refund_ids.filtered(lambda r: r.state in ("draft", "unknown"))
         if unsent:
@@ -756,8 +769,13 @@ class CentrapayPaymentRequest(models.Model):
     # --- What the POS sees --------------------------------------------------------
 
     def _centrapay_public_state(self):
-        """The request as the POS may see it: no credentials, no internals."""
+        """The request as the POS may see it: no credentials, no internals.
+
+        What the till is told is recorded: a till told "paid" keeps the sale.
+        """
         self.ensure_one()
+        if self.status == "paid" and not self.pos_told_paid:
+            self.sudo().pos_told_paid = True
         expires = self.expires_at
         return {
             "id": self.id,

@@ -468,3 +468,24 @@ class TestCentrapayMoneyBoundary(TwoCompanyCommon):
             )
             self.assertFalse(wizard.refundable)
         self.assertFalse(request.refund_ids)
+
+    def test_a_payment_the_till_was_told_paid_is_never_given_back(self):
+        state = self.as_cashier(self.cashier_a, self.method, payment_uuid="kept-1")
+        request = self.record(state)
+        self.control.pay(state["centrapay_id"])
+        # The cashier's cancel comes second: the till is told "paid" and keeps it
+        # (the customer may leave with the goods before the order syncs).
+        told = self.method.with_user(self.cashier_a).centrapay_cancel_request(
+            state["centrapay_id"], self.session.id
+        )
+        self.assertEqual(told["status"], "paid")
+        self.assertTrue(request.void_requested and request.pos_told_paid)
+        request.sudo().write(
+            {
+                "status_changed_at": fields.Datetime.subtract(
+                    fields.Datetime.now(), minutes=16
+                )
+            }
+        )
+        self.engine_pass()
+        self.assertFalse(request.refund_ids)

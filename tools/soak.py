@@ -810,18 +810,23 @@ class Soak:
                 "last_error",
                 "void_requested",
                 "pos_payment_id",
+                "pos_told_paid",
                 "refunded_amount",
             ],
         )
 
     @staticmethod
     def abandoned(odoo):
-        """Requests the cashier cancelled that were paid anyway, no order taking
-        them: (given back, not yet). Odoo refunds them once the window passed."""
+        """Requests the cashier cancelled that were paid anyway, no till told so
+        and no order taking them: (given back, not yet). Odoo refunds them once
+        the window passed."""
         cases = [
             r
             for r in odoo
-            if r["void_requested"] and r["status"] == "paid" and not r["pos_payment_id"]
+            if r["void_requested"]
+            and r["status"] == "paid"
+            and not r["pos_payment_id"]
+            and not r["pos_told_paid"]
         ]
         given = [r for r in cases if r["refunded_amount"] >= r["amount"]]
         return given, [r for r in cases if r not in given]
