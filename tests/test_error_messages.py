@@ -161,7 +161,7 @@ class TestCentrapayErrorMessages(TupleTimeoutMixin, TransactionCase):
         """Not only what happened: what the cashier or manager does next."""
         next_step = re.compile(
             r"\b(ask|take|try|start|check|wait|refund|contact|press|report|do not|"
-            r"answer|split|void|test)\b",
+            r"answer|split|void|test|scan|type)\b",
             re.IGNORECASE,
         )
         # Titles, and the details that are always followed by unknown_outcome.
