@@ -771,10 +771,12 @@ class CentrapayPaymentRequest(models.Model):
     def _centrapay_public_state(self):
         """The request as the POS may see it: no credentials, no internals.
 
-        What the till is told is recorded: a till told "paid" keeps the sale.
+        A till told "paid" after its cashier cancelled keeps the sale: that is
+        recorded, as only such a payment could be given back (the write is rare,
+        so a till's poll does not contend with the engine for the row).
         """
         self.ensure_one()
-        if self.status == "paid" and not self.pos_told_paid:
+        if self.status == "paid" and self.void_requested and not self.pos_told_paid:
             self.sudo().pos_told_paid = True
         expires = self.expires_at
         return {
