@@ -6,16 +6,11 @@ merchant's accepted asset types are learned from each created request's
 """
 
 import base64
-import logging
 from pathlib import Path
-
-import psycopg2.errors
 
 from odoo import api, fields, models
 
 from ..centrapay.branding import cashier_label
-
-_logger = logging.getLogger(__name__)
 
 MARK_PNG = (
     Path(__file__).resolve().parent.parent / "static/src/img/centrapay_mark_orange.png"
@@ -96,31 +91,8 @@ class PosPaymentMethod(models.Model):
             plain.write({"image": centrapay_mark_b64()})
 
     def _centrapay_learn_asset_types(self, asset_types):
-        """Keep the accepted asset types Centrapay listed, when they changed.
-
-        In a short transaction of its own, skipping a row another holds: the
-        create that learns them must never fail on a write of the method that
-        concurrent creates make too (the whole create, already sent to
-        Centrapay, would be rolled back and retried). The next create learns
-        what this one skipped.
-        """
+        """Keep the accepted asset types Centrapay listed, when they changed."""
         value = ",".join(sorted(set(asset_types)))
-        methods = self.filtered(lambda m: value and m.centrapay_asset_types != value)
-        if not methods:
-            return
-        try:
-            with self.pool.cursor() as cr:
-                cr.execute(
-                    """
-                    UPDATE pos_payment_method SET centrapay_asset_types = %s
-                     WHERE id IN (SELECT id FROM pos_payment_method
-                                   WHERE id IN %s
-                                     AND centrapay_asset_types IS DISTINCT FROM %s
-                                     FOR UPDATE SKIP LOCKED)
-                    """,
-                    [value, tuple(methods.ids), value],
-                    log_exceptions=False,
-                )
-        except psycopg2.errors.SerializationFailure:
-            _logger.info("Centrapay asset types of %s left to another create", methods)
-        methods.invalidate_recordset(["centrapay_asset_types"])
+        for method in self:
+            if value and method.centrapay_asset_types != value:
+                method.sudo().centrapay_asset_types = value
