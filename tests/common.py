@@ -1,4 +1,6 @@
-from odoo import Command
+from decimal import Decimal
+
+from odoo import SUPERUSER_ID, Command, api
 from odoo.tests import new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
@@ -321,6 +323,58 @@ class TwoCompanyCommon(CentrapayCommon):
                 }
             )
         )
+
+
+class CommittedRequestMixin:
+    """Fixtures committed in transactions of their own, for tests of real
+    concurrency (``centrapay_test_mode = False``); removed after each test."""
+
+    def _committed_request(self, external_ref, merchant_id=True):
+        """A pending Centrapay request and its Odoo record, committed."""
+        created = self.sandbox_client().create_payment_request(
+            config_id=self.sandbox.merchant_config_id,
+            amount=Decimal("3.50"),
+            currency="NZD",
+            external_ref=external_ref,
+        )
+        # The test's own transaction is invisible to other workers: commit the
+        # fixture in one of its own, and remove it afterwards.
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            journal = env["account.journal"].create(
+                {"name": f"Centrapay {external_ref}", "type": "bank"}
+            )
+            vals = centrapay_method_vals(self.sandbox, journal)
+            if not merchant_id:
+                vals["centrapay_merchant_id"] = False
+            method = env["pos.payment.method"].create(vals)
+            request = env["centrapay.payment.request"].create(
+                {
+                    "centrapay_id": created["id"],
+                    "status": "new",
+                    "amount": 3.5,
+                    "currency_id": env.ref("base.NZD").id,
+                    "external_ref": external_ref,
+                    "payment_method_id": method.id,
+                }
+            )
+            ids = (journal.id, method.id, request.id)
+        self.addCleanup(self._remove_committed, *ids)
+        return created, ids
+
+    def _remove_committed(self, journal_id, method_id, request_id):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            # What the engine's passes stored, ours or not.
+            cr.execute(
+                "DELETE FROM centrapay_payment_activity "
+                "WHERE request_id IS NULL OR request_id = %s",
+                [request_id],
+            )
+            env["centrapay.payment.request"].browse(request_id).unlink()
+            env["pos.payment.method"].browse(method_id).unlink()
+            env["account.journal"].browse(journal_id).unlink()
+            cr.execute("DELETE FROM centrapay_account")
 
 
 class CentrapayHttpCommon(

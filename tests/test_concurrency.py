@@ -9,47 +9,14 @@ from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 
 from .. import const
-from .common import CentrapayCommon, centrapay_method_vals
+from .common import CentrapayCommon, CommittedRequestMixin
 
 
 @tagged("post_install", "-at_install")
-class TestCentrapayEngineConcurrency(CentrapayCommon):
+class TestCentrapayEngineConcurrency(CommittedRequestMixin, CentrapayCommon):
     """Two status engines at once, each in its own committed transactions."""
 
     centrapay_test_mode = False
-
-    def _committed_request(self, external_ref, merchant_id=True):
-        """A Centrapay request and its Odoo record, committed (removed after)."""
-        created = self.sandbox_client().create_payment_request(
-            config_id=self.sandbox.merchant_config_id,
-            amount=Decimal("3.50"),
-            currency="NZD",
-            external_ref=external_ref,
-        )
-        # The test's own transaction is invisible to other workers: commit the
-        # fixture in one of its own, and remove it afterwards.
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            journal = env["account.journal"].create(
-                {"name": f"Centrapay {external_ref}", "type": "bank"}
-            )
-            vals = centrapay_method_vals(self.sandbox, journal)
-            if not merchant_id:
-                vals["centrapay_merchant_id"] = False
-            method = env["pos.payment.method"].create(vals)
-            request = env["centrapay.payment.request"].create(
-                {
-                    "centrapay_id": created["id"],
-                    "status": "new",
-                    "amount": 3.5,
-                    "currency_id": env.ref("base.NZD").id,
-                    "external_ref": external_ref,
-                    "payment_method_id": method.id,
-                }
-            )
-            ids = (journal.id, method.id, request.id)
-        self.addCleanup(self._remove_committed, *ids)
-        return created, ids
 
     def _not_read_directly(self, *request_ids):
         """Only the feed can make these requests due in the next hour."""
@@ -312,14 +279,3 @@ class TestCentrapayEngineConcurrency(CentrapayCommon):
             )
             request.activity_ids.unlink()
             request.unlink()
-
-    def _remove_committed(self, journal_id, method_id, request_id):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            env["centrapay.payment.activity"].search(
-                [("request_id", "=", request_id)]
-            ).unlink()
-            env["centrapay.payment.request"].browse(request_id).unlink()
-            env["pos.payment.method"].browse(method_id).unlink()
-            env["account.journal"].browse(journal_id).unlink()
-            cr.execute("DELETE FROM centrapay_account")

@@ -13,7 +13,7 @@ from odoo.tools import SQL
 
 from .. import const
 from ..centrapay.client import CentrapayClient
-from .common import CentrapayCommon, centrapay_method_vals
+from .common import CentrapayCommon, CommittedRequestMixin, centrapay_method_vals
 
 
 @tagged("post_install", "-at_install")
@@ -169,55 +169,10 @@ class TestCentrapayIdle(CentrapayCommon):
 
 
 @tagged("post_install", "-at_install")
-class TestCentrapayHonestCron(CentrapayCommon):
+class TestCentrapayHonestCron(CommittedRequestMixin, CentrapayCommon):
     """The cron is an honest batch: bounded calls, real progress, no leftovers."""
 
     centrapay_test_mode = False
-
-    def _committed_request(self, external_ref, merchant_id=True):
-        """A pending Centrapay request and its Odoo record, committed."""
-        created = self.sandbox_client().create_payment_request(
-            config_id=self.sandbox.merchant_config_id,
-            amount=Decimal("3.50"),
-            currency="NZD",
-            external_ref=external_ref,
-        )
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            journal = env["account.journal"].create(
-                {"name": f"Centrapay {external_ref}", "type": "bank"}
-            )
-            vals = centrapay_method_vals(self.sandbox, journal)
-            if not merchant_id:
-                vals["centrapay_merchant_id"] = False
-            method = env["pos.payment.method"].create(vals)
-            request = env["centrapay.payment.request"].create(
-                {
-                    "centrapay_id": created["id"],
-                    "status": "new",
-                    "amount": 3.5,
-                    "currency_id": env.ref("base.NZD").id,
-                    "external_ref": external_ref,
-                    "payment_method_id": method.id,
-                }
-            )
-            ids = (journal.id, method.id, request.id)
-        self.addCleanup(self._remove_committed, *ids)
-        return created, ids
-
-    def _remove_committed(self, journal_id, method_id, request_id):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            # What the engine's passes stored, ours or not.
-            cr.execute(
-                "DELETE FROM centrapay_payment_activity "
-                "WHERE request_id IS NULL OR request_id = %s",
-                [request_id],
-            )
-            env["centrapay.payment.request"].browse(request_id).unlink()
-            env["pos.payment.method"].browse(method_id).unlink()
-            env["account.journal"].browse(journal_id).unlink()
-            cr.execute("DELETE FROM centrapay_account")
 
     def _runner_call(self, lastcall):
         """Call the engine as the cron runner does, within one run of the job
