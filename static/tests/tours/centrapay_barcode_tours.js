@@ -3,27 +3,14 @@
  * types the customer's code on the Centrapay screen instead of showing the QR.
  */
 import * as Centrapay from "@pos_centrapay/../tests/tours/utils/centrapay_util";
-import * as Chrome from "@point_of_sale/../tests/tours/utils/chrome_util";
 import * as Dialog from "@point_of_sale/../tests/tours/utils/dialog_util";
-import * as PaymentScreen from "@point_of_sale/../tests/tours/utils/payment_screen_util";
-import * as ProductScreen from "@point_of_sale/../tests/tours/utils/product_screen_util";
 import * as ReceiptScreen from "@point_of_sale/../tests/tours/utils/receipt_screen_util";
 import {registry} from "@web/core/registry";
 import {scan_barcode} from "@point_of_sale/../tests/tours/utils/common";
 
 const APP_CODE = "9990001234567890";
 
-function startCentrapayPayment() {
-    return [
-        Chrome.startPoS(),
-        Dialog.confirm("Open Register"),
-        ProductScreen.addOrderline("Desk Pad", "1"),
-        ProductScreen.clickPayButton(),
-        PaymentScreen.isShown(),
-        PaymentScreen.clickPaymentMethod("Centrapay"),
-        Centrapay.qrIsShown(),
-    ];
-}
+const {startCentrapayPayment} = Centrapay;
 
 /**
  * The cashier types the customer's code on the QR screen and charges it;

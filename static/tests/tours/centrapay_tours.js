@@ -8,23 +8,7 @@ import * as TextInputPopup from "@point_of_sale/../tests/tours/utils/text_input_
 import * as TicketScreen from "@point_of_sale/../tests/tours/utils/ticket_screen_util";
 import {registry} from "@web/core/registry";
 
-function openPaymentScreen() {
-    return [
-        Chrome.startPoS(),
-        Dialog.confirm("Open Register"),
-        ProductScreen.addOrderline("Desk Pad", "1"),
-        ProductScreen.clickPayButton(),
-        PaymentScreen.isShown(),
-    ];
-}
-
-function startCentrapayPayment() {
-    return [
-        openPaymentScreen(),
-        PaymentScreen.clickPaymentMethod("Centrapay"),
-        Centrapay.qrIsShown(),
-    ];
-}
+const {openPaymentScreen, startCentrapayPayment} = Centrapay;
 
 function finishPaidOrder() {
     // The POS validates a fully paid terminal order by itself.

@@ -1,5 +1,8 @@
 /** Tour steps for the Centrapay QR screen, the sandbox patron and the close. */
 import * as Chrome from "@point_of_sale/../tests/tours/utils/chrome_util";
+import * as Dialog from "@point_of_sale/../tests/tours/utils/dialog_util";
+import * as PaymentScreen from "@point_of_sale/../tests/tours/utils/payment_screen_util";
+import * as ProductScreen from "@point_of_sale/../tests/tours/utils/product_screen_util";
 
 export function qrIsShown() {
     return [
@@ -76,5 +79,25 @@ export function closeRegister() {
             trigger: ".close-pos-popup .button:contains('Close Register')",
             run: "click",
         },
+    ];
+}
+
+/** The register opened, a Desk Pad sold, the payment screen shown. */
+export function openPaymentScreen() {
+    return [
+        Chrome.startPoS(),
+        Dialog.confirm("Open Register"),
+        ProductScreen.addOrderline("Desk Pad", "1"),
+        ProductScreen.clickPayButton(),
+        PaymentScreen.isShown(),
+    ];
+}
+
+/** ...then Centrapay picked, and its QR code shown. */
+export function startCentrapayPayment() {
+    return [
+        openPaymentScreen(),
+        PaymentScreen.clickPaymentMethod("Centrapay"),
+        qrIsShown(),
     ];
 }
