@@ -121,6 +121,12 @@ class CentrapayRefund(models.Model):
             self._centrapay_book()
         return True
 
+    @api.model
+    def _centrapay_book_session(self, request):
+        """The open session a refund of ``request``'s POS sale is booked in."""
+        session = request.pos_order_id.config_id.current_session_id
+        return session if session.state == "opened" else session.browse()
+
     def _centrapay_book(self):
         """Put a back-office refund of a POS sale in Odoo's books: a refund order.
 
@@ -134,8 +140,8 @@ class CentrapayRefund(models.Model):
         original = self.request_id.pos_order_id
         if self.pos_payment_id or not original:
             return
-        session = original.config_id.current_session_id
-        if not session or session.state != "opened":
+        session = self._centrapay_book_session(self.request_id)
+        if not session:
             _logger.info(
                 "Centrapay refund %s: no open session to book it in", self.external_ref
             )

@@ -47,7 +47,8 @@ class CentrapayRefundWizard(models.TransientModel):
         # A POS manager of the request's company (ACL and record rules).
         request.check_access("write")
         original = request.sudo().pos_order_id
-        if original and original.config_id.current_session_id.state != "opened":
+        Refund = self.env["centrapay.refund"].sudo()
+        if original and not Refund._centrapay_book_session(request.sudo()):
             raise UserError(
                 self.env._(
                     "Open a session of %(pos)s first: a refund of a POS sale is "
