@@ -40,12 +40,15 @@ ENGINE_WINDOW_SECONDS = 8.0
 ENGINE_RUN_SECONDS = 60
 # The accounts of one database are passed over in threads of their own, at
 # most this many at once (each holds up to two database connections).
-ENGINE_ACCOUNT_THREADS = 4
+ENGINE_ACCOUNT_THREADS = 12
 # Direct reads in one pass stop after this long; the rest wait for the next.
 ENGINE_READS_PER_PASS_SECONDS = 0.5
-# The feed is read every second while requests wait, every 30 s while a till
-# of the account is open and nothing waits.
-FEED_BUSY_SECONDS = 1
+# The feed is read every half second while requests wait (a payment is then
+# known in about half a second plus two round trips: the feed, then the
+# request), every 30 s while a till of the account is open and nothing waits.
+# 120 reads a minute leave 60 of the 180 the engine may use for the creates'
+# and the direct reads (RATE_POLL_LIMIT_PER_MINUTE stops the feed first).
+FEED_BUSY_SECONDS = 0.5
 FEED_IDLE_SECONDS = 30
 # With no till open and nothing waiting, nothing of ours can change at
 # Centrapay: only a refund made in its portal, or a settlement (made once a day,
@@ -70,7 +73,7 @@ CREATE_CALL_MAX_SECONDS = 60
 # With the engine stopped (no cron worker), the tills' status polls make the
 # engine's passes over their account: one pass per account this often, however
 # many tills poll, and no Centrapay call starts after its window.
-POLL_PASS_SECONDS = 1
+POLL_PASS_SECONDS = 0.5
 POLL_PASS_WINDOW_SECONDS = 2
 # Consecutive unknown outcomes before the request is voided (doc §7.3).
 MAX_UNKNOWN_ERRORS = 3

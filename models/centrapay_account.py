@@ -58,6 +58,12 @@ class CentrapayAccount(models.Model):
     @api.model
     def _centrapay_for_key(self, key):
         """The account row of a key, created when missing (concurrency-safe)."""
+        account = self.search([("key", "=", key)], limit=1)
+        if account:
+            return account
+        # Two processes inserting the first row of an account at once: the
+        # loser's transaction fails to serialize, and its caller's own retry
+        # (or next pass) finds the row. An expected race, not an error to log.
         self.env.cr.execute(
             """
             INSERT INTO centrapay_account (key, create_uid, write_uid, create_date,
@@ -66,6 +72,7 @@ class CentrapayAccount(models.Model):
             ON CONFLICT (key) DO NOTHING
             """,
             [key, self.env.uid, self.env.uid],
+            log_exceptions=False,
         )
         return self.search([("key", "=", key)], limit=1)
 

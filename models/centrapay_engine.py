@@ -5,7 +5,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg2.errors
 import psycopg2.pool
@@ -23,6 +23,15 @@ _logger = logging.getLogger(__name__)
 # calls of one run share ENGINE_RUN_SECONDS.
 _runs = {}
 _runs_lock = threading.Lock()
+
+
+def _clock():
+    """Now, to the microsecond: the engine's half-second periods (the feed,
+    the tills' polls) need it. ``fields.Datetime.now()`` drops the fraction,
+    which made every period under a second a whole second.
+    """
+    return datetime.now()  # naive UTC, as the ORM's datetimes (Odoo runs in UTC)
+
 
 # The engine sleeps between passes on the Postgres channel ``centrapay_engine``:
 # a webhook (or anything that makes a request due at once) wakes it at once.
@@ -137,10 +146,7 @@ class CentrapayEngine(models.AbstractModel):
         any feed page, as it reads what a webhook pointed at.
         """
         waiting.write(
-            {
-                "next_poll_at": delay > 0
-                and fields.Datetime.now() + timedelta(seconds=delay)
-            }
+            {"next_poll_at": delay > 0 and _clock() + timedelta(seconds=delay)}
         )
         if delay <= 0:
             self._centrapay_wake()
@@ -355,7 +361,7 @@ class CentrapayEngine(models.AbstractModel):
         polls first; the other polls only read the database. Returns whether
         this poll made the pass.
         """
-        now = fields.Datetime.now()
+        now = _clock()
         try:
             with self.pool.cursor() as cr:
                 account = self.env(cr=cr, su=True)["centrapay.account"]
@@ -437,15 +443,22 @@ class CentrapayEngine(models.AbstractModel):
                         Request.search([("centrapay_id", "=", centrapay_id)], limit=1),
                         external_ref,
                     )
-                Request.search(
-                    [
-                        ("centrapay_id", "in", list(read)),
-                        ("status", "in", const.PENDING_STATUSES),
-                    ]
-                ).write({"next_poll_at": False, "read_now": True})
+                # All or none: a conflict leaves the notifications to the next pass.
+                self._centrapay_update_unlocked(
+                    Request.search(
+                        [
+                            ("centrapay_id", "in", list(read)),
+                            ("status", "in", const.PENDING_STATUSES),
+                        ]
+                    ),
+                    SQL("next_poll_at = NULL, read_now = true"),
+                    wait=True,
+                )
                 # A refund leaves the status "paid": its trace is in the ledger.
-                Request.search([("centrapay_id", "in", list(refunded))]).write(
-                    {"ledger_pending": True}
+                self._centrapay_update_unlocked(
+                    Request.search([("centrapay_id", "in", list(refunded))]),
+                    SQL("ledger_pending = true"),
+                    wait=True,
                 )
         except psycopg2.errors.SerializationFailure:
             return  # another engine took them; or the next pass will
@@ -502,7 +515,7 @@ class CentrapayEngine(models.AbstractModel):
 
     def _centrapay_feed_step(self, key, work, deadline):
         """Follow the account's feed if due: (whether it works, whether it was read)."""
-        now = fields.Datetime.now()
+        now = _clock()
         try:
             with self.pool.cursor() as cr:
                 account_id = (
@@ -648,8 +661,9 @@ class CentrapayEngine(models.AbstractModel):
             due, SQL("next_poll_at = NULL, read_now = true")
         )
 
-    def _centrapay_update_unlocked(self, requests, assignments):
-        """Set ``assignments`` on those of ``requests`` no other holds."""
+    def _centrapay_update_unlocked(self, requests, assignments, wait=False):
+        """Set ``assignments`` on those of ``requests`` no other holds (``wait``:
+        on all of them, after their holders)."""
         if not requests:
             return
         requests.flush_recordset()
@@ -659,13 +673,14 @@ class CentrapayEngine(models.AbstractModel):
                 """
                 UPDATE centrapay_payment_request SET %s
                  WHERE id IN (SELECT id FROM centrapay_payment_request
-                               WHERE id = ANY(%s) FOR NO KEY UPDATE SKIP LOCKED)
+                               WHERE id = ANY(%s) FOR NO KEY UPDATE %s)
                 """,
                 assignments,
                 requests.ids,
+                SQL() if wait else SQL("SKIP LOCKED"),
             ),
             # A row changed since this transaction began: the caller's
-            # serialization failure, handled there (the page is read again).
+            # serialization failure, handled there (tried again next pass).
             log_exceptions=False,
         )
         requests.invalidate_recordset(["ledger_pending", "next_poll_at", "read_now"])
@@ -697,7 +712,7 @@ class CentrapayEngine(models.AbstractModel):
                     """,
                     list(request_ids),
                     const.PENDING_STATUSES,
-                    fields.Datetime.now() + timedelta(seconds=0.25),
+                    _clock() + timedelta(seconds=0.25),
                     SQL("(read_now OR next_poll_at IS NULL)")
                     if urgent_only
                     else SQL("TRUE"),
@@ -729,7 +744,7 @@ class CentrapayEngine(models.AbstractModel):
             due = SQL(
                 "status IN %s AND (next_poll_at IS NULL OR next_poll_at <= %s)",
                 const.PENDING_STATUSES,
-                fields.Datetime.now() + timedelta(seconds=0.25),
+                _clock() + timedelta(seconds=0.25),
             )
             with self._centrapay_own_row(
                 "centrapay.payment.request", request_id, due
@@ -741,7 +756,7 @@ class CentrapayEngine(models.AbstractModel):
                     with cr.savepoint():
                         self.with_env(env)._centrapay_process(request, interval)
                 except cp_errors.CentrapayBudgetExhausted as exc:
-                    request.next_poll_at = fields.Datetime.now() + timedelta(
+                    request.next_poll_at = _clock() + timedelta(
                         seconds=min(max(exc.retry_in or 1, 0.5), 5)
                     )
                     return "budget"
@@ -763,7 +778,7 @@ class CentrapayEngine(models.AbstractModel):
                                 :500
                             ],
                             "error_count": failures,
-                            "next_poll_at": fields.Datetime.now()
+                            "next_poll_at": _clock()
                             + timedelta(seconds=const.retry_delay(failures)),
                         }
                     )
@@ -777,7 +792,7 @@ class CentrapayEngine(models.AbstractModel):
     @api.model
     def _centrapay_process(self, request, interval):
         """One step for one locked, pending request."""
-        now = fields.Datetime.now()
+        now = _clock()
         # The POS gave up this long after the expiry it was shown.
         pos_timeout = request.expires_at and request.expires_at + timedelta(
             seconds=const.POS_TIMEOUT_GRACE_SECONDS

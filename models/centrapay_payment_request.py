@@ -582,7 +582,10 @@ class CentrapayPaymentRequest(models.Model):
         )
         if not wait:
             query += " SKIP LOCKED"
-        self.env.cr.execute(query, [self.id])
+        # Changed since this transaction began (the engine read it meanwhile):
+        # the caller's RPC fails to serialize and Odoo runs it again, as it
+        # does for any conflict; expected, so not logged as a bad query.
+        self.env.cr.execute(query, [self.id], log_exceptions=False)
         locked = bool(self.env.cr.fetchone())
         if locked:
             self.invalidate_recordset()

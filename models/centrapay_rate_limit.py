@@ -1,8 +1,10 @@
 import hashlib
 import logging
 import time
+from contextlib import contextmanager
 
 import psycopg2.errors
+from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED, STATUS_READY
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -33,6 +35,24 @@ SELECT COALESCE(blocked_until, 0),
        (SELECT min(c) FROM unnest(calls) AS c WHERE c > %(since)s)
   FROM centrapay_rate_limit WHERE key = %(key)s
 """
+
+
+@contextmanager
+def read_committed_cursor(pool):
+    """A cursor of its own whose transaction reads committed rows.
+
+    Under Odoo's REPEATABLE READ, two processes that update one budget row at
+    the same instant make one of them fail to serialize, and 50 tills that
+    press Pay together retry each other in a storm. Under READ COMMITTED an
+    UPDATE waits for the other's commit, then checks its WHERE again on the
+    row as it now is: the budget stays exact and nobody retries. (A test
+    cursor shares the test's transaction, whose isolation is already set.)
+    """
+    with pool.cursor() as cr:
+        connection = getattr(cr, "_cnx", None)
+        if connection is not None and connection.status == STATUS_READY:
+            connection.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
+        yield cr
 
 
 class CentrapayRateLimit(models.Model):
@@ -159,7 +179,7 @@ class CentrapayRateLimit(models.Model):
         # the row is locked for a statement, never for an HTTP call.
         for _attempt in range(const.DB_CONFLICT_RETRIES):
             try:
-                with self.pool.cursor() as cr:
+                with read_committed_cursor(self.pool) as cr:
                     for row_key in filter(None, (key, session_key)):
                         cr.execute(
                             "INSERT INTO centrapay_rate_limit (key) VALUES (%s) "
@@ -213,7 +233,7 @@ class CentrapayRateLimit(models.Model):
         until = time.time() + max(1.0, float(retry_after or const.RATE_429_PAUSE))
         for _attempt in range(const.DB_CONFLICT_RETRIES):
             try:
-                with self.pool.cursor() as cr:
+                with read_committed_cursor(self.pool) as cr:
                     cr.execute(
                         "UPDATE centrapay_rate_limit SET blocked_until = "
                         "GREATEST(COALESCE(blocked_until, 0), %s) WHERE key = %s",

@@ -81,6 +81,7 @@ class PosPayment(models.Model):
                     )
                 )
             if request.pos_payment_id != payment:
+                request._centrapay_lock(wait=True)
                 request.write(
                     {
                         "pos_payment_id": payment.id,

@@ -92,6 +92,79 @@ class TestCentrapayExpectedConflicts(CentrapayCommon):
             )
         )
 
+    def test_a_till_holding_a_request_its_engine_changed_is_no_error(self):
+        # The engine commits a change to a request after the till's RPC began
+        # (its snapshot): the till's lock fails to serialize, Odoo runs the RPC
+        # again; no "bad query" for it, and none for the engine's own conflict.
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            journal = env["account.journal"].create(
+                {"name": "Centrapay lock race", "type": "bank"}
+            )
+            method = env["pos.payment.method"].create(
+                centrapay_method_vals(self.sandbox, journal)
+            )
+            request = env["centrapay.payment.request"].create(
+                {
+                    "centrapay_id": "cp-lock-race",
+                    "status": "new",
+                    "amount": 3.5,
+                    "currency_id": env.ref("base.NZD").id,
+                    "external_ref": "lock-race",
+                    "payment_method_id": method.id,
+                }
+            )
+            ids = (journal.id, method.id, request.id)
+        self.addCleanup(CommittedRequestMixin._remove_committed, self, *ids)
+        with self.registry.cursor() as till:
+            till.execute("SELECT 1")  # the till's snapshot is taken now
+            with self.registry.cursor() as engine_cr:
+                engine_cr.execute(
+                    "UPDATE centrapay_payment_request SET read_now = true "
+                    "WHERE id = %s",
+                    [ids[2]],
+                )
+            with (
+                self.assertNoLogs("odoo.sql_db", "ERROR"),
+                self.assertRaises(psycopg2.errors.SerializationFailure),
+            ):
+                api.Environment(till, SUPERUSER_ID, {})[
+                    "centrapay.payment.request"
+                ].browse(ids[2])._centrapay_lock(wait=True)
+            till.rollback()
+
+    def test_thirty_tills_take_budget_slots_at_once_without_a_retry(self):
+        # Thirty creates at the same instant: each takes its slot once, waiting
+        # its turn on the budget row, and the window counts exactly thirty.
+        key = "budget-storm"
+        Budget = api.Environment(self.env.cr, SUPERUSER_ID, {})["centrapay.rate.limit"]
+        self.addCleanup(self._delete, "centrapay_rate_limit", "key", key)
+        Budget._try_take(key, const.RATE_LIMIT_PER_MINUTE)  # the row exists
+        results, conflicts = [], []
+        start = threading.Barrier(30)
+        real_execute = sql_db.Cursor.execute
+
+        def counting(cr, query, params=None, log_exceptions=True):
+            try:
+                return real_execute(cr, query, params, log_exceptions)
+            except psycopg2.errors.SerializationFailure:
+                conflicts.append(query)
+                raise
+
+        def till():
+            start.wait(10)
+            results.append(Budget._try_take(key, const.RATE_LIMIT_PER_MINUTE))
+
+        with patch.object(sql_db.Cursor, "execute", counting):
+            threads = [threading.Thread(target=till) for _n in range(30)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+        self.assertEqual(results, [(True, 0.0)] * 30)
+        self.assertEqual(conflicts, [], "no till retried")
+        self.assertEqual(Budget._calls_in_window(key), 31)
+
     def _delete(self, table, column, value):
         with self.registry.cursor() as cr:
             cr.execute(
@@ -405,3 +478,26 @@ class TestCentrapayFeedNeverWaits(TestCentrapayHonestCron):
                 [created["id"]],
             )
             self.assertEqual(cr.fetchone()[0], 1)
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayFeedPace(CentrapayCommon):
+    """While a request waits, the feed is read every half second: a payment is
+    known in about half a second plus two round trips, not a second."""
+
+    def test_the_feed_is_read_every_half_second(self):
+        self.create_request()
+        self.engine_pass()
+        self.control.clear_calls()
+        self.engine_pass()
+        self.assertEqual(
+            self.calls("GET", "/api/payment-activities"), [], "not due yet"
+        )
+        for n in range(1, 5):
+            time.sleep(0.6)
+            self.engine_pass()
+            self.assertEqual(
+                len(self.calls("GET", "/api/payment-activities")),
+                n,
+                "a period under a second is not rounded to a whole second",
+            )
