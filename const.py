@@ -74,6 +74,9 @@ CREATE_CALL_MAX_SECONDS = 60
 # engine's passes over their account: one pass per account this often, however
 # many tills poll, and no Centrapay call starts after its window.
 POLL_PASS_SECONDS = 0.5
+# How often a waiting till asks for its request's status while the engine is
+# not running (the RPCs' ``poll_ms``); while it runs, the bus tells the till.
+POS_POLL_SECONDS = 1
 POLL_PASS_WINDOW_SECONDS = 2
 # Consecutive unknown outcomes before the request is voided (doc §7.3).
 MAX_UNKNOWN_ERRORS = 3

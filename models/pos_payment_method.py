@@ -393,40 +393,59 @@ class PosPaymentMethod(models.Model):
         Request = self.env["centrapay.payment.request"].sudo()
         try:
             clean = self._centrapay_clean_create_data(data)
-            return Request._centrapay_create_for_line(
+            state = Request._centrapay_create_for_line(
                 self, session, clean["amount"], clean
             )
         except (UserError, ValidationError) as exc:
             return {"error": exc.args[0]}
+        if not state.get("error"):
+            state["poll_ms"] = self._centrapay_poll_ms()
+        return state
+
+    def _centrapay_poll_ms(self, account=None):
+        """How often a waiting till should ask for its request's status (ms),
+        or 0: while the engine runs, the bus tells the till; on a host whose
+        cron does not run (or runs late), the tills' polls are the engine
+        (``centrapay.engine._centrapay_poll``)."""
+        if account is None:
+            account = (
+                self.env["centrapay.account"]
+                .sudo()
+                .search([("key", "=", self._centrapay_rate_key())], limit=1)
+            )
+        if account and account._centrapay_engine_alive():
+            return 0
+        return int(const.POS_POLL_SECONDS * 1000)
 
     def centrapay_get_status(self, centrapay_id, session_id):
         """The request's state, as the engine knows it.
 
         When the engine is not running (no cron worker, or its runner could not
-        start), the tills' polls stand in for it: one poll a second per account
-        makes the engine's pass over that account (``_centrapay_poll``).
+        start), the tills' polls stand in for it: at most one poll every
+        ``POLL_PASS_SECONDS`` per account makes the engine's pass over that
+        account (``_centrapay_poll``). ``poll_ms``: when to ask again (0: the
+        bus will tell).
         """
         request = self._centrapay_pos_request(centrapay_id, session_id)
-        if request.status in const.PENDING_STATUSES:
-            key = self._centrapay_rate_key()
-            account = (
-                self.env["centrapay.account"]
-                .sudo()
-                .search([("key", "=", key)], limit=1)
-            )
-            if not (account and account._centrapay_engine_alive()):
-                self.env["centrapay.engine"]._centrapay_wake()
-                # Nothing of this transaction may be written after the pass.
-                self.env.flush_all()
-                if self.env["centrapay.engine"].sudo()._centrapay_poll(key):
-                    # The pass committed in transactions of its own, after this
-                    # one's snapshot: read the request afresh.
-                    self.env.invalidate_all()
-                    with self.pool.cursor() as cr:
-                        return request.with_env(
-                            request.env(cr=cr)
-                        )._centrapay_public_state()
-        return request._centrapay_public_state()
+        if request.status not in const.PENDING_STATUSES:
+            return dict(request._centrapay_public_state(), poll_ms=0)
+        key = self._centrapay_rate_key()
+        account = self.env["centrapay.account"].sudo().search([("key", "=", key)])
+        poll_ms = self._centrapay_poll_ms(account)
+        if poll_ms:
+            self.env["centrapay.engine"]._centrapay_wake()
+            # Nothing of this transaction may be written after the pass.
+            self.env.flush_all()
+            if self.env["centrapay.engine"].sudo()._centrapay_poll(key):
+                # The pass committed in transactions of its own, after this
+                # one's snapshot: read the request afresh.
+                self.env.invalidate_all()
+                with self.pool.cursor() as cr:
+                    state = request.with_env(
+                        request.env(cr=cr)
+                    )._centrapay_public_state()
+                    return dict(state, poll_ms=poll_ms)
+        return dict(request._centrapay_public_state(), poll_ms=poll_ms)
 
     def centrapay_cancel_request(self, centrapay_id, session_id):
         """Void the request (there is no cancel endpoint) and return its state."""

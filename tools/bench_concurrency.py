@@ -9,9 +9,11 @@ calls the RPCs the POS calls (``static/src/app/payment/payment_centrapay.js``):
   ``payment_uuid`` and ``order_uuid``, order name, the open demo session, the
   till's device id, line items). All N tills create at the same moment. A
   create answering ``{"error": ...}`` is a refusal: the cashier sees it.
-* while waiting, ``centrapay_get_status`` every ``--pos-poll`` seconds (the
-  POS's fallback poll; 0 turns it off), and once more when the server has the
-  final status (the POS does so when the bus pushes the change).
+* while waiting, ``centrapay_get_status`` as often as the server's last
+  answer asks (its ``poll_ms``: 0 while the status engine runs, a second when
+  no cron runs it), or every ``--pos-poll`` seconds if given (0: never), and
+  once more when the server has the final status (the POS does so when the
+  bus pushes the change).
 
 Patrons pay at random moments spread over ``--spread`` seconds, through the
 sandbox's control API. "Paid" is when that call returned; "known" is when the
@@ -81,7 +83,7 @@ A real network, a chain of stores, no cron worker:
   one account in any 60 s.
 * ``--no-cron`` switches the engine's cron off for the runs (and on again
   after), and waits until the engine has stopped: the tills' polls (set
-  ``--pos-poll 1`` for a poll a second) are then all that reads Centrapay.
+  the server then asks for a poll a second) are then all that reads Centrapay.
 
 ``--tills`` and ``--webhooks`` take comma-separated lists: one run (one table
 row) per combination, each repeating its wave of N tills ``--rounds`` times.
@@ -554,11 +556,17 @@ class Wave:
         threading.Thread(
             target=self._patron, args=(payment, pay_at), daemon=True
         ).start()
-        self._wait_like_the_pos(rpc, payment, deadline)
+        self._wait_like_the_pos(rpc, payment, deadline, state.get("poll_ms", 0))
 
-    def _wait_like_the_pos(self, rpc, payment, deadline):
-        """The POS's fallback poll, and one read when the bus pushes the change."""
-        period = self.bench.args.pos_poll
+    def _wait_like_the_pos(self, rpc, payment, deadline, poll_ms):
+        """The POS's poll (as the server asks, or ``--pos-poll``), and one read
+        when the bus pushes the change."""
+
+        def period_of(poll_ms):
+            fixed = self.bench.args.pos_poll
+            return fixed if fixed is not None else (poll_ms or 0) / 1000
+
+        period = period_of(poll_ms)
         next_poll = time.time() + period if period else math.inf
         while True:
             wake = min(next_poll, deadline)
@@ -576,7 +584,8 @@ class Wave:
             )
             if pushed or (state and state.get("status") in FINAL):
                 return
-            next_poll += period
+            period = period_of(state.get("poll_ms", 0) if state else 0)
+            next_poll = time.time() + period if period else math.inf
 
     def _patron(self, payment, pay_at):
         time.sleep(max(0.0, pay_at - time.time()))
@@ -957,10 +966,13 @@ def parse_args(argv=None):
     parser.add_argument("--webhooks", default="off", help="on, off or off,on")
     parser.add_argument("--rounds", type=int, default=1, help="waves per run")
     parser.add_argument(
-        "--spread", type=float, default=10.0, help="patrons pay within this (s)"
+        "--spread", type=float, default=20.0, help="patrons pay within this (s)"
     )
     parser.add_argument(
-        "--pos-poll", type=float, default=2.0, help="POS fallback poll (s), 0: off"
+        "--pos-poll",
+        type=float,
+        default=None,
+        help="POS poll (s), 0: off; by default as the server's poll_ms asks",
     )
     parser.add_argument(
         "--wait",
