@@ -346,6 +346,21 @@ class TestCentrapayWithoutCron(CentrapayCommon):
             self.assertEqual(self.calls("GET", states[n]["centrapay_id"]), [])
         self.assertEqual(len(self.calls("GET", states[2]["centrapay_id"])), 1)
 
+    def test_the_server_tells_the_till_when_to_poll(self):
+        state = self.create_request()
+        self.assertEqual(state["poll_ms"], const.POS_POLL_SECONDS * 1000, "no engine")
+        self.assertEqual(self.status(state)["poll_ms"], const.POS_POLL_SECONDS * 1000)
+        # The engine passes over the account: the bus will tell the till.
+        self.engine_pass()
+        self.assertEqual(self.status(state)["poll_ms"], 0)
+        self.assertEqual(self.create_request(payment_uuid="line-2")["poll_ms"], 0)
+        # A final request is never polled.
+        self.control.pay(state["centrapay_id"])
+        time.sleep(1.1)  # the feed and the direct reads are due again
+        self.engine_pass()
+        self.assertEqual(self.status(state)["status"], "paid")
+        self.assertEqual(self.status(state)["poll_ms"], 0)
+
 
 @tagged("post_install", "-at_install")
 class TestCentrapayIndependentAccounts(TestCentrapayHonestCron):
