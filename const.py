@@ -39,10 +39,16 @@ ENGINE_WINDOW_SECONDS = 8.0
 # limit_time_real (120 s by default): no limit_time_real_cron is needed.
 ENGINE_RUN_SECONDS = 60
 # The accounts of one database are passed over in threads of their own, at
-# most this many at once (each holds up to two database connections).
-ENGINE_ACCOUNT_THREADS = 12
+# most this many at once. Each holds a connection, and each of its reads at
+# once (ENGINE_READS_AT_ONCE) two more at most: 8 x 7 = 56 at the very worst,
+# under Odoo's db_maxconn (64) of the cron worker; the engine skips a pass
+# when the pool is full.
+ENGINE_ACCOUNT_THREADS = 8
 # Direct reads in one pass stop after this long; the rest wait for the next.
 ENGINE_READS_PER_PASS_SECONDS = 0.5
+# An account's due requests are read this many at once (each in a thread and a
+# transaction of its own).
+ENGINE_READS_AT_ONCE = 3
 # The feed is read every half second while requests wait (a payment is then
 # known in about half a second plus two round trips: the feed, then the
 # request), every 30 s while a till of the account is open and nothing waits.
