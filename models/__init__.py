@@ -5,6 +5,8 @@ from . import centrapay_payment_activity
 from . import centrapay_payment_request
 from . import centrapay_payment_request_ui
 from . import centrapay_payment_request_barcode
+from . import centrapay_payment_request_partial
+from . import centrapay_payment_request_conditions
 from . import centrapay_rate_limit
 from . import centrapay_reconciliation_action
 from . import centrapay_reconciliation_item

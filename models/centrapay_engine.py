@@ -403,10 +403,14 @@ class CentrapayEngine(models.AbstractModel):
             )
         )
         before = fields.Datetime.now() - timedelta(seconds=int(window))
+        # Cancelled by the till and paid anyway (never told paid), or partly
+        # paid and then dropped by the cashier (doc §10.3).
         abandoned = SQL(
-            "status = 'paid' AND void_requested AND pos_payment_id IS NULL"
-            " AND NOT COALESCE(pos_told_paid, FALSE)"
-            " AND NOT COALESCE(refunded_by_void, FALSE) AND status_changed_at < %s",
+            "status = 'paid' AND pos_payment_id IS NULL"
+            " AND NOT COALESCE(refunded_by_void, FALSE)"
+            " AND ((void_requested AND NOT COALESCE(pos_told_paid, FALSE)"
+            "       AND status_changed_at < %s) OR pos_abandoned_at < %s)",
+            before,
             before,
         )
         with self.pool.cursor() as cr:

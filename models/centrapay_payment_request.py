@@ -181,7 +181,7 @@ class CentrapayPaymentRequest(models.Model):
             if request.refunded_by_void or (
                 request.refunded_amount
                 and request.currency_id.compare_amounts(
-                    request.refunded_amount, request.amount
+                    request.refunded_amount, request._centrapay_taken()
                 )
                 >= 0
             ):
@@ -209,15 +209,22 @@ class CentrapayPaymentRequest(models.Model):
             return [("id", operator, ids)]
         return [("id", "in" if operator in ("=", "in") else "not in", ids)]
 
+    def _centrapay_taken(self):
+        """What Centrapay took for this request: its amount, unless only part
+        of it was paid (partial payments, doc §10.3)."""
+        self.ensure_one()
+        return self.amount
+
     def _centrapay_refundable(self):
-        """What is left to refund: paid, less every refund that holds part of it."""
+        """What is left to refund: what Centrapay took, less every refund that
+        holds part of it."""
         self.ensure_one()
         if self.status != "paid" or self.refunded_by_void:
             return 0.0
         held = sum(
             r.amount for r in self.refund_ids if r.state in const.REFUND_HELD_STATES
         )
-        return self.currency_id.round(self.amount - held)
+        return self.currency_id.round(self._centrapay_taken() - held)
 
     @api.depends("short_code", "external_ref")
     def _compute_name(self):
@@ -285,7 +292,13 @@ class CentrapayPaymentRequest(models.Model):
                 asset_types=got["asset_types"],
                 paid_by_json=json.dumps(got["paid_by"], default=str),
             )
+        values.update(self._centrapay_extension_values(got))
         self._centrapay_set_status(mapped["status"], **values)
+
+    def _centrapay_extension_values(self, got):
+        """The record's values for what the protocol extensions add to a read
+        (``got``: the mapping's values); extended per extension."""
+        return {}
 
     def _centrapay_note_error(self, exc, unknown=False):
         """Keep a failed call on the request (message, counters); log it."""
@@ -372,10 +385,20 @@ class CentrapayPaymentRequest(models.Model):
             "operator_id": self.env.user.login,
             "company_id": method.company_id.id,
             **scanned,
+            **self._centrapay_extension_create_values(method, amount, data),
         }
         return self._centrapay_create_and_send(
             values, amount, data.get("line_items"), barcode=barcode or None
         )
+
+    @api.model
+    def _centrapay_extension_create_values(self, method, amount, data):
+        """What the protocol extensions store on a new request; extended."""
+        return {}
+
+    def _centrapay_extension_create_fields(self):
+        """The extensions' create fields for the client (``partial_allowed``…)."""
+        return {}
 
     @api.model
     def _centrapay_create_and_send(self, values, amount, line_items, barcode=None):
@@ -443,6 +466,7 @@ class CentrapayPaymentRequest(models.Model):
                 merchant_account_id=method.centrapay_merchant_account_id or None,
                 patron_not_present=self.patron_not_present or None,
                 barcode=barcode,
+                **self._centrapay_extension_create_fields(),
             )
         except cp_errors.CentrapayUnknownOutcome as exc:
             # It may exist: the engine looks it up by externalRef and voids it.
@@ -665,7 +689,7 @@ class CentrapayPaymentRequest(models.Model):
         self.ensure_one()
         if (
             self.pos_payment_id
-            or self.pos_told_paid
+            or not self._centrapay_till_abandoned()
             or self.status != "paid"
             or self.refunded_by_void
         ):
@@ -685,8 +709,19 @@ class CentrapayPaymentRequest(models.Model):
             self,
             Decimal(float_repr(left, self.currency_id.decimal_places)),
             "abandoned",
-            reason="Paid after the till cancelled it; no order took the payment.",
+            reason=self._centrapay_give_back_reason(),
         )
+
+    def _centrapay_till_abandoned(self):
+        """Whether the till gave this payment up: the cashier cancelled and no
+        till was told it was paid (the engine's give-back step selects the
+        same in SQL)."""
+        self.ensure_one()
+        return self.void_requested and not self.pos_told_paid
+
+    def _centrapay_give_back_reason(self):
+        """Why a given-back payment was refunded (sent to Centrapay)."""
+        return "Paid after the till cancelled it; no order took the payment."
 
     def _centrapay_sync_ledger(self):
         """Bring this request's activities (E9) into the ledger."""

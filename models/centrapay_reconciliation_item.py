@@ -143,7 +143,8 @@ class CentrapayReconciliationItem(models.Model):
             a.amount for a in activities if (a.activity_type or "").lower() == "refund"
         )
         if request.status == "paid" and not paid:
-            paid = request.amount  # the ledger has not brought its activities yet
+            # The ledger has not brought its activities yet.
+            paid = request._centrapay_taken()
         pos_paid = sum(request.pos_payment_id.mapped("amount"))
         pos_refunded = -sum(request.refund_ids.pos_payment_id.mapped("amount"))
         centrapay_net = paid - refunded

@@ -71,7 +71,7 @@ class CentrapayRefund(models.Model):
         [
             ("pos", "Point of Sale"),
             ("backoffice", "Back office"),
-            ("abandoned", "Odoo: paid after the till cancelled"),
+            ("abandoned", "Odoo: abandoned by the till"),
             ("outside", "Outside Odoo"),
         ],
         required=True,

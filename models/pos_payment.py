@@ -153,13 +153,15 @@ class PosPayment(models.Model):
             return self.env._("the request was made for another payment method.")
         if request.status != "paid" or request.refunded_by_void:
             return self.env._("Centrapay has not been paid for this request.")
+        # A partly paid request (doc §10.3) backs only what Centrapay took.
+        taken = request._centrapay_taken()
         if (
             request.currency_id != self.currency_id
-            or request.currency_id.compare_amounts(request.amount, self.amount)
+            or request.currency_id.compare_amounts(taken, self.amount)
         ):
             return self.env._(
                 "Centrapay was paid %(paid)s, not this amount.",
-                paid=request.currency_id.format(request.amount),
+                paid=request.currency_id.format(taken),
             )
         if request.pos_payment_id == self:
             return None  # accepted before; later refunds do not undo the sale
@@ -173,8 +175,6 @@ class PosPayment(models.Model):
             return self.env._(
                 "the request was made for another payment line or session."
             )
-        if request.currency_id.compare_amounts(
-            request._centrapay_refundable(), request.amount
-        ):
+        if request.currency_id.compare_amounts(request._centrapay_refundable(), taken):
             return self.env._("that payment was refunded.")
         return None

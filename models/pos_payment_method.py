@@ -86,6 +86,20 @@ class PosPaymentMethod(models.Model):
         help="Accept Centrapay webhooks to learn of payments faster. Polling "
         "always runs as well.",
     )
+    centrapay_partial_allowed = fields.Boolean(
+        string="Partial Payments",
+        help="Let the customer pay part of the amount with Centrapay (a token "
+        "or a low balance, say); the cashier takes the rest with another "
+        "method. Requests are sent with partialAllowed and the order's amount "
+        "due as basketAmount.",
+    )
+    centrapay_conditions_enabled = fields.Boolean(
+        string="Payment Conditions",
+        help="Let Centrapay ask the cashier to accept or decline a condition "
+        "before the payment goes through (a photo-ID check for age-restricted "
+        "goods, say). Requests are sent with conditionsEnabled; without it, a "
+        "payment that needs a condition is cancelled.",
+    )
     centrapay_webhook_url = fields.Char(
         string="Webhook URL",
         compute="_compute_centrapay_webhook_url",
@@ -453,6 +467,48 @@ class PosPaymentMethod(models.Model):
         request._centrapay_void(reason="cashier")
         return request._centrapay_public_state()
 
+    def centrapay_accept_condition(self, centrapay_id, session_id, condition_id):
+        """Accept a condition awaiting the till (E11); the request's new state."""
+        return self._centrapay_answer_condition(
+            centrapay_id, session_id, condition_id, accept=True
+        )
+
+    def centrapay_decline_condition(self, centrapay_id, session_id, condition_id):
+        """Decline a condition awaiting the till (E12); the request's new state."""
+        return self._centrapay_answer_condition(
+            centrapay_id, session_id, condition_id, accept=False
+        )
+
+    def _centrapay_answer_condition(
+        self, centrapay_id, session_id, condition_id, accept
+    ):
+        """Answer a condition, read the request again at once, return its state
+        (with ``answer_error`` when Centrapay refused the answer)."""
+        request = self._centrapay_pos_request(centrapay_id, session_id)
+        if isinstance(condition_id, int) and not isinstance(condition_id, bool):
+            condition_id = str(condition_id)
+        if not isinstance(condition_id, str) or not (
+            0 < len(condition_id) <= const.MAX_ID_LENGTH
+        ):
+            return {"error": self.env._("The POS sent no valid condition.")}
+        refused = request._centrapay_answer_condition(condition_id, accept)
+        state = request._centrapay_public_state()
+        if refused:
+            state["answer_error"] = refused
+        return state
+
+    def centrapay_abandon_request(self, centrapay_id, session_id):
+        """The cashier removed a partly paid payment from its order: what
+        Centrapay took is given back (doc §10.3), unless an order line claims
+        it in time. Returns the request's state, or ``{"error": message}``."""
+        request = self._centrapay_pos_request(centrapay_id, session_id)
+        try:
+            request._centrapay_abandon()
+        except UserError as exc:
+            return {"error": exc.args[0]}
+        _logger.info("Centrapay request %s: abandoned at the till", request.id)
+        return request._centrapay_public_state()
+
     def centrapay_refund_quote(self, data):
         """What a POS refund line may refund through Centrapay, before it is sent.
 
@@ -474,7 +530,7 @@ class PosPaymentMethod(models.Model):
             "short_code": request.short_code or False,
             "left": plan["left"],
             "refunded": request.currency_id.round(
-                request.amount - request._centrapay_refundable()
+                request._centrapay_taken() - request._centrapay_refundable()
             ),
         }
 

@@ -68,11 +68,13 @@ MANAGER = "base.group_user,point_of_sale.group_pos_manager"
 class PosSaleMixin:
     """POS orders as a till saves them, for tests that need a sale."""
 
-    def sale(self, request, qty=1, session=None, amount=None):
+    def sale(self, request, qty=1, session=None, amount=None, other=()):
         """The POS order ``request`` paid: ``qty`` of one product, as a till saves it.
 
         Its Centrapay line carries the request's payment uuid, as the POS's
-        does; ``amount`` overrides the line's amount (a forged line).
+        does; ``amount`` overrides the line's amount (a forged line, or what a
+        partial payment took); ``other``: ``(method, amount)`` of the order's
+        other tenders.
         """
         product = self.env["product.product"].create(
             {
@@ -90,7 +92,7 @@ class PosSaleMixin:
                 "state": "paid",
                 "amount_total": total,
                 "amount_tax": 0,
-                "amount_paid": paid,
+                "amount_paid": paid + sum(a for _method, a in other),
                 "amount_return": 0,
                 "lines": [
                     Command.create(
@@ -112,6 +114,10 @@ class PosSaleMixin:
                             "uuid": request.pos_payment_uuid,
                         }
                     )
+                ]
+                + [
+                    Command.create({"amount": a, "payment_method_id": method.id})
+                    for method, a in other
                 ],
             }
         )
@@ -127,6 +133,10 @@ class CentrapayCommon(
 ):
     """A POS with a Centrapay payment method pointing at a fresh sandbox."""
 
+    # Settings of the class's method (``centrapay_partial_allowed``...): a
+    # method's settings cannot change while its session is open.
+    centrapay_method_settings = {}
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -136,12 +146,23 @@ class CentrapayCommon(
             {"name": "Centrapay Test", "code": "CPT", "type": "bank"}
         )
         cls.method = cls.env["pos.payment.method"].create(
-            centrapay_method_vals(cls.sandbox, cls.journal)
+            centrapay_method_vals(
+                cls.sandbox, cls.journal, **cls.centrapay_method_settings
+            )
+        )
+        # A cash method beside it, for an order's other tender.
+        cls.cash_method = cls.env["pos.payment.method"].create(
+            {
+                "name": "Cash CPT",
+                "journal_id": cls.env["account.journal"]
+                .create({"name": "Cash CPT", "code": "CSCPT", "type": "cash"})
+                .id,
+            }
         )
         cls.pos_config = cls.env["pos.config"].create(
             {
                 "name": "Centrapay Test POS",
-                "payment_method_ids": [Command.set(cls.method.ids)],
+                "payment_method_ids": [Command.set((cls.method | cls.cash_method).ids)],
             }
         )
         cls.pos_config.open_ui()
@@ -180,18 +201,20 @@ class CentrapayCommon(
             self.registry.enter_test_mode(self.cr)
             self.addCleanup(self.registry.leave_test_mode)
 
-    def create_request(self, amount=12.5, payment_uuid="line-1", **extra):
-        """Call the POS RPC; return its result."""
+    def create_request(
+        self, amount=12.5, payment_uuid="line-1", method=None, session=None, **extra
+    ):
+        """Call the POS RPC (``method`` may carry a user); return its result."""
         # The request is created in a transaction of its own, which sees the
         # test's fixtures once they are flushed (as a POS sees committed ones).
         self.env.flush_all()
-        result = self.method.centrapay_create_request(
+        result = (method or self.method).centrapay_create_request(
             {
                 "amount": amount,
                 "payment_uuid": payment_uuid,
                 "order_uuid": "order-1",
                 "order_name": "Order 0001",
-                "session_id": self.session.id,
+                "session_id": (session or self.session).id,
                 "device_id": "till-1",
                 **extra,
             }
