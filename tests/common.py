@@ -405,13 +405,18 @@ class CentrapayHttpCommon(
 ):
     """The point_of_sale tour fixture plus a Centrapay method on a fresh sandbox."""
 
+    # Settings of the Centrapay method (``centrapay_partial_allowed``...).
+    centrapay_method_settings = {}
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.sandbox = start_sandbox(cls)
         cls.control = cls.sandbox.control
         cls.centrapay_method = cls.env["pos.payment.method"].create(
-            centrapay_method_vals(cls.sandbox, cls.bank_journal)
+            centrapay_method_vals(
+                cls.sandbox, cls.bank_journal, **cls.centrapay_method_settings
+            )
         )
         cls.main_pos_config.write(
             {"payment_method_ids": [Command.link(cls.centrapay_method.id)]}

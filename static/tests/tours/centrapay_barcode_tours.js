@@ -10,33 +10,7 @@ import {scan_barcode} from "@point_of_sale/../tests/tours/utils/common";
 
 const APP_CODE = "9990001234567890";
 
-const {startCentrapayPayment} = Centrapay;
-
-/**
- * The cashier types the customer's code on the QR screen and charges it;
- * ``opened``: the code field is open already.
- */
-function typeCode(code, opened = false) {
-    return [
-        opened
-            ? []
-            : {
-                  content: "the cashier opens the code field",
-                  trigger: ".centrapay-qr-dialog .centrapay-enter-code",
-                  run: "click",
-              },
-        {
-            content: `the cashier types ${code}`,
-            trigger: ".centrapay-qr-dialog input.centrapay-code-input:not(:disabled)",
-            run: `edit ${code}`,
-        },
-        {
-            content: "and charges it",
-            trigger: ".centrapay-qr-dialog .centrapay-use-code:not(:disabled)",
-            run: "click",
-        },
-    ];
-}
+const {startCentrapayPayment, typeCode} = Centrapay;
 
 function barcodeScreen(words) {
     return [

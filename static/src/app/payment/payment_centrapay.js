@@ -351,12 +351,70 @@ export class PaymentCentrapay extends PaymentInterface {
         }
     }
 
-    /** A status change pushed over the bus. */
+    /** A change pushed over the bus: a status, or conditions to show. */
     async onStatusPushed(payload) {
         const wait = this.waits[payload.payment_uuid];
-        if (wait && payload.final) {
+        if (wait) {
             await this._askServer(wait, "centrapay_get_status");
         }
+    }
+
+    /**
+     * The cashier accepts or declines a condition (doc §10.2): the server
+     * answers Centrapay and reads the request again at once.
+     */
+    async centrapayAnswerCondition(line, conditionId, accept) {
+        const wait = this.waits[line.uuid];
+        if (!this._isCurrent(wait) || wait.state.answering) {
+            return;
+        }
+        wait.state.answering = true;
+        const state = await this._call(
+            accept ? "centrapay_accept_condition" : "centrapay_decline_condition",
+            line.centrapay_request_id,
+            this.pos.session.id,
+            conditionId
+        );
+        if (!this._isCurrent(wait)) {
+            return;
+        }
+        wait.state.answering = false;
+        wait.state.condition_error = state?.error || state?.answer_error || false;
+        if (state && !state.error) {
+            this._onServerState(wait, state);
+        }
+    }
+
+    /**
+     * A partly paid payment of an order the cashier deletes is given back
+     * (doc §10.3). Returns false when the server could not be told.
+     */
+    async centrapayAbandon(line) {
+        const state = await this._call(
+            "centrapay_abandon_request",
+            line.centrapay_request_id,
+            this.pos.session.id
+        );
+        if (state?.offline) {
+            this._showError(
+                _t(
+                    "Could not reach the Odoo server, so the Centrapay part of this order cannot be given back yet. Delete the order once the connection is back."
+                )
+            );
+            return false;
+        }
+        if (state?.abandoned) {
+            this._showError(
+                _t(
+                    "%(amount)s paid through Centrapay (%(code)s) goes back to the customer: Odoo refunds it shortly.",
+                    {
+                        amount: this.env.utils.formatCurrency(state.paid_amount),
+                        code: state.short_code,
+                    }
+                )
+            );
+        }
+        return true;
     }
 
     _waitForFinal(line, serverState) {
@@ -452,9 +510,23 @@ export class PaymentCentrapay extends PaymentInterface {
             return;
         }
         wait.refusals = 0;
-        if (state && !state.error && state.final) {
-            this._settle(wait.line, state, wait, options);
+        if (state && !state.error) {
+            this._onServerState(wait, state, options);
         }
+    }
+
+    /** A state read from the server: settle a final one, else show what changed. */
+    _onServerState(wait, state, options = {}) {
+        if (state.final) {
+            this._settle(wait.line, state, wait, options);
+            return;
+        }
+        // Conditions and the remainder change while the request waits.
+        Object.assign(wait.state, {
+            awaiting_merchant: state.awaiting_merchant || [],
+            awaiting_patron: state.awaiting_patron || [],
+            remaining_amount: state.remaining_amount,
+        });
     }
 
     _settle(line, state, wait, {quiet = false} = {}) {
@@ -464,7 +536,20 @@ export class PaymentCentrapay extends PaymentInterface {
         Object.assign(wait.state, state);
         this._stopWaiting(line.uuid);
         if (state.status === "paid") {
-            if (Math.abs(state.amount - line.amount) > 0.000001) {
+            if (state.remaining_amount > 0) {
+                // A partial payment (doc §10.3): the line keeps what Centrapay
+                // took; the rest is due in another tender.
+                line.set_amount(state.paid_amount);
+                this._showError(
+                    _t(
+                        "The customer paid %(paid)s with Centrapay. %(rest)s is still due: take it with another payment method.",
+                        {
+                            paid: this.env.utils.formatCurrency(state.paid_amount),
+                            rest: this.env.utils.formatCurrency(state.remaining_amount),
+                        }
+                    )
+                );
+            } else if (Math.abs(state.amount - line.amount) > 0.000001) {
                 // The patron paid an earlier QR code of this line, for its
                 // earlier amount: the line records what Centrapay really took.
                 line.set_amount(state.amount);

@@ -13,6 +13,23 @@ patch(PosStore.prototype, {
         });
     },
 
+    /** Deleting an order gives its partly paid Centrapay payments back. */
+    async _onBeforeDeleteOrder(order) {
+        for (const line of order.payment_ids) {
+            const terminal = line.payment_method_id.payment_terminal;
+            if (
+                line.payment_method_id.use_payment_terminal === "centrapay" &&
+                line.centrapay_request_id &&
+                line.amount > 0 &&
+                line.get_payment_status() === "done" &&
+                !(await terminal.centrapayAbandon(line))
+            ) {
+                return false;
+            }
+        }
+        return super._onBeforeDeleteOrder(...arguments);
+    },
+
     /** The Centrapay button says "Centrapay" (or "Farmlands", CP-CORE-3). */
     getPaymentMethodDisplayText(pm, order) {
         const text = super.getPaymentMethodDisplayText(...arguments);

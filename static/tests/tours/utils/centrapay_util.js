@@ -21,8 +21,11 @@ export function qrIsShown() {
     ];
 }
 
-/** The patron's side, through the sandbox's control API (another origin). */
-export function sandbox(action) {
+/**
+ * The patron's side, through the sandbox's control API (another origin);
+ * ``body``: e.g. ``{amount: "100", mode: "partial-payment"}``.
+ */
+export function sandbox(action, body = undefined) {
     return {
         content: `the sandbox patron: ${action}`,
         trigger: ".centrapay-qr-dialog[data-pay-url]",
@@ -34,9 +37,36 @@ export function sandbox(action) {
             await fetch(`${payUrl.origin}/_sandbox/payment-requests/${id}/${action}`, {
                 method: "POST",
                 mode: "no-cors",
+                body: body && JSON.stringify(body),
             });
         },
     };
+}
+
+/**
+ * The cashier types the customer's code on the QR screen and charges it;
+ * ``opened``: the code field is open already.
+ */
+export function typeCode(code, opened = false) {
+    return [
+        opened
+            ? []
+            : {
+                  content: "the cashier opens the code field",
+                  trigger: ".centrapay-qr-dialog .centrapay-enter-code",
+                  run: "click",
+              },
+        {
+            content: `the cashier types ${code}`,
+            trigger: ".centrapay-qr-dialog input.centrapay-code-input:not(:disabled)",
+            run: `edit ${code}`,
+        },
+        {
+            content: "and charges it",
+            trigger: ".centrapay-qr-dialog .centrapay-use-code:not(:disabled)",
+            run: "click",
+        },
+    ];
 }
 
 export function qrIsClosed() {
