@@ -20,6 +20,9 @@ values = {
     "centrapay_merchant_id": credentials["merchant_id"],
     "centrapay_merchant_account_id": credentials["merchant_account_id"],
     "centrapay_webhook_enabled": True,
+    # Every flow of the till: partial payments and payment conditions too.
+    "centrapay_partial_allowed": True,
+    "centrapay_conditions_enabled": True,
 }
 # Only what changed: an open POS session forbids other writes, and a restarted
 # sandbox keeps its credentials.
