@@ -354,6 +354,10 @@ ERROR_MESSAGES = {
         "Centrapay. Ask the customer for their Centrapay app code or Farmlands "
         "card, or to pay another way."
     ),
+    "condition.not_awaiting": _lt(
+        "This check is no longer waiting for the till. Check the Centrapay window: "
+        "it shows what Centrapay says now."
+    ),
     "validation.too_long": _lt(
         "A reference is too long for Centrapay. Try again; if it happens again, "
         "report it to your Odoo administrator."

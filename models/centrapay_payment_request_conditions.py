@@ -14,6 +14,7 @@ import logging
 from odoo import api, fields, models
 
 from ..centrapay import errors as cp_errors
+from ..error_messages import ERROR_MESSAGES
 
 _logger = logging.getLogger(__name__)
 
@@ -83,10 +84,7 @@ class CentrapayPaymentRequest(models.Model):
             if c["status"] == "awaiting-merchant"
         }
         if self.status != "new" or condition_id not in awaiting:
-            return self.env._(
-                "This check is no longer waiting for the till. The screen shows "
-                "what Centrapay says now."
-            )
+            return self.env._(ERROR_MESSAGES["condition.not_awaiting"])
         client = self.payment_method_id._centrapay_client(
             interactive=True, session=self.session_id
         )

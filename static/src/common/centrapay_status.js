@@ -36,10 +36,17 @@ export function centrapayCancellationReason(code) {
 }
 
 /**
- * What a request waits for: the customer's payment (QR code), the customer's
- * approval in their app, or the charge of a Farmlands card (barcode flow).
+ * What a request waits for: the till's or the customer's answer to a condition
+ * (doc §10.2), the customer's payment (QR code), the customer's approval in
+ * their app, or the charge of a Farmlands card (barcode flow).
  */
 export function centrapayWaitingWord(state) {
+    if (state?.awaiting_merchant?.length) {
+        return _t("Waiting for the till to answer Centrapay's check");
+    }
+    if (state?.awaiting_patron?.length) {
+        return _t("Waiting for the customer to answer in their app");
+    }
     if (state?.flow === "barcode" && state.barcode_provider === "farmlands") {
         return _t("Charging the Farmlands card");
     }

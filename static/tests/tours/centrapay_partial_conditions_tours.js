@@ -47,6 +47,11 @@ function photoIdCheck() {
             trigger:
                 ".centrapay-qr-dialog .centrapay-condition .centrapay-condition-message:contains('Please check ID')",
         },
+        {
+            content: "the status says the till must answer",
+            trigger:
+                ".centrapay-qr-dialog .centrapay-status-word:contains('Waiting for the till to answer')",
+        },
     ];
 }
 
