@@ -403,14 +403,14 @@ class CentrapayEngine(models.AbstractModel):
             )
         )
         before = fields.Datetime.now() - timedelta(seconds=int(window))
-        # Cancelled by the till and paid anyway (never told paid), or partly
-        # paid and then dropped by the cashier (doc §10.3).
+        # Cancelled by the till and paid anyway (never told paid: once no order
+        # claimed it in the window), or partly paid and then dropped by the
+        # cashier, who deleted its order (at once: doc §10.3).
         abandoned = SQL(
             "status = 'paid' AND pos_payment_id IS NULL"
             " AND NOT COALESCE(refunded_by_void, FALSE)"
             " AND ((void_requested AND NOT COALESCE(pos_told_paid, FALSE)"
-            "       AND status_changed_at < %s) OR pos_abandoned_at < %s)",
-            before,
+            "       AND status_changed_at < %s) OR pos_abandoned_at IS NOT NULL)",
             before,
         )
         with self.pool.cursor() as cr:
