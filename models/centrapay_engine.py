@@ -314,12 +314,16 @@ class CentrapayEngine(models.AbstractModel):
                 [("ledger_pending", "=", True), ("centrapay_id", "!=", False)],
                 limit=50,
             )
+            external = env["centrapay.payment.request"].search(
+                [("external_pending", "=", True)], limit=50
+            )
             # Each method's account once per pass, not once per request.
             key_of = {
                 method: method._centrapay_rate_key()
                 for method in methods
                 | pending.payment_method_id
                 | ledger.payment_method_id
+                | external.payment_method_id
             }
             # The methods of a till that is open (or opening, or closing).
             open_methods = (
@@ -328,7 +332,13 @@ class CentrapayEngine(models.AbstractModel):
                 .config_id.payment_method_ids
             )
             accounts = defaultdict(
-                lambda: {"methods": [], "pending": [], "ledger": [], "open": False}
+                lambda: {
+                    "methods": [],
+                    "pending": [],
+                    "ledger": [],
+                    "external": [],
+                    "open": False,
+                }
             )
             for method in methods:
                 if method.active or method in pending.payment_method_id:
@@ -341,6 +351,10 @@ class CentrapayEngine(models.AbstractModel):
                 )
             for request in ledger:
                 accounts[key_of[request.payment_method_id]]["ledger"].append(request.id)
+            for request in external:
+                accounts[key_of[request.payment_method_id]]["external"].append(
+                    request.id
+                )
         for key, work in accounts.items():
             if not work["methods"] or only_key not in (None, key):
                 continue
@@ -505,6 +519,8 @@ class CentrapayEngine(models.AbstractModel):
         budget_left = self._centrapay_read_due(
             work["pending"], interval, urgent_only=fed, read=read, deadline=deadline
         )
+        if budget_left and time.monotonic() < deadline:
+            self._centrapay_external_step(work["external"], deadline)
         if budget_left and time.monotonic() < deadline:
             self._centrapay_ledger_step(work["ledger"], feed_ok, deadline)
         if budget_left and time.monotonic() < deadline:
@@ -852,7 +868,31 @@ class CentrapayEngine(models.AbstractModel):
                 delay = max(delay, const.retry_delay(request.error_count))
             request.next_poll_at = now + timedelta(seconds=delay)
 
-    # --- 3. The ledger of requests that ended -------------------------------------
+    # --- 3. The rest of partly paid requests, taken in another tender -----------
+
+    def _centrapay_external_step(self, request_ids, deadline):
+        """Record at Centrapay the tenders the tills took for the rest of
+        partly paid requests (``_centrapay_record_external``)."""
+        for request_id in request_ids:
+            if time.monotonic() >= deadline:
+                return
+            try:
+                with self._centrapay_own_row(
+                    "centrapay.payment.request", request_id, SQL("external_pending")
+                ) as request:
+                    if not request:
+                        continue
+                    try:
+                        with request.env.cr.savepoint():
+                            request._centrapay_record_external()
+                    except cp_errors.CentrapayBudgetExhausted:
+                        return
+                    except cp_errors.CentrapayError as exc:
+                        request._centrapay_note_error(exc)  # tried again next pass
+            except psycopg2.errors.SerializationFailure:
+                continue
+
+    # --- 4. The ledger of requests that ended -------------------------------------
 
     def _centrapay_ledger_step(self, request_ids, feed_ok, deadline):
         """E9 for ended requests whose activities the feed has not brought."""

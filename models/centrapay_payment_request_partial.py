@@ -7,11 +7,17 @@ refunds never exceed it. A partly paid payment the till abandoned is given back
 by the engine's give-back step (``_centrapay_give_back``).
 """
 
+import logging
 from decimal import Decimal
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import float_repr
+
+from ..centrapay import errors as cp_errors
+from ..centrapay.money import to_minor_units
+
+_logger = logging.getLogger(__name__)
 
 
 class CentrapayPaymentRequest(models.Model):
@@ -34,6 +40,11 @@ class CentrapayPaymentRequest(models.Model):
     remaining_amount = fields.Monetary(
         readonly=True,
         help="Centrapay's remainingAmount: what is left for another tender.",
+    )
+    external_pending = fields.Boolean(
+        readonly=True,
+        help="The rest was taken in another tender at the till; the engine still "
+        "has to record it at Centrapay as an external payment (CP-EXT-13).",
     )
     pos_abandoned_at = fields.Datetime(
         "Abandoned at the Till",
@@ -119,6 +130,43 @@ class CentrapayPaymentRequest(models.Model):
             )
         if not self.pos_abandoned_at:
             self.pos_abandoned_at = fields.Datetime.now()
+
+    def _centrapay_record_external(self):
+        """Record at Centrapay the rest its order took in another tender: an
+        ``external.*`` payment for ``remainingAmount`` (CP-EXT-13, doc §15.22),
+        then read the request again. The engine's step calls it, outside any
+        till's transaction; the idempotency key makes a resend safe.
+
+        A refusal Centrapay will repeat (the request is no longer partly paid,
+        the asset type is not the merchant's) ends the attempt, kept on the
+        request; anything else is tried again at the next pass.
+        """
+        self.ensure_one()
+        if not self._centrapay_partly_paid():
+            self.external_pending = False
+            return
+        method = self.payment_method_id
+        client = method._centrapay_client(interactive=False)
+        digits = self.currency_id.decimal_places
+        try:
+            client.pay_payment_request(
+                self.centrapay_id,
+                asset_type=method._centrapay_external_asset_type(),
+                amount=to_minor_units(
+                    Decimal(float_repr(self.remaining_amount, digits)),
+                    self.currency_id.name,
+                ),
+                idempotency_key=f"{self.external_ref}:external",
+            )
+        except (cp_errors.CentrapayBadRequest, cp_errors.CentrapayForbidden) as exc:
+            self._centrapay_note_error(exc)
+            self.external_pending = False
+            return
+        _logger.info(
+            "Centrapay request %s: the rest taken in another tender recorded", self.id
+        )
+        self.external_pending = False
+        self._centrapay_refresh()
 
     def _centrapay_till_abandoned(self):
         # Told "paid" (partly), but the cashier dropped the order before its

@@ -86,6 +86,9 @@ class PosPayment(models.Model):
                     {
                         "pos_payment_id": payment.id,
                         "pos_order_id": payment.pos_order_id.id,
+                        # The rest was taken in another tender: the engine
+                        # records it at Centrapay (CP-EXT-13).
+                        "external_pending": request._centrapay_partly_paid(),
                     }
                 )
 

@@ -213,6 +213,17 @@ class PosPaymentMethod(models.Model):
             return const.PRODUCTION_API_URL
         return (self.centrapay_base_url or "").rstrip("/")
 
+    def _centrapay_external_asset_type(self):
+        """The asset type of a tender taken outside Centrapay (CP-EXT-13): the
+        test one for a test merchant (the sandbox, or test assets accepted)."""
+        self.ensure_one()
+        types = (self.centrapay_asset_types or "").split(",")
+        if self.centrapay_environment == "sandbox" or any(
+            t.endswith(".test") for t in types
+        ):
+            return "external.test"
+        return "external.main"
+
     def _centrapay_client(self, interactive=True, feed=False, session=None):
         """A client for this method's account, spending its shared rate budget.
 

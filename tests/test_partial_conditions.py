@@ -160,6 +160,33 @@ class TestCentrapayPartialConditions(CentrapayCommon):
             sorted(order.payment_ids.mapped("amount")), [8.0, 12.0], "8 + 12 cash"
         )
 
+    def test_the_rest_taken_in_cash_is_recorded_at_centrapay(self):
+        """CP-EXT-13: once the order is paid, the engine records the cash taken
+        for the rest as an external.test payment for remainingAmount; the
+        request stays paid, with nothing left, and it is recorded once."""
+        state, request = self.pay_part(payment_uuid="external")
+        self.sale(request, amount=8.0, other=[(self.cash, 12.0)])
+        self.assertTrue(request.external_pending)
+        self.control.clear_calls()
+        self.engine_pass()
+        pays = self.calls("POST", f"{state['centrapay_id']}/pay")
+        self.assertEqual(len(pays), 1, pays)
+        request.invalidate_recordset()
+        self.assertFalse(request.external_pending)
+        self.assertEqual(request.status, "paid")
+        self.assertEqual(request.remaining_amount, 0.0)
+        seen = next(
+            r for r in self.control.money_trail() if r["id"] == state["centrapay_id"]
+        )
+        self.assertEqual(int(seen["remainingAmount"]), 0)
+        self.assertEqual(int(seen["external"]), 1200, "external.test, for the rest")
+        self.assertEqual(int(seen["paid"]), 800)
+        # What Centrapay took is still all a refund may give back.
+        self.assertEqual(request._centrapay_taken(), 8.0)
+        self.control.clear_calls()
+        self.engine_pass()
+        self.assertEqual(self.calls("POST", "/pay"), [], "recorded once")
+
     def test_the_latest_remaining_amount_while_polled(self):
         """CP-EXT-14: the remainder shown is the one of the latest read."""
         state = self.create(20.0, payment_uuid="multi")
