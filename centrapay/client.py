@@ -40,7 +40,13 @@ from .errors import (
 )
 from .money import line_items_sum_ok, parse_minor_units, to_minor_units
 
-__all__ = ["DEFAULT_BASE_URL", "CentrapayClient", "Page", "shared_session"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "CentrapayClient",
+    "Page",
+    "is_our_request",
+    "shared_session",
+]
 
 DEFAULT_BASE_URL = "https://service.centrapay.com"
 
@@ -291,6 +297,32 @@ def _has_field(payload: Mapping[str, Any], field: str) -> bool:
             and isinstance(value.get("currency"), str)
         )
     return value is not None and value != ""
+
+
+def is_our_request(
+    item: Mapping[str, Any], external_ref: str, value: Mapping[str, str]
+) -> bool:
+    """Whether a Payment Request listed by externalRef (E4) is the one we created.
+
+    Ours only with our ``external_ref``, amount and currency: ``value`` is the
+    create's ``{"amount": minor units, "currency": code}``.
+    """
+    if not isinstance(item.get("id"), str) or not item["id"]:
+        return False
+    # Summaries may omit externalRef; the endpoint already filtered on it.
+    if item.get("externalRef", external_ref) != external_ref:
+        return False
+    item_value = item.get("value")
+    if not isinstance(item_value, Mapping):
+        return False
+    try:
+        amount = parse_minor_units(item_value.get("amount"))
+    except CentrapayValidationError:
+        return False
+    return (
+        amount == int(value["amount"])
+        and item_value.get("currency") == value["currency"]
+    )
 
 
 class CentrapayClient:
@@ -689,7 +721,7 @@ class CentrapayClient:
                 for item in self.iter_payment_requests_by_external_ref(
                     external_ref, merchant_account_id, max_pages=_LOOKUP_MAX_PAGES
                 )
-                if self._is_same_create(item, external_ref, value)
+                if is_our_request(item, external_ref, value)
             ]
             if not matches:
                 return None
@@ -706,27 +738,6 @@ class CentrapayClient:
                 path="/api/payment-requests", attempts=round_no,
                 external_ref=external_ref, payment_request_id=payment_request_id,
             ) from exc  # fmt: skip
-
-    @staticmethod
-    def _is_same_create(
-        item: Mapping[str, Any], external_ref: str, value: Mapping[str, str]
-    ) -> bool:
-        if not isinstance(item.get("id"), str) or not item["id"]:
-            return False
-        # Summaries may omit externalRef; the endpoint already filtered on it.
-        if item.get("externalRef", external_ref) != external_ref:
-            return False
-        item_value = item.get("value")
-        if not isinstance(item_value, Mapping):
-            return False
-        try:
-            amount = parse_minor_units(item_value.get("amount"))
-        except CentrapayValidationError:
-            return False
-        return (
-            amount == int(value["amount"])
-            and item_value.get("currency") == value["currency"]
-        )
 
     def _create_body(
         self,

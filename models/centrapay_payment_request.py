@@ -10,9 +10,10 @@ from odoo.tools import float_repr
 
 from .. import const
 from ..centrapay import errors as cp_errors
+from ..centrapay.client import is_our_request
 from ..centrapay.line_items import Basket, parse_basket
 from ..centrapay.line_items import line_items as basket_line_items
-from ..centrapay.money import parse_minor_units
+from ..centrapay.money import to_minor_units
 from ..centrapay.qr import qr_data_uri
 from ..centrapay.status import map_payment_request, refunded_after
 from ..error_messages import centrapay_code_message, centrapay_error_message
@@ -568,7 +569,17 @@ class CentrapayPaymentRequest(models.Model):
         page = client.list_payment_requests_by_external_ref(
             self.external_ref, method.centrapay_merchant_account_id
         )
-        found = next((i for i in page.items if self._centrapay_is_ours(i)), None)
+        value = {
+            "amount": to_minor_units(
+                Decimal(float_repr(self.amount, self.currency_id.decimal_places)),
+                self.currency_id.name,
+            ),
+            "currency": self.currency_id.name,
+        }
+        found = next(
+            (i for i in page.items if is_our_request(i, self.external_ref, value)),
+            None,
+        )
         if found:
             self._centrapay_apply(client.get_payment_request(found["id"]))
             self._centrapay_void(reason="lost create")
@@ -576,22 +587,6 @@ class CentrapayPaymentRequest(models.Model):
             self._centrapay_set_status(
                 "error", self.env._("Centrapay never created this request.")
             )
-
-    def _centrapay_is_ours(self, item):
-        """Whether a listed Payment Request is this one: reference, amount, currency."""
-        value = item.get("value") if isinstance(item, dict) else None
-        if not isinstance(value, dict) or not isinstance(item.get("id"), str):
-            return False
-        if item.get("externalRef", self.external_ref) != self.external_ref:
-            return False
-        try:
-            minor = parse_minor_units(value.get("amount"))
-        except cp_errors.CentrapayError:
-            return False
-        expected = Decimal(float_repr(self.amount, self.currency_id.decimal_places))
-        return value.get("currency") == self.currency_id.name and minor == int(
-            expected.scaleb(self.currency_id.decimal_places)
-        )
 
     def _centrapay_lock(self, wait):
         """Lock this request's row for the transaction; False if another has it.

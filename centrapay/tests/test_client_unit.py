@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from centrapay.client import CentrapayClient, Page
+from centrapay.client import CentrapayClient, Page, is_our_request
 from centrapay.errors import (
     CentrapayAPIError,
     CentrapayBadRequest,
@@ -586,3 +586,31 @@ def test_the_budget_hook_runs_before_every_http_attempt():
     finally:
         server.shutdown()
         server.server_close()
+
+
+OURS = {
+    "id": "PR1",
+    "externalRef": "POS/1",
+    "value": {"amount": "1000", "currency": "NZD"},
+}
+CREATED = {"amount": "1000", "currency": "NZD"}
+
+
+@pytest.mark.parametrize(
+    "item, ours",
+    [
+        (OURS, True),
+        # Summaries may omit externalRef: E4 filtered on it already.
+        ({k: v for k, v in OURS.items() if k != "externalRef"}, True),
+        ({**OURS, "value": {"amount": 1000, "currency": "NZD"}}, True),
+        ({**OURS, "externalRef": "POS/2"}, False),
+        ({**OURS, "value": {"amount": "1001", "currency": "NZD"}}, False),
+        ({**OURS, "value": {"amount": "1000", "currency": "AUD"}}, False),
+        ({**OURS, "value": {"amount": "10.00", "currency": "NZD"}}, False),
+        ({**OURS, "value": None}, False),
+        ({**OURS, "id": ""}, False),
+        ({**OURS, "id": 7}, False),
+    ],
+)
+def test_is_our_request_needs_our_reference_amount_and_currency(item, ours):
+    assert is_our_request(item, "POS/1", CREATED) is ours
