@@ -1,5 +1,12 @@
 """Constants of the Centrapay integration, in one place."""
 
+# When a pending request is voided or given up, beside that decision.
+from .centrapay.pending import (  # noqa: F401
+    GIVE_UP_AFTER_SECONDS,
+    MAX_UNKNOWN_ERRORS,
+    POS_TIMEOUT_GRACE_SECONDS,
+)
+
 PRODUCTION_API_URL = "https://service.centrapay.com"
 PRODUCTION_JWKS_URL = "https://auth.centrapay.com/api/.well-known/jwks.json"
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8900"
@@ -12,8 +19,6 @@ DEFAULT_EXPIRY_SECONDS = 120
 # doc §15.5: the bounds are undocumented; these keep a patron's scan window sane.
 MIN_EXPIRY_SECONDS = 30
 MAX_EXPIRY_SECONDS = 900
-# doc §7.2: the POS gives up 5-10 s after the request's expiry, then voids.
-POS_TIMEOUT_GRACE_SECONDS = 7
 # A payment the cashier cancelled but the patron paid anyway is refunded when no
 # order line has claimed it this long after it was paid: a till that learned
 # "paid" saves its order within seconds; one that gave up never will.
@@ -84,10 +89,6 @@ POLL_PASS_SECONDS = 0.5
 # not running (the RPCs' ``poll_ms``); while it runs, the bus tells the till.
 POS_POLL_SECONDS = 1
 POLL_PASS_WINDOW_SECONDS = 2
-# Consecutive unknown outcomes before the request is voided (doc §7.3).
-MAX_UNKNOWN_ERRORS = 3
-# A request still pending this long after its expiry is abandoned (status error).
-GIVE_UP_AFTER_SECONDS = 600
 # The one retry policy for a request whose reads fail: 1, 2, 4 ... 30 s.
 RETRY_MAX_SECONDS = 30
 

@@ -14,6 +14,7 @@ from ..centrapay.client import is_our_request
 from ..centrapay.line_items import Basket, parse_basket
 from ..centrapay.line_items import line_items as basket_line_items
 from ..centrapay.money import to_minor_units
+from ..centrapay.pending import GIVE_UP_NEVER_CREATED, void_or_give_up
 from ..centrapay.qr import qr_data_uri
 from ..centrapay.status import map_payment_request, refunded_after
 from ..error_messages import centrapay_code_message, centrapay_error_message
@@ -582,11 +583,35 @@ class CentrapayPaymentRequest(models.Model):
         )
         if found:
             self._centrapay_apply(client.get_payment_request(found["id"]))
-            self._centrapay_void(reason="lost create")
-        elif self.create_date < fields.Datetime.now() - timedelta(minutes=2):
-            self._centrapay_set_status(
-                "error", self.env._("Centrapay never created this request.")
+        self._centrapay_void_or_give_up(found=bool(found))
+
+    def _centrapay_void_or_give_up(self, now=None, found=None):
+        """Void this pending request, or give it up, as ``void_or_give_up`` says.
+
+        ``found``: after a lost create's lookup, whether Centrapay listed it.
+        """
+        self.ensure_one()
+        step = void_or_give_up(
+            now=now or fields.Datetime.now(),
+            status=self.status,
+            created_at=self.create_date,
+            expires_at=self.expires_at or None,
+            unknown_errors=self.unknown_error_count,
+            void_requested=self.void_requested,
+            found=found,
+        )
+        if step.void:
+            self._centrapay_void(reason=step.void)
+        if not step.give_up or self.status not in const.PENDING_STATUSES:
+            return
+        if step.give_up == GIVE_UP_NEVER_CREATED:
+            message = self.env._("Centrapay never created this request.")
+        else:
+            message = self.env._(
+                "Centrapay could not be reached about this request; it was "
+                "abandoned. Check it in the Centrapay portal."
             )
+        self._centrapay_set_status("error", message)
 
     def _centrapay_lock(self, wait):
         """Lock this request's row for the transaction; False if another has it.
