@@ -118,7 +118,8 @@ class CentrapayPaymentActivity(models.Model):
                     cp_id,
                     number,
                     owner.id or None,
-                    str(item.get("type") or "")[:64] or None,
+                    # Lower case once, here: readers compare it as it is.
+                    str(item.get("type") or "")[:64].lower() or None,
                     self._centrapay_amount(value, currency) if currency else 0.0,
                     currency.id or None,
                     str(item.get("assetType") or "")[:128] or None,

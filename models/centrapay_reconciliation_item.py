@@ -125,23 +125,15 @@ class CentrapayReconciliationItem(models.Model):
     def _centrapay_compare(self, cp_id, request, activities):
         """The item's values for one Centrapay request (``request`` may be empty)."""
         request = request or self.env["centrapay.payment.request"]
-        money = [
-            a
-            for a in activities
-            if (a.activity_type or "").lower() in ("payment", "refund")
-        ]
+        money = [a for a in activities if a.activity_type in ("payment", "refund")]
         if (
             not money
             and not request.pos_payment_id
             and request.status not in ("paid", *const.PENDING_STATUSES)
         ):
             return None  # never paid, never recorded: nothing to reconcile
-        paid = sum(
-            a.amount for a in activities if (a.activity_type or "").lower() == "payment"
-        )
-        refunded = sum(
-            a.amount for a in activities if (a.activity_type or "").lower() == "refund"
-        )
+        paid = sum(a.amount for a in activities if a.activity_type == "payment")
+        refunded = sum(a.amount for a in activities if a.activity_type == "refund")
         if request.status == "paid" and not paid:
             # The ledger has not brought its activities yet.
             paid = request._centrapay_taken()

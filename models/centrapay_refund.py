@@ -309,7 +309,7 @@ class CentrapayRefund(models.Model):
     def _centrapay_from_ledger(self, activities):
         """Refund activities of our requests that Odoo did not make (outside Odoo)."""
         for activity in activities.filtered(
-            lambda a: (a.activity_type or "").lower() == "refund" and a.request_id
+            lambda a: a.activity_type == "refund" and a.request_id
         ):
             known = self.search(
                 [

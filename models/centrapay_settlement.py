@@ -222,7 +222,7 @@ class CentrapaySettlement(models.Model):
     def _compute_expected_amount(self):
         for settlement in self:
             expected = sum(
-                -act.amount if _is(act, "refund") else act.amount
+                -act.amount if act.activity_type == "refund" else act.amount
                 for act in settlement.activity_ids
             )
             currency = settlement.currency_id or settlement.company_id.currency_id
@@ -362,8 +362,8 @@ class CentrapaySettlement(models.Model):
                         ("asset_type", "=", settlement.asset_type),
                         ("company_id", "=", settlement.company_id.id),
                         "|",
-                        ("activity_type", "=ilike", "payment"),
-                        ("activity_type", "=ilike", "refund"),
+                        ("activity_type", "=", "payment"),
+                        ("activity_type", "=", "refund"),
                         ("occurred_at", "<", settlement.period_end),
                         (
                             "occurred_at",
@@ -376,7 +376,7 @@ class CentrapaySettlement(models.Model):
                 matched = candidates.filtered(
                     lambda act, s=settlement: (
                         act.occurred_at >= s.period_start
-                        if _is(act, "refund")
+                        if act.activity_type == "refund"
                         else _settlement_day(act, days) == s.settlement_date
                     )
                 )
@@ -654,10 +654,6 @@ def _datetime(value):
     """A Centrapay timestamp as Odoo stores it (whole seconds), or False."""
     parsed = parse_timestamp(value)
     return parsed.replace(microsecond=0) if parsed else False
-
-
-def _is(activity, kind):
-    return (activity.activity_type or "").lower() == kind
 
 
 def _text(value, limit=64):

@@ -9,6 +9,13 @@ from .common import CentrapayCommon, centrapay_method_vals
 
 @tagged("post_install", "-at_install")
 class TestCentrapayPaymentFlow(CentrapayCommon):
+    def test_an_activity_type_is_stored_in_lower_case(self):
+        stored = self.env["centrapay.payment.activity"]._centrapay_store(
+            [{"paymentRequestId": "cp-case", "activityNumber": 1, "type": "PayMent"}],
+            company=self.env.company,
+        )
+        self.assertEqual(stored.activity_type, "payment")
+
     def test_create_paid_recorded(self):
         state = self.create_request(12.5)
         self.assertEqual(state["status"], "new")
