@@ -666,15 +666,13 @@ class CentrapayEngine(models.AbstractModel):
         """
         # A refund in the feed is in the ledger already.
         self._centrapay_update_unlocked(
-            activities.filtered(
-                lambda a: (a.activity_type or "").lower() == "refund"
-            ).request_id,
+            activities.filtered(lambda a: a.activity_type == "refund").request_id,
             SQL("ledger_pending = false"),
         )
         # A request's own creation is no news: only what changes it (a payment,
         # a cancellation, an expiry) makes it worth a read.
         due = activities.filtered(
-            lambda a: (a.activity_type or "").lower() != "request"
+            lambda a: a.activity_type != "request"
         ).request_id.filtered(lambda r: r.status in const.PENDING_STATUSES)
         # First in line (NULLS FIRST), ahead of routine reads.
         self._centrapay_update_unlocked(
@@ -908,8 +906,7 @@ class CentrapayEngine(models.AbstractModel):
                         continue
                     final_types = {"payment", "paid", "cancellation", "expiry"}
                     if feed_ok and any(
-                        (a.activity_type or "").lower() in final_types
-                        for a in request.activity_ids
+                        a.activity_type in final_types for a in request.activity_ids
                     ):
                         request.ledger_pending = False
                         continue
