@@ -3,7 +3,6 @@ from . import centrapay_account
 from . import centrapay_engine
 from . import centrapay_payment_activity
 from . import centrapay_payment_request
-from . import centrapay_payment_request_ui
 from . import centrapay_payment_request_barcode
 from . import centrapay_payment_request_partial
 from . import centrapay_payment_request_conditions

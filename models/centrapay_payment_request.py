@@ -10,6 +10,7 @@ from odoo.tools import float_repr
 
 from .. import const
 from ..centrapay import errors as cp_errors
+from ..centrapay.branding import asset_types_of
 from ..centrapay.client import is_our_request
 from ..centrapay.line_items import Basket, parse_basket
 from ..centrapay.line_items import line_items as basket_line_items
@@ -91,6 +92,12 @@ class CentrapayPaymentRequest(models.Model):
     terminal_id = fields.Char(readonly=True)
     device_id = fields.Char(readonly=True)
     operator_id = fields.Char(readonly=True)
+    patron_not_present = fields.Boolean(
+        "Customer Not Present",
+        readonly=True,
+        help="Created for a customer who is not at the counter (phone order): "
+        "sent to Centrapay as patronNotPresent.",
+    )
     payment_method_id = fields.Many2one(
         "pos.payment.method",
         readonly=True,
@@ -269,6 +276,10 @@ class CentrapayPaymentRequest(models.Model):
     def _centrapay_apply(self, payment_request):
         """Apply what Centrapay says about this request (a read, create or void)."""
         self.ensure_one()
+        if self.status == "draft" and isinstance(payment_request, dict):
+            # The create's answer lists what the merchant config accepts (CP-CORE-3).
+            types = asset_types_of(payment_request.get("paymentOptions"))
+            self.payment_method_id._centrapay_learn_asset_types(types)
         mapped = map_payment_request(
             payment_request, refunded_by_void=self.refunded_by_void
         )
@@ -856,6 +867,9 @@ class CentrapayPaymentRequest(models.Model):
             "cancellation_reason": self.cancellation_reason or False,
             "error": self.last_error if self.status == "error" else False,
             "payment_uuid": self.pos_payment_uuid,
+            "patron_not_present": self.patron_not_present,
+            "terminal_id": self.terminal_id or False,
+            "device_id": self.device_id or False,
         }
 
     def _centrapay_notify_pos(self):
