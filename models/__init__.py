@@ -16,6 +16,5 @@ from . import pos_config
 from . import pos_order
 from . import pos_payment
 from . import pos_payment_method
-from . import pos_payment_method_brand
 from . import pos_session
 from . import centrapay_reconciliation_item_display

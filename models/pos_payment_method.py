@@ -1,7 +1,9 @@
+import base64
 import json
 import logging
 import math
 from decimal import Decimal
+from pathlib import Path
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -9,6 +11,7 @@ from odoo.tools import float_compare, float_repr
 
 from .. import const, error_messages
 from ..centrapay import errors as cp_errors
+from ..centrapay.branding import cashier_label
 from ..centrapay.client import CentrapayClient, shared_session
 from ..centrapay.line_items import parse_basket
 from ..centrapay.webhook import WebhookVerifier
@@ -20,8 +23,17 @@ _logger = logging.getLogger(__name__)
 _VERIFIERS = {}
 
 # Configuration that the POS may not change while a session is open, except the
-# credentials, which must be rotatable at any time.
-_ROTATABLE_FIELDS = {"centrapay_api_key"}
+# credentials, which must be rotatable at any time, and the asset types learned
+# from Centrapay, which are not configuration.
+_WRITABLE_WHILE_OPEN = {"centrapay_api_key", "centrapay_asset_types"}
+
+MARK_PNG = (
+    Path(__file__).resolve().parent.parent / "static/src/img/centrapay_mark_orange.png"
+)
+
+
+def centrapay_mark_b64():
+    return base64.b64encode(MARK_PNG.read_bytes())
 
 
 class PosPaymentMethod(models.Model):
@@ -105,16 +117,52 @@ class PosPaymentMethod(models.Model):
         compute="_compute_centrapay_webhook_url",
         help="Give this URL to Centrapay support to subscribe the webhooks.",
     )
+    # How the method looks to the cashier (CP-CORE-3, CP-POS-12): its button shows
+    # Centrapay's mark and the label of centrapay/branding.py.
+    centrapay_asset_types = fields.Char(
+        string="Accepted Assets",
+        readonly=True,
+        copy=False,
+        help="The asset types the merchant config accepts, as Centrapay listed "
+        "them on the last request created.",
+    )
+    centrapay_label = fields.Char(
+        string="Cashier Label",
+        compute="_compute_centrapay_label",
+        help="What the payment button says: Centrapay, or Farmlands when it is "
+        "the config's only option.",
+    )
+    centrapay_last_device_id = fields.Char(
+        string="Last Device ID", compute="_compute_centrapay_last_request"
+    )
+    centrapay_last_terminal_id = fields.Char(
+        string="Last Terminal ID", compute="_compute_centrapay_last_request"
+    )
 
     def _get_payment_terminal_selection(self):
         return super()._get_payment_terminal_selection() + [("centrapay", "Centrapay")]
 
     @api.model
     def _load_pos_data_fields(self, config_id):
-        return super()._load_pos_data_fields(config_id) + ["centrapay_expiry_seconds"]
+        return super()._load_pos_data_fields(config_id) + [
+            "centrapay_expiry_seconds",
+            "centrapay_label",
+        ]
 
     def _is_write_forbidden(self, fields):
-        return super()._is_write_forbidden(fields - _ROTATABLE_FIELDS)
+        return super()._is_write_forbidden(fields - _WRITABLE_WHILE_OPEN)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        methods = super().create(vals_list)
+        methods._centrapay_set_mark()
+        return methods
+
+    def write(self, vals):
+        res = super().write(vals)
+        if "use_payment_terminal" in vals or "image" in vals:
+            self._centrapay_set_mark()
+        return res
 
     @api.onchange("centrapay_environment")
     def _onchange_centrapay_environment(self):
@@ -201,7 +249,40 @@ class PosPaymentMethod(models.Model):
                     )
                 )
 
+    @api.depends("centrapay_asset_types")
+    def _compute_centrapay_label(self):
+        for method in self:
+            types = (method.centrapay_asset_types or "").split(",")
+            method.centrapay_label = cashier_label(types)
+
+    def _compute_centrapay_last_request(self):
+        Request = self.env["centrapay.payment.request"].sudo()
+        for method in self:
+            last = Request.browse()
+            if method.id:
+                last = Request.search(
+                    [("payment_method_id", "=", method.id)], limit=1, order="id desc"
+                )
+            # Empty (False) when the method has made no request yet.
+            method.centrapay_last_device_id = last.device_id or False
+            method.centrapay_last_terminal_id = last.terminal_id or False
+
     # --- Configuration helpers ----------------------------------------------------
+
+    def _centrapay_set_mark(self):
+        """Centrapay's mark in place of the generic terminal icon, unless set."""
+        plain = self.filtered(
+            lambda m: m.use_payment_terminal == "centrapay" and not m.image
+        )
+        if plain:
+            plain.write({"image": centrapay_mark_b64()})
+
+    def _centrapay_learn_asset_types(self, asset_types):
+        """Keep the accepted asset types Centrapay listed, when they changed."""
+        value = ",".join(sorted(set(asset_types)))
+        for method in self:
+            if value and method.centrapay_asset_types != value:
+                method.sudo().centrapay_asset_types = value
 
     def _centrapay_currency(self):
         self.ensure_one()
