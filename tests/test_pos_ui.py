@@ -10,7 +10,7 @@ from odoo import Command
 from odoo.tests import tagged
 
 from ..centrapay.line_items import OTHER_TENDERS, ROUNDING
-from ..centrapay.qr_decode import decode_qr_data_uri
+from ..centrapay.tests.qr_decode import decode_qr_data_uri
 from ..models.pos_payment_method import centrapay_mark_b64
 from .common import CentrapayCommon, centrapay_method_vals
 

@@ -14,7 +14,7 @@ from odoo.tests import tagged
 
 from ..centrapay.client import CentrapayClient
 from ..centrapay.line_items import OTHER_TENDERS
-from ..centrapay.qr_decode import decode_qr_data_uri
+from ..centrapay.tests.qr_decode import decode_qr_data_uri
 from .common import CentrapayHttpCommon
 from .test_error_messages import CANCELLATION_REASONS
 

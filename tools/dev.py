@@ -30,7 +30,7 @@ CACHE = Path(
 )
 ENTERPRISE_LICENSES = {"OEEL-1", "OPL-1"}
 PY = os.environ.get("POS_CENTRAPAY_PYTHON") or shutil.which("python3.11") or "python3"
-# Tests read back the rendered QR code (centrapay/qr_decode.py): an SVG renderer
+# Tests read back the rendered QR code (centrapay/tests/qr_decode.py): an SVG renderer
 # (on Debian's libcairo2) and a QR decoder, both wheels.
 QR_READER_REQUIREMENTS = ["cairosvg==2.9.1", "zxing-cpp==3.1.1"]
 QR_READER_DEBIAN_PACKAGES = ["libcairo2"]

@@ -7,8 +7,8 @@ import pytest
 
 from centrapay.client import CentrapayClient
 from centrapay.qr import qr_data_uri
-from centrapay.qr_decode import decode_qr_data_uri, render_svg_data_uri
 from centrapay.sandbox.server import Sandbox
+from centrapay.tests.qr_decode import decode_qr_data_uri, render_svg_data_uri
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,10 @@
-"""Read back a rendered QR code (test support; CP-CORE-5, CP-FLOW-3).
+"""Read back a rendered QR code (CP-CORE-5, CP-FLOW-3).
 
 The QR code the POS and the customer display show is an SVG data URI
 (``centrapay/qr.py``). This renders that SVG to pixels with a real SVG renderer
 (CairoSVG: the modules' path data, the white plate and the embedded Centrapay
 mark that covers part of the code) and decodes the picture with ZXing, as a
-phone's camera would. The test tooling installs both; production never imports
-this module.
+phone's camera would. The test tooling installs both.
 """
 
 from __future__ import annotations
