@@ -16,7 +16,6 @@ import math
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,7 +29,6 @@ from .errors import WebhookVerificationError
 __all__ = [
     "DEFAULT_JWKS_URL",
     "ERROR_CODES",
-    "NotificationDeduplicator",
     "WebhookVerificationError",
     "WebhookVerifier",
 ]
@@ -237,7 +235,7 @@ class WebhookVerifier:
 
         ``raw_body`` must be the exact bytes received: the hash covers them, not
         a re-serialisation. Raises :class:`WebhookVerificationError`. Does not
-        deduplicate (see :class:`NotificationDeduplicator`).
+        deduplicate.
         """
         if not isinstance(raw_body, bytes | bytearray | memoryview):
             raise TypeError("raw_body must be bytes")
@@ -345,39 +343,3 @@ class WebhookVerifier:
             if isinstance(decoded, dict):
                 notification["data"] = decoded
         return notification
-
-
-class NotificationDeduplicator:
-    """Bounded in-memory set of seen notification ids (doc §11.1: at least once).
-
-    For standalone integrators; persistent stores should dedupe in their DB.
-    """
-
-    def __init__(self, max_size: int = 10_000) -> None:
-        if max_size <= 0:
-            raise ValueError("max_size must be positive")
-        self.max_size = max_size
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def is_duplicate(self, notification_id: str) -> bool:
-        """Record ``notification_id``; return True if it was already recorded."""
-        with self._lock:
-            if notification_id in self._seen:
-                self._seen.move_to_end(notification_id)
-                return True
-            self._seen[notification_id] = None
-            if len(self._seen) > self.max_size:
-                self._seen.popitem(last=False)
-            return False
-
-    def forget(self, notification_id: str) -> None:
-        """Drop an id, e.g. when processing failed and a redelivery must run."""
-        with self._lock:
-            self._seen.pop(notification_id, None)
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def __contains__(self, notification_id: object) -> bool:
-        return notification_id in self._seen

@@ -9,7 +9,8 @@ import requests
 
 from centrapay.client import CentrapayClient
 from centrapay.errors import WebhookVerificationError
-from centrapay.webhook import NotificationDeduplicator, WebhookVerifier
+from centrapay.tests.notification_dedupe import NotificationDeduplicator
+from centrapay.webhook import WebhookVerifier
 
 AUD = "https://pos.example.com/centrapay/webhook"
 BODY = json.dumps(

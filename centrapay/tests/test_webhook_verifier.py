@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from centrapay.errors import WebhookVerificationError
-from centrapay.webhook import ERROR_CODES, NotificationDeduplicator, WebhookVerifier
+from centrapay.tests.notification_dedupe import NotificationDeduplicator
+from centrapay.webhook import ERROR_CODES, WebhookVerifier
 
 AUD = "https://pos.example.com/centrapay/webhook"
 NOW = 1_700_000_000.0
