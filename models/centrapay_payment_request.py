@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import float_repr
+from odoo.tools import SQL, float_repr
 
 from .. import const
 from ..centrapay import errors as cp_errors
@@ -19,6 +19,7 @@ from ..centrapay.pending import GIVE_UP_NEVER_CREATED, void_or_give_up
 from ..centrapay.qr import qr_data_uri
 from ..centrapay.status import map_payment_request, refunded_after
 from ..error_messages import centrapay_code_message, centrapay_error_message
+from ..locks import lock_rows
 
 _logger = logging.getLogger(__name__)
 
@@ -632,15 +633,13 @@ class CentrapayPaymentRequest(models.Model):
         """
         self.ensure_one()
         self.flush_recordset()
-        query = (
-            "SELECT id FROM centrapay_payment_request WHERE id = %s FOR NO KEY UPDATE"
-        )
-        if not wait:
-            query += " SKIP LOCKED"
         # Changed since this transaction began (the engine read it meanwhile):
         # the caller's RPC fails to serialize and Odoo runs it again, as it
         # does for any conflict; expected, so not logged as a bad query.
-        self.env.cr.execute(query, [self.id], log_exceptions=False)
+        self.env.cr.execute(
+            lock_rows(self._table, SQL("id = %s", self.id), no_key=True, wait=wait),
+            log_exceptions=False,
+        )
         locked = bool(self.env.cr.fetchone())
         if locked:
             self.invalidate_recordset()

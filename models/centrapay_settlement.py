@@ -11,6 +11,7 @@ from odoo.tools import SQL
 from .. import const
 from ..centrapay import errors as cp_errors
 from ..centrapay.status import parse_timestamp
+from ..locks import lock_rows
 
 _logger = logging.getLogger(__name__)
 
@@ -551,18 +552,20 @@ class CentrapaySettlement(models.Model):
         try:
             with self.pool.cursor() as cr:
                 cr.execute(
-                    SQL(
-                        """
-                        SELECT id FROM centrapay_account
-                         WHERE key = %s AND (settlement_next_at IS NULL
-                                             OR settlement_next_at <= %s
-                                             -- set for a longer period
-                                             OR settlement_next_at > %s)
-                           FOR UPDATE SKIP LOCKED
-                        """,
-                        key,
-                        now,
-                        now + timedelta(seconds=period),
+                    lock_rows(
+                        "centrapay_account",
+                        SQL(
+                            """
+                            key = %s AND (settlement_next_at IS NULL
+                                          OR settlement_next_at <= %s
+                                          -- set for a longer period
+                                          OR settlement_next_at > %s)
+                            """,
+                            key,
+                            now,
+                            now + timedelta(seconds=period),
+                        ),
+                        no_key=False,
                     ),
                     log_exceptions=False,
                 )
@@ -628,8 +631,9 @@ class CentrapaySettlement(models.Model):
             account = self.env["centrapay.account"].sudo()._centrapay_for_key(key[0])
             # Wait for an engine reading them now, and keep it off meanwhile.
             self.env.cr.execute(
-                "SELECT id FROM centrapay_account WHERE id = %s FOR UPDATE",
-                [account.id],
+                lock_rows(
+                    account._table, SQL("id = %s", account.id), no_key=False, wait=True
+                )
             )
             try:
                 self.sudo()._centrapay_sync_settlements(method.sudo(), interactive=True)
