@@ -16,6 +16,7 @@ from odoo.tools import SQL
 
 from .. import const
 from ..centrapay import errors as cp_errors
+from ..locks import lock_rows
 
 _logger = logging.getLogger(__name__)
 
@@ -164,12 +165,10 @@ class CentrapayEngine(models.AbstractModel):
             env = self.env(cr=cr, su=True)
             record = env[model].browse(row_id)
             cr.execute(
-                SQL(
-                    "SELECT id FROM %s WHERE id = %s AND %s "
-                    "FOR NO KEY UPDATE SKIP LOCKED",
-                    SQL.identifier(record._table),
-                    row_id,
-                    condition or SQL("TRUE"),
+                lock_rows(
+                    record._table,
+                    SQL("id = %s AND %s", row_id, condition or SQL("TRUE")),
+                    no_key=True,
                 ),
                 log_exceptions=False,
             )
@@ -382,19 +381,20 @@ class CentrapayEngine(models.AbstractModel):
                 account_id = account._centrapay_for_key(key).id
                 # An account row another pass holds is being read: skip it.
                 cr.execute(
-                    """
-                    UPDATE centrapay_account SET polled_at = %s
-                     WHERE id = (SELECT id FROM centrapay_account
-                                  WHERE id = %s
-                                    AND (polled_at IS NULL OR polled_at <= %s)
-                                    FOR UPDATE SKIP LOCKED)
-                    RETURNING id
-                    """,
-                    [
+                    SQL(
+                        "UPDATE centrapay_account SET polled_at = %s"
+                        " WHERE id = (%s) RETURNING id",
                         now,
-                        account_id,
-                        now - timedelta(seconds=const.POLL_PASS_SECONDS),
-                    ],
+                        lock_rows(
+                            "centrapay_account",
+                            SQL(
+                                "id = %s AND (polled_at IS NULL OR polled_at <= %s)",
+                                account_id,
+                                now - timedelta(seconds=const.POLL_PASS_SECONDS),
+                            ),
+                            no_key=False,
+                        ),
+                    ),
                     log_exceptions=False,
                 )
                 taken = bool(cr.fetchone())
@@ -688,14 +688,14 @@ class CentrapayEngine(models.AbstractModel):
         cr = requests.env.cr
         cr.execute(
             SQL(
-                """
-                UPDATE centrapay_payment_request SET %s
-                 WHERE id IN (SELECT id FROM centrapay_payment_request
-                               WHERE id = ANY(%s) FOR NO KEY UPDATE %s)
-                """,
+                "UPDATE centrapay_payment_request SET %s WHERE id IN (%s)",
                 assignments,
-                requests.ids,
-                SQL() if wait else SQL("SKIP LOCKED"),
+                lock_rows(
+                    "centrapay_payment_request",
+                    SQL("id = ANY(%s)", requests.ids),
+                    no_key=True,
+                    wait=wait,
+                ),
             ),
             # A row changed since this transaction began: the caller's
             # serialization failure, handled there (tried again next pass).
@@ -831,35 +831,9 @@ class CentrapayEngine(models.AbstractModel):
     def _centrapay_process(self, request, interval):
         """One step for one locked, pending request."""
         now = _clock()
-        # The POS gave up this long after the expiry it was shown.
-        pos_timeout = request.expires_at and request.expires_at + timedelta(
-            seconds=const.POS_TIMEOUT_GRACE_SECONDS
-        )
         request._centrapay_refresh()
         if request.status in const.PENDING_STATUSES:
-            too_unclear = request.unknown_error_count >= const.MAX_UNKNOWN_ERRORS
-            if (
-                too_unclear
-                or (pos_timeout and now >= pos_timeout)
-                or (request.void_requested and request.status == "new")
-            ):
-                request._centrapay_void(
-                    reason="status unknown" if too_unclear else "POS timeout"
-                )
-        started = request.expires_at or request.create_date
-        if request.status in const.PENDING_STATUSES and now >= started + timedelta(
-            seconds=const.GIVE_UP_AFTER_SECONDS
-        ):
-            # Centrapay expires every request it knows: one still pending this
-            # long after its expiry cannot be read at all. Stop, and say so.
-            request._centrapay_set_status(
-                "error",
-                self.env._(
-                    "Centrapay could not be reached about this request; it was "
-                    "abandoned. Check it in the Centrapay portal."
-                ),
-            )
-            return
+            request._centrapay_void_or_give_up(now)
         if request.status in const.PENDING_STATUSES:
             delay = interval
             if request.error_count:
