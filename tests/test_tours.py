@@ -41,6 +41,17 @@ class TestCentrapayTours(CentrapayHttpCommon):
         self.assertEqual(retried.status, "paid")
         self.assertEqual(retried.pos_payment_uuid, cancelled.pos_payment_uuid)
 
+    def test_timers_stop(self):
+        """Each timer of the POS terminal stops: the status reads on a final
+        state, while the bus is up they slow down, and a create that cannot
+        reach the server is tried a bounded number of times and stops when
+        its line is removed (the tour counts the till's calls)."""
+        self.start_pos_tour("CentrapayTimersTour")
+        requests = self.Request.search(
+            [("payment_method_id", "=", self.centrapay_method.id)]
+        )
+        self.assertEqual(requests.mapped("status"), ["cancelled"])
+
     def test_expire(self):
         self.start_pos_tour("CentrapayExpireTour")
         request = self.Request.search(

@@ -8,7 +8,7 @@ import * as TextInputPopup from "@point_of_sale/../tests/tours/utils/text_input_
 import * as TicketScreen from "@point_of_sale/../tests/tours/utils/ticket_screen_util";
 import {registry} from "@web/core/registry";
 
-const {openPaymentScreen, startCentrapayPayment} = Centrapay;
+const {noMoreCalls, openPaymentScreen, pause, startCentrapayPayment} = Centrapay;
 
 function finishPaidOrder() {
     // The POS validates a fully paid terminal order by itself.
@@ -32,19 +32,95 @@ registry.category("web_tour.tours").add("CentrapaySmokeTour", {
 
 registry.category("web_tour.tours").add("CentrapayPayTour", {
     steps: () =>
-        [startCentrapayPayment(), Centrapay.sandbox("pay"), finishPaidOrder()].flat(
-            Infinity
-        ),
+        [
+            openPaymentScreen(),
+            Centrapay.countCentrapayCalls(),
+            PaymentScreen.clickPaymentMethod("Centrapay"),
+            Centrapay.qrIsShown(),
+            Centrapay.sandbox("pay"),
+            finishPaidOrder(),
+            // Paid: the status reads stopped.
+            noMoreCalls("centrapay_get_status", 5000),
+        ].flat(Infinity),
 });
 
-/** A step that passes after ``ms``: lets a late popup show up, if any. */
-function pause(ms) {
-    return {
-        content: `wait ${ms} ms`,
-        trigger: "body",
-        run: () => new Promise((resolve) => setTimeout(resolve, ms)),
-    };
-}
+const CANCEL_ON_QR = {
+    content: "the cashier cancels",
+    trigger: ".modal .centrapay-cancel",
+    run: "click",
+};
+
+const RETRY = {
+    content: "the cashier tries again",
+    trigger: ".paymentline .send_payment_request:contains('Retry')",
+    run: "click",
+};
+
+/** Every timer of the terminal stops (tests/test_tours.py, test_timers_stop). */
+registry.category("web_tour.tours").add("CentrapayTimersTour", {
+    steps: () =>
+        [
+            openPaymentScreen(),
+            Centrapay.countCentrapayCalls(),
+            Centrapay.busDown(),
+            PaymentScreen.clickPaymentMethod("Centrapay"),
+            Centrapay.qrIsShown(),
+            // The bus down: the till reads every 2 s.
+            Centrapay.callsReach("centrapay_get_status", 2),
+            Centrapay.busState("CONNECTED"),
+            // The read already due, then one every 15 s at most.
+            pause(2500),
+            noMoreCalls("centrapay_get_status", 8000),
+            Centrapay.busState("DISCONNECTED"),
+            // A final state (the cashier's cancel): no more reads.
+            CANCEL_ON_QR,
+            Centrapay.qrIsClosed(),
+            noMoreCalls("centrapay_get_status", 5000),
+            // A create that cannot reach the server is tried again 4 times,
+            // after 2, 4, 8 and 16 s, then the cashier is told.
+            {
+                content: "the Odoo server cannot be reached",
+                trigger: ".pos",
+                run: () => {
+                    window.centrapayOffline = ["centrapay_create_request"];
+                    window.centrapayCalls = {};
+                },
+            },
+            RETRY,
+            {
+                content: "the cashier is told the server cannot be reached",
+                trigger: ".modal-body:contains('Could not reach the Odoo server')",
+                timeout: 45000,
+            },
+            {
+                content: "after 5 tries",
+                trigger: "body",
+                run: () => {
+                    const tries = window.centrapayCalls.centrapay_create_request;
+                    if (tries !== 5) {
+                        throw new Error(`${tries} creates`);
+                    }
+                },
+            },
+            noMoreCalls("centrapay_create_request", 5000),
+            Dialog.confirm(),
+            // The line removed while its create waits to be tried again.
+            RETRY,
+            Centrapay.callsReach("centrapay_create_request", 6),
+            {
+                content: "the cashier removes the line",
+                trigger:
+                    ".paymentlines .paymentline .payment-infos:contains('Centrapay') ~ .delete-button",
+                run: "click",
+            },
+            {
+                content: "the line is gone",
+                trigger:
+                    ".paymentlines:not(:has(.payment-infos:contains('Centrapay')))",
+            },
+            noMoreCalls("centrapay_create_request", 5000),
+        ].flat(Infinity),
+});
 
 registry.category("web_tour.tours").add("CentrapayCancelTour", {
     steps: () =>
@@ -99,7 +175,12 @@ registry.category("web_tour.tours").add("CentrapayExpireTour", {
 registry.category("web_tour.tours").add("CentrapayUnreadableStatusTour", {
     steps: () =>
         [
-            startCentrapayPayment(),
+            openPaymentScreen(),
+            Centrapay.countCentrapayCalls(),
+            // Only reads learn that the server refuses: no push comes.
+            Centrapay.busDown(),
+            PaymentScreen.clickPaymentMethod("Centrapay"),
+            Centrapay.qrIsShown(),
             {
                 content: "the QR waits while the server still answers",
                 trigger: ".centrapay-qr-dialog[data-status='new']",
@@ -126,6 +207,8 @@ registry.category("web_tour.tours").add("CentrapayUnreadableStatusTour", {
                 trigger:
                     ".paymentline .centrapay-outcome:contains('Payment status unknown')",
             },
+            // An error the cashier must see: no more reads.
+            noMoreCalls("centrapay_get_status", 5000),
         ].flat(Infinity),
 });
 

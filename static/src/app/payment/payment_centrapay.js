@@ -1,11 +1,25 @@
+/**
+ * The Centrapay terminal of the POS: the QR Code Flow and the barcode flow
+ * (CP-FLOW-4 to CP-FLOW-6). The Odoo server talks to Centrapay; the POS shows
+ * the QR code of the request's url (or takes the customer's code) and waits
+ * for the server to say the request is final. The QR screen and the customer
+ * display say its status in words until the end: the final word stays
+ * readable a moment before the QR code closes, while the payment line
+ * completes at once.
+ */
 import {AlertDialog} from "@web/core/confirmation_dialog/confirmation_dialog";
+import {WORKER_STATE} from "@bus/workers/websocket_worker";
+import {
+    CENTRAPAY_FINAL_STATUSES,
+    centrapayOutcome,
+    centrapayQrPaymentData,
+} from "@pos_centrapay/common/centrapay_status";
 import {ConnectionLostError} from "@web/core/network/rpc";
 import {
     centrapayBasket,
     centrapayLineItems,
 } from "@pos_centrapay/app/payment/centrapay_basket";
 import {CentrapayQrDialog} from "@pos_centrapay/app/components/centrapay_qr_dialog/centrapay_qr_dialog";
-import {centrapayOutcome} from "@pos_centrapay/common/centrapay_status";
 import {PaymentInterface} from "@point_of_sale/app/payment/payment_interface";
 import {SelectionPopup} from "@point_of_sale/app/utils/input_popups/selection_popup";
 import {TextInputPopup} from "@point_of_sale/app/utils/input_popups/text_input_popup";
@@ -15,12 +29,29 @@ import {reactive} from "@odoo/owl";
 import {register_payment_method} from "@point_of_sale/app/store/pos_store";
 import {uuidv4} from "@point_of_sale/utils";
 
-// The bus pushes every change; this slow poll only matters when the websocket is
-// down (and in tests, where Odoo disables it).
-const FALLBACK_POLL_MS = 2000;
+// How long the final word (Paid, Cancelled, Expired) stays on the QR screen.
+export const CENTRAPAY_FINAL_WORD_MS = 1500;
+// The bus pushes every change and the status reads are its fallback, one timer
+// per waiting line. While the bus is down the till reads every 2 s, waiting
+// twice as long after each read that did not reach the server, up to 30 s.
+// While the bus is up it reads only as often as the server's last answer asks
+// (``poll_ms``: a second on a server whose status engine is not running, where
+// the tills' reads drive it; never while it runs), and once at the POS timeout
+// to void; after that void, every 15 s until the final word comes.
+const POLL_MS = 2000;
+const POLL_BUS_UP_MS = 15000;
+const POLL_MAX_MS = 30000;
+// "No read before the POS timeout" (the timer is capped at the timeout).
+const NO_READ_MS = 24 * 3600 * 1000;
 // Refused status reads in a row after which the till stops waiting: the server
 // no longer answers for this request (e.g. its session was closed).
 const MAX_REFUSED_READS = 2;
+// A create that did not reach the server, for a line whose request may be paid
+// already, is tried again after 2, 4, 8 and 16 s; then the cashier is told.
+const CREATE_RETRIES = 4;
+// Past the POS timeout, a till that has not reached the server for 2 minutes
+// stops and says the status is unknown (the server's engine voids the request).
+const UNREACHABLE_GIVE_UP_MS = 120000;
 
 /** The order's Centrapay line still waiting for its request, e.g. after a reload. */
 export function findPendingCentrapayLine(order) {
@@ -34,23 +65,50 @@ export function findPendingCentrapayLine(order) {
     );
 }
 
-/**
- * Centrapay QR Code Flow. The Odoo server talks to Centrapay; the POS only shows
- * the QR code of the request's url and waits for the server to say it is final.
- */
 export class PaymentCentrapay extends PaymentInterface {
     setup() {
         super.setup(...arguments);
-        // Payment line uuid -> {state, resolve, timers, closeDialog}
+        // Payment line uuid -> {id, line, state, resolve, timer, closeDialog, ...}
         this.waits = {};
         this.lastWaitId = 0;
+        // Payment line uuid -> {timer, resolve}: a create waiting to be tried again.
+        this.pauses = {};
         // Lines whose cancel came while their request was being created.
         this.cancelledDuringCreate = new Set();
+        // Payment line uuid -> {close, timer, line}: a final QR screen still shown.
+        this.lingering = {};
+        this.errorsAfterLinger = [];
+        // The bus went down: the waiting lines read at the bus-down pace now,
+        // not at their next read planned while it delivered.
+        this._onBusState = ({detail}) => {
+            if (detail !== WORKER_STATE.CONNECTED) {
+                for (const wait of Object.values(this.waits)) {
+                    if (wait.timer && wait.delay > POLL_MS) {
+                        this._readLater(wait, POLL_MS);
+                    }
+                }
+            }
+        };
+        this.env.services.bus_service.addEventListener(
+            "worker_state_updated",
+            this._onBusState
+        );
     }
 
     // The terminal lives on a reactive record: compare ids, not (proxied) objects.
     _isCurrent(wait) {
         return Boolean(wait) && this.waits[wait.line.uuid]?.id === wait.id;
+    }
+
+    /** The line was removed, or its order deleted or finalized. */
+    _lineGone(line) {
+        const order = line.pos_order_id;
+        return (
+            !order ||
+            order.finalized ||
+            !order.payment_ids.some((payment) => payment.uuid === line.uuid) ||
+            !this.pos.models["pos.order"].some((other) => other.uuid === order.uuid)
+        );
     }
 
     async send_payment_request(uuid) {
@@ -66,9 +124,19 @@ export class PaymentCentrapay extends PaymentInterface {
         const create = () =>
             this._call("centrapay_create_request", this._createData(order, line));
         let state = await create();
-        // Offline with a request already sent, it may still be paid: keep asking.
-        while (state?.offline && line.centrapay_request_id) {
-            await new Promise((resolve) => setTimeout(resolve, FALLBACK_POLL_MS));
+        // Offline with a request already sent, it may still be paid: ask again a
+        // few times, unless the cashier cancels or the line goes away.
+        for (
+            let attempt = 0;
+            state?.offline && line.centrapay_request_id && attempt < CREATE_RETRIES;
+            attempt++
+        ) {
+            if (
+                !(await this._pause(uuid, POLL_MS * 2 ** attempt)) ||
+                this._lineGone(line)
+            ) {
+                return false;
+            }
             state = await create();
         }
         if (!state || state.error) {
@@ -99,6 +167,26 @@ export class PaymentCentrapay extends PaymentInterface {
         return this._waitForFinal(line, state);
     }
 
+    /** Resolves true after ``ms``, or false at once if the line's wait is ended. */
+    _pause(uuid, ms) {
+        return new Promise((resolve) => {
+            const timer = setTimeout(() => {
+                delete this.pauses[uuid];
+                resolve(true);
+            }, ms);
+            this.pauses[uuid] = {timer, resolve};
+        });
+    }
+
+    _endPause(uuid) {
+        const pause = this.pauses[uuid];
+        if (pause) {
+            delete this.pauses[uuid];
+            clearTimeout(pause.timer);
+            pause.resolve(false);
+        }
+    }
+
     /** What the create RPC gets for a line; ``extra``: e.g. the patron's code. */
     _createData(order, line, extra = {}) {
         return {
@@ -115,10 +203,19 @@ export class PaymentCentrapay extends PaymentInterface {
         };
     }
 
+    /**
+     * Core's payment screen calls this (the line's Cancel, its removal, and
+     * the QR screen's Cancel through ``_cancelFromDialog``) and sets the
+     * line's status from the answer: true when the request was voided.
+     */
     async send_payment_cancel(order, uuid) {
         await super.send_payment_cancel(...arguments);
+        this._endPause(uuid);
         const line = order.get_paymentline_by_uuid(uuid);
         const wait = this.waits[uuid];
+        if (line) {
+            line.centrapay_outcome = false;
+        }
         if (!line?.centrapay_request_id) {
             // The request is still being created: void it as soon as it exists.
             this.cancelledDuringCreate.add(uuid);
@@ -156,13 +253,26 @@ export class PaymentCentrapay extends PaymentInterface {
         if (this._isCurrent(wait)) {
             this._askServer(wait, "centrapay_get_status", {quiet: true});
         } else if (state.status === "paid") {
+            // Nothing follows this line (e.g. its create was being retried):
+            // complete it as a terminal whose resolver was lost does
+            // (pos_viva_wallet), through core's handle_payment_response.
             this._call(
                 "centrapay_get_status",
                 line.centrapay_request_id,
                 this.pos.session.id
-            ).then(() => line.set_payment_status("done"));
+            ).then((paid) => {
+                if (paid?.status === "paid" && !this._lineGone(line)) {
+                    this._recordPaid(line, paid);
+                    line.handle_payment_response(true);
+                }
+            });
         }
         return state.status !== "paid";
+    }
+
+    /** The QR screen's Cancel, its x or Escape: core's cancel, on the payment screen. */
+    _cancelFromDialog(line) {
+        this.env.bus.trigger("CENTRAPAY:CANCEL", {line});
     }
 
     /**
@@ -346,8 +456,18 @@ export class PaymentCentrapay extends PaymentInterface {
     }
 
     close() {
+        this.env.services.bus_service.removeEventListener(
+            "worker_state_updated",
+            this._onBusState
+        );
+        for (const uuid of Object.keys(this.pauses)) {
+            this._endPause(uuid);
+        }
         for (const uuid of Object.keys(this.waits)) {
             this._stopWaiting(uuid);
+        }
+        for (const uuid of Object.keys(this.lingering)) {
+            this._closeLingering(uuid);
         }
     }
 
@@ -418,26 +538,25 @@ export class PaymentCentrapay extends PaymentInterface {
     }
 
     _waitForFinal(line, serverState) {
+        this._closeLingering(line.uuid);
         const state = reactive({...serverState, deadline: this._deadline(serverState)});
         return new Promise((resolve) => {
-            const wait = {id: ++this.lastWaitId, line, state, resolve, timers: []};
+            const wait = {id: ++this.lastWaitId, line, state, resolve, refusals: 0};
             this.waits[line.uuid] = wait;
             if (state.final) {
                 this._settle(line, state, wait);
                 return;
             }
-            line.qrPaymentData = {
-                name: line.payment_method_id.name,
-                amount: this.env.utils.formatCurrency(line.amount),
-                qrCode: state.qr,
-            };
+            // No QR code for the customer display in the barcode flow: the
+            // customer shows theirs.
+            line.qrPaymentData =
+                state.flow === "barcode" ? null : this._qrPaymentData(line, state);
             wait.closeDialog = this.env.services.dialog.add(
                 CentrapayQrDialog,
                 {
                     state,
                     amount: this.env.utils.formatCurrency(line.amount),
-                    onCancel: () =>
-                        this.pos.get_order() && this._cancelFromDialog(line),
+                    onCancel: () => this._cancelFromDialog(line),
                 },
                 {
                     // Closing the QR (its x, Escape) abandons it: void (doc §7.2).
@@ -449,38 +568,96 @@ export class PaymentCentrapay extends PaymentInterface {
                     },
                 }
             );
-            wait.timers.push(
-                setInterval(
-                    () => this._askServer(wait, "centrapay_get_status"),
-                    FALLBACK_POLL_MS
-                )
-            );
             // The POS gives up a few seconds after expiry (doc §7.2) and voids.
-            const timeoutMs =
-                state.deadline - Date.now() + (state.pos_timeout_seconds || 7) * 1000;
-            wait.timers.push(
-                setTimeout(() => {
-                    wait.state.centrapay_ended_by = "timeout";
-                    this._askServer(wait, "centrapay_cancel_request");
-                }, timeoutMs)
-            );
+            wait.timeoutAt = state.deadline + (state.pos_timeout_seconds || 7) * 1000;
+            this._readLater(wait, this._readDelay(wait, serverState));
         });
     }
 
-    async _cancelFromDialog(line) {
-        const order = line.pos_order_id;
-        line.set_payment_status("waitingCancel");
-        line.centrapay_outcome = false;
-        const cancelled = await this.send_payment_cancel(order, line.uuid);
-        line.set_payment_status(cancelled ? "retry" : "waitingCard");
-        if (cancelled) {
-            this.pos.paymentTerminalInProgress = false;
+    _qrPaymentData(line, state) {
+        return centrapayQrPaymentData({
+            name: line.payment_method_id.centrapay_label || line.payment_method_id.name,
+            amount: this.env.utils.formatCurrency(line.amount),
+            state,
+        });
+    }
+
+    /** The wait's one timer: its next status read, or the void at the POS timeout. */
+    _readLater(wait, delay) {
+        clearTimeout(wait.timer);
+        wait.delay = delay;
+        const untilTimeout = wait.voided ? delay : wait.timeoutAt - Date.now();
+        wait.timer = setTimeout(
+            () => this._read(wait),
+            Math.max(0, Math.min(delay, untilTimeout))
+        );
+    }
+
+    async _read(wait) {
+        if (!this._isCurrent(wait)) {
+            return;
         }
+        if (this._lineGone(wait.line)) {
+            this._stopWaiting(wait.line.uuid);
+            wait.resolve(false);
+            return;
+        }
+        const timedOut = Date.now() >= wait.timeoutAt;
+        if (
+            timedOut &&
+            wait.unreachableSince &&
+            Date.now() - wait.unreachableSince >= UNREACHABLE_GIVE_UP_MS
+        ) {
+            this._settle(
+                wait.line,
+                {
+                    status: "error",
+                    error: _t("Could not reach the Odoo server. Check the connection."),
+                    centrapay_ended_by: "unreadable",
+                },
+                wait
+            );
+            return;
+        }
+        let state;
+        if (timedOut && !wait.voided) {
+            wait.state.centrapay_ended_by = "timeout";
+            state = await this._askServer(wait, "centrapay_cancel_request");
+            wait.voided = Boolean(state) && !state.offline;
+        } else {
+            state = await this._askServer(wait, "centrapay_get_status");
+        }
+        if (state?.offline) {
+            wait.unreachableSince ||= Date.now();
+        } else {
+            wait.unreachableSince = null;
+        }
+        if (this._isCurrent(wait)) {
+            this._readLater(
+                wait,
+                state?.offline
+                    ? Math.min(wait.delay * 2, POLL_MAX_MS)
+                    : this._readDelay(wait, state)
+            );
+        }
+    }
+
+    /** When to read again after a read that reached the server (or the create). */
+    _readDelay(wait, state) {
+        if (state && "poll_ms" in state) {
+            wait.pollMs = state.poll_ms;
+        }
+        if (!this.env.services.centrapay_bus_state?.connected || state?.error) {
+            return POLL_MS;
+        }
+        return wait.pollMs || (wait.voided ? POLL_BUS_UP_MS : NO_READ_MS);
     }
 
     /** Ask the server (status, or void at the POS timeout); settle when final. */
     async _askServer(wait, method, options = {}) {
-        if (!this._isCurrent(wait)) {
+        if (!this._isCurrent(wait) || wait.state.recreating) {
+            // Not waiting, or its request is being replaced (customer not
+            // present, or the customer's code).
             return;
         }
         const state = await this._call(
@@ -491,7 +668,7 @@ export class PaymentCentrapay extends PaymentInterface {
         if (state?.error && !state.offline && this._isCurrent(wait)) {
             // The server refused: the session was closed, the method removed...
             // Waiting longer would show a QR code nobody follows any more.
-            wait.refusals = (wait.refusals || 0) + 1;
+            wait.refusals++;
             if (
                 wait.refusals >= MAX_REFUSED_READS ||
                 method === "centrapay_cancel_request"
@@ -507,12 +684,15 @@ export class PaymentCentrapay extends PaymentInterface {
                     options
                 );
             }
-            return;
+            return state;
         }
-        wait.refusals = 0;
+        if (!state?.offline) {
+            wait.refusals = 0;
+        }
         if (state && !state.error) {
             this._onServerState(wait, state, options);
         }
+        return state;
     }
 
     /** A state read from the server: settle a final one, else show what changed. */
@@ -530,7 +710,7 @@ export class PaymentCentrapay extends PaymentInterface {
     }
 
     _settle(line, state, wait, {quiet = false} = {}) {
-        if (!this._isCurrent(wait)) {
+        if (!this._isCurrent(wait) || wait.state.recreating) {
             return;
         }
         Object.assign(wait.state, state);
@@ -560,20 +740,7 @@ export class PaymentCentrapay extends PaymentInterface {
                     )
                 );
             }
-            line.update({
-                transaction_id: state.centrapay_id,
-                payment_ref_no: state.short_code,
-                card_type: state.paid_by || "Centrapay",
-            });
-            line.set_receipt_info(
-                [
-                    _t("Centrapay"),
-                    _t("Short code: %s", state.short_code),
-                    state.paid_by ? _t("Paid with: %s", state.paid_by) : "",
-                ]
-                    .filter(Boolean)
-                    .join("\n")
-            );
+            this._recordPaid(line, state);
             wait.resolve(true);
             return;
         }
@@ -592,23 +759,153 @@ export class PaymentCentrapay extends PaymentInterface {
         wait.resolve(false);
     }
 
+    /** What the line and its receipt keep of a paid request. */
+    _recordPaid(line, state) {
+        line.centrapay_paid_by = state.paid_by || false;
+        line.update({
+            transaction_id: state.centrapay_id,
+            payment_ref_no: state.short_code,
+            card_type: state.paid_by || "Centrapay",
+        });
+        line.set_receipt_info(
+            [
+                _t("Centrapay"),
+                _t("Short code: %s", state.short_code),
+                state.paid_by ? _t("Paid with: %s", state.paid_by) : "",
+            ]
+                .filter(Boolean)
+                .join("\n")
+        );
+    }
+
+    /**
+     * Stop the line's wait and its timer. A final request keeps its QR
+     * screen, showing the final word, a moment.
+     */
     _stopWaiting(uuid) {
         const wait = this.waits[uuid];
         if (!wait) {
             return;
         }
         delete this.waits[uuid];
-        wait.timers.forEach((timer) => clearTimeout(timer));
-        if (wait.closeDialog) {
-            wait.closeDialog();
+        clearTimeout(wait.timer);
+        const line = wait.line;
+        if (!CENTRAPAY_FINAL_STATUSES.includes(wait.state.status)) {
+            wait.closeDialog?.();
+            line.qrPaymentData = null;
+            return;
         }
-        wait.line.qrPaymentData = null;
+        line.qrPaymentData = this._qrPaymentData(line, wait.state);
+        this.lingering[uuid] = {
+            close: wait.closeDialog,
+            line,
+            timer: setTimeout(
+                () => this._closeLingering(uuid),
+                CENTRAPAY_FINAL_WORD_MS
+            ),
+        };
     }
 
-    /** What happened to a request that was not paid, and what to do next. */
-    _finalMessage(state) {
-        const outcome = centrapayOutcome(state);
-        return `${outcome.word} ${outcome.next}`;
+    _closeLingering(uuid) {
+        const lingering = this.lingering[uuid];
+        if (lingering) {
+            delete this.lingering[uuid];
+            clearTimeout(lingering.timer);
+            lingering.close?.();
+            if (!this.waits[uuid]) {
+                lingering.line.qrPaymentData = null;
+            }
+        }
+        if (!Object.keys(this.lingering).length) {
+            // Shown once the QR screen is gone, so that dialogs close in order.
+            for (const message of this.errorsAfterLinger.splice(0)) {
+                this._showError(message);
+            }
+        }
+    }
+
+    /**
+     * The cashier ticks or unticks "customer not present" on the QR screen
+     * (CP-EXT-10): the shown request is voided and a new one made with
+     * ``patronNotPresent``. The payment line keeps waiting throughout; a
+     * request the patron paid meanwhile is kept as the payment.
+     */
+    async centrapaySetPatronNotPresent(line, notPresent) {
+        const wait = this.waits[line.uuid];
+        if (!this._isCurrent(wait) || wait.state.recreating) {
+            return;
+        }
+        wait.state.recreating = true;
+        const before = line.centrapay_patron_not_present;
+        line.centrapay_patron_not_present = notPresent;
+        const old = await this._call(
+            "centrapay_cancel_request",
+            line.centrapay_request_id,
+            this.pos.session.id
+        );
+        if (!this._isCurrent(wait)) {
+            return;
+        }
+        const {resolve} = wait;
+        wait.state.recreating = false;
+        this._stopWaiting(line.uuid);
+        if (old && !old.error && ["cancelled", "expired"].includes(old.status)) {
+            this.send_payment_request(line.uuid).then(resolve);
+            return;
+        }
+        // Not voided (paid, or Centrapay did not confirm): keep that request.
+        line.centrapay_patron_not_present = before;
+        if (old?.status !== "paid") {
+            this._showError(
+                old?.error ||
+                    _t(
+                        "Centrapay has not confirmed the cancellation yet, so the first QR code stays. The customer can pay it; untick and tick the option again to retry."
+                    )
+            );
+        }
+        const state = old && !old.error ? old : {...wait.state};
+        this._waitForFinal(line, state).then(resolve);
+    }
+
+    /**
+     * The barcode flow: the cashier scanned or typed ``code``, the customer's
+     * (a Centrapay app code or a Farmlands card), on the Centrapay screen of
+     * ``line``. The server checks and decodes it, voids the QR request and
+     * makes one with the code; a refused code leaves the QR request as it
+     * was, with the reason in words.
+     */
+    async centrapayUseBarcode(line, code) {
+        const wait = this.waits[line.uuid];
+        if (!this._isCurrent(wait) || wait.state.recreating) {
+            return;
+        }
+        wait.state.recreating = true;
+        wait.state.barcode_error = false;
+        const state = await this._call(
+            "centrapay_create_request",
+            this._createData(line.pos_order_id, line, {barcode: code})
+        );
+        if (!this._isCurrent(wait)) {
+            return;
+        }
+        wait.state.recreating = false;
+        if (!state || state.error) {
+            // Nothing changed on the server: the QR code stays valid.
+            wait.state.barcode_error =
+                state?.error ||
+                _t("Centrapay could not take this code. Scan it again, or type it.");
+            return;
+        }
+        if (state.centrapay_id === line.centrapay_request_id) {
+            return;
+        }
+        const {resolve} = wait;
+        this._stopWaiting(line.uuid);
+        line.update({
+            centrapay_request_id: state.centrapay_id,
+            centrapay_short_code: state.short_code,
+        });
+        this._waitForFinal(line, state).then(resolve);
     }
 
     _deadline(state) {
@@ -652,6 +949,10 @@ export class PaymentCentrapay extends PaymentInterface {
     }
 
     _showError(message) {
+        if (Object.keys(this.lingering).length) {
+            this.errorsAfterLinger.push(message);
+            return;
+        }
         this.env.services.dialog.add(AlertDialog, {
             title: _t("Centrapay"),
             body: message,

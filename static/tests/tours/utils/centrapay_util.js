@@ -131,3 +131,117 @@ export function startCentrapayPayment() {
         qrIsShown(),
     ];
 }
+
+/** A step that passes after ``ms``. */
+export function pause(ms) {
+    return {
+        content: `wait ${ms} ms`,
+        trigger: "body",
+        run: () => new Promise((resolve) => setTimeout(resolve, ms)),
+    };
+}
+
+/**
+ * Count the Centrapay calls this till makes, per method, in
+ * ``window.centrapayCalls``; a method named in ``window.centrapayOffline``
+ * fails as a lost connection. The tour wraps the ORM service's ``call``, which
+ * the terminal's ``orm.silent`` inherits, so the terminal has no test hook.
+ * Counting at the till sees every call the terminal makes, in order, whether
+ * or not it reaches the server; each check waits longer than any delay
+ * between two calls, so a timer still running is always caught.
+ */
+export function countCentrapayCalls() {
+    return {
+        content: "count the till's Centrapay calls",
+        trigger: ".pos",
+        run: () => {
+            const orm = window.posmodel.env.services.orm;
+            const call = orm.call;
+            const {ConnectionLostError} = odoo.loader.modules.get(
+                "@web/core/network/rpc"
+            );
+            window.centrapayCalls = {};
+            window.centrapayOffline = [];
+            orm.call = function (model, method, ...args) {
+                if (method.startsWith("centrapay_")) {
+                    const calls = window.centrapayCalls;
+                    calls[method] = (calls[method] || 0) + 1;
+                    if (window.centrapayOffline.includes(method)) {
+                        return Promise.reject(new ConnectionLostError("/web/dataset"));
+                    }
+                }
+                return call.call(this, model, method, ...args);
+            };
+        },
+    };
+}
+
+function callCount(method) {
+    return window.centrapayCalls[method] || 0;
+}
+
+/** Wait until the till made ``count`` ``method`` calls (up to ``ms``). */
+export function callsReach(method, count, ms = 20000) {
+    return {
+        content: `the till made ${count} ${method} calls`,
+        trigger: "body",
+        run: async () => {
+            const end = Date.now() + ms;
+            while (callCount(method) < count) {
+                if (Date.now() > end) {
+                    throw new Error(`only ${callCount(method)} ${method} calls`);
+                }
+                await new Promise((resolve) => setTimeout(resolve, 100));
+            }
+        },
+    };
+}
+
+/** The till makes no ``method`` call for ``ms``: its timer stopped. */
+export function noMoreCalls(method, ms) {
+    let before = 0;
+    return [
+        {
+            content: `note the ${method} calls`,
+            trigger: "body",
+            run: () => (before = callCount(method)),
+        },
+        pause(ms),
+        {
+            content: `no ${method} call for ${ms} ms`,
+            trigger: "body",
+            run: () => {
+                if (callCount(method) !== before) {
+                    throw new Error(
+                        `${callCount(method) - before} ${method} calls after it should have stopped`
+                    );
+                }
+            },
+        },
+    ];
+}
+
+/** The bus's websocket connects or drops, as the bus service tells the POS. */
+export function busState(state) {
+    return {
+        content: `the bus is ${state}`,
+        trigger: "body",
+        run: () =>
+            window.posmodel.env.services.bus_service.trigger(
+                "worker_state_updated",
+                state
+            ),
+    };
+}
+
+/** The bus down for this tab: its worker tells it nothing more. */
+export function busDown() {
+    return [
+        {
+            content: "the bus's worker leaves this tab",
+            trigger: ".pos",
+            run: () => window.posmodel.env.services.bus_service.stop(),
+        },
+        busState("DISCONNECTED"),
+    ];
+}
