@@ -46,7 +46,8 @@ class TestCentrapayTours(CentrapayHttpCommon):
         state, while the bus is up they slow down, and a create that cannot
         reach the server is tried a bounded number of times and stops when
         its line is removed (the tour counts the till's calls)."""
-        self.start_pos_tour("CentrapayTimersTour")
+        # About 70 s of it waits on purpose: longer than the 60 s default.
+        self.start_pos_tour("CentrapayTimersTour", timeout=180)
         requests = self.Request.search(
             [("payment_method_id", "=", self.centrapay_method.id)]
         )

@@ -116,7 +116,7 @@ registry.category("web_tour.tours").add("CentrapayTimersTour", {
             {
                 content: "the line is gone",
                 trigger:
-                    ".paymentlines:not(:has(.payment-infos:contains('Centrapay')))",
+                    ".payment-screen:not(:has(.paymentline .payment-infos:contains('Centrapay')))",
             },
             noMoreCalls("centrapay_create_request", 5000),
         ].flat(Infinity),
