@@ -68,7 +68,8 @@ registry.category("web_tour.tours").add("CentrapayTimersTour", {
             // The bus down: the till reads every 2 s.
             Centrapay.callsReach("centrapay_get_status", 2),
             Centrapay.busState("CONNECTED"),
-            // The read already due, then one every 15 s at most.
+            // The read already due; then, the bus delivering and the engine
+            // running (the server's poll_ms is 0), none.
             pause(2500),
             noMoreCalls("centrapay_get_status", 8000),
             Centrapay.busState("DISCONNECTED"),
