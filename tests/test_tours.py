@@ -1,6 +1,6 @@
 import threading
 
-from odoo import Command, api
+from odoo import SUPERUSER_ID, Command, api
 from odoo.tests import new_test_user, tagged
 
 from .common import MANAGER, CentrapayHttpCommon
@@ -43,9 +43,9 @@ class TestCentrapayTours(CentrapayHttpCommon):
 
     def test_timers_stop(self):
         """Each timer of the POS terminal stops: the status reads on a final
-        state, while the bus is up and the engine runs there are none, and a create that cannot
-        reach the server is tried a bounded number of times and stops when
-        its line is removed (the tour counts the till's calls)."""
+        state (none at all while the bus is up and the engine runs), and a
+        create that cannot reach the server is tried a bounded number of times
+        and stops when its line is removed (the tour counts the till's calls)."""
         # The status engine runs meanwhile, as its cron makes it on a server
         # with a cron worker: the server then tells the till not to poll while
         # the bus delivers.
@@ -53,7 +53,10 @@ class TestCentrapayTours(CentrapayHttpCommon):
 
         def engine():
             while not stop.wait(0.5):
-                self.env["centrapay.engine"]._centrapay_pass()
+                with self.registry.cursor() as cr:
+                    api.Environment(cr, SUPERUSER_ID, {})[
+                        "centrapay.engine"
+                    ]._centrapay_pass()
 
         thread = threading.Thread(target=engine)
         thread.start()
