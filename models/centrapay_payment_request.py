@@ -122,6 +122,11 @@ class CentrapayPaymentRequest(models.Model):
     pos_payment_uuid = fields.Char(readonly=True, index=True)
     paid_by_description = fields.Char("Paid With", readonly=True)
     asset_types = fields.Char("Asset Types", readonly=True)
+    accepted_asset_types = fields.Char(
+        readonly=True,
+        help="What the merchant config accepted, as the create's answer listed "
+        "it: the method's cashier label follows the last one.",
+    )
     paid_by_json = fields.Text(readonly=True)
     cancellation_reason = fields.Char(readonly=True)
     activity_ids = fields.One2many(
@@ -280,7 +285,7 @@ class CentrapayPaymentRequest(models.Model):
         if self.status == "draft" and isinstance(payment_request, dict):
             # The create's answer lists what the merchant config accepts (CP-CORE-3).
             types = asset_types_of(payment_request.get("paymentOptions"))
-            self.payment_method_id._centrapay_learn_asset_types(types)
+            self.sudo().accepted_asset_types = ",".join(sorted(set(types))) or False
         mapped = map_payment_request(
             payment_request, refunded_by_void=self.refunded_by_void
         )

@@ -23,9 +23,13 @@ _logger = logging.getLogger(__name__)
 _VERIFIERS = {}
 
 # Configuration that the POS may not change while a session is open, except the
-# credentials, which must be rotatable at any time, and the asset types learned
-# from Centrapay, which are not configuration.
-_WRITABLE_WHILE_OPEN = {"centrapay_api_key", "centrapay_asset_types"}
+# credentials, which must be rotatable at any time, and what only the server
+# reads when it creates the next request (the tills never load it).
+_WRITABLE_WHILE_OPEN = {
+    "centrapay_api_key",
+    "centrapay_partial_allowed",
+    "centrapay_conditions_enabled",
+}
 
 MARK_PNG = (
     Path(__file__).resolve().parent.parent / "static/src/img/centrapay_mark_orange.png"
@@ -119,10 +123,11 @@ class PosPaymentMethod(models.Model):
     )
     # How the method looks to the cashier (CP-CORE-3, CP-POS-12): its button shows
     # Centrapay's mark and the label of centrapay/branding.py.
+    # Learnt on the requests, never written on this row: concurrent creates
+    # check their foreign key against it, and would fail to serialize.
     centrapay_asset_types = fields.Char(
         string="Accepted Assets",
-        readonly=True,
-        copy=False,
+        compute="_compute_centrapay_asset_types",
         help="The asset types the merchant config accepts, as Centrapay listed "
         "them on the last request created.",
     )
@@ -249,6 +254,21 @@ class PosPaymentMethod(models.Model):
                     )
                 )
 
+    def _compute_centrapay_asset_types(self):
+        Request = self.env["centrapay.payment.request"].sudo()
+        for method in self:
+            last = Request.browse()
+            if method.id:
+                last = Request.search(
+                    [
+                        ("payment_method_id", "=", method.id),
+                        ("accepted_asset_types", "!=", False),
+                    ],
+                    limit=1,
+                    order="id desc",
+                )
+            method.centrapay_asset_types = last.accepted_asset_types or False
+
     @api.depends("centrapay_asset_types")
     def _compute_centrapay_label(self):
         for method in self:
@@ -276,13 +296,6 @@ class PosPaymentMethod(models.Model):
         )
         if plain:
             plain.write({"image": centrapay_mark_b64()})
-
-    def _centrapay_learn_asset_types(self, asset_types):
-        """Keep the accepted asset types Centrapay listed, when they changed."""
-        value = ",".join(sorted(set(asset_types)))
-        for method in self:
-            if value and method.centrapay_asset_types != value:
-                method.sudo().centrapay_asset_types = value
 
     def _centrapay_currency(self):
         self.ensure_one()
