@@ -523,9 +523,12 @@ class PosPaymentMethod(models.Model):
 
     def _centrapay_poll_ms(self, account=None):
         """How often a waiting till should ask for its request's status (ms),
-        or 0: while the engine runs, the bus tells the till; on a host whose
+        or 0: while the engine runs, the bus tells the till. On a host whose
         cron does not run (or runs late), the tills' polls are the engine
-        (``centrapay.engine._centrapay_poll``)."""
+        (``centrapay.engine._centrapay_poll``): together, the tills waiting on
+        the method poll about once every ``POLL_PASS_SECONDS``, so that the
+        account gets a pass that often, however many wait.
+        """
         if account is None:
             account = (
                 self.env["centrapay.account"]
@@ -534,7 +537,20 @@ class PosPaymentMethod(models.Model):
             )
         if account and account._centrapay_engine_alive():
             return 0
-        return int(const.POS_POLL_SECONDS * 1000)
+        waiting = (
+            self.env["centrapay.payment.request"]
+            .sudo()
+            .search_count(
+                [
+                    ("payment_method_id", "=", self.id),
+                    ("status", "in", const.PENDING_STATUSES),
+                ]
+            )
+        )
+        seconds = min(
+            const.POS_POLL_MAX_SECONDS, max(1, waiting) * const.POLL_PASS_SECONDS
+        )
+        return int(seconds * 1000)
 
     def centrapay_get_status(self, centrapay_id, session_id):
         """The request's state, as the engine knows it.
