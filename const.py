@@ -85,11 +85,13 @@ CREATE_CALL_MAX_SECONDS = 60
 # engine's passes over their account: one pass per account this often, however
 # many tills poll, and no Centrapay call starts after its window.
 POLL_PASS_SECONDS = 0.5
-# While the engine is not running, the waiting tills of a method share one
-# poll every POLL_PASS_SECONDS (the RPCs' ``poll_ms``: each polls that often
-# times how many wait), each at least every this many seconds; while it runs,
-# the bus tells the till.
-POS_POLL_MAX_SECONDS = 5
+# While the engine is not running, each waiting till polls every
+# POLL_PASS_SECONDS (the RPCs' ``poll_ms``), or, when more than five wait on a
+# method, every POS_POLL_SHARE_SECONDS times how many wait (10 polls a second
+# per method at most), up to POS_POLL_MAX_SECONDS; while it runs, the bus tells
+# the till and it does not poll.
+POS_POLL_SHARE_SECONDS = 0.1
+POS_POLL_MAX_SECONDS = 2
 POLL_PASS_WINDOW_SECONDS = 2
 # The one retry policy for a request whose reads fail: 1, 2, 4 ... 30 s.
 RETRY_MAX_SECONDS = 30

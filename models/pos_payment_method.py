@@ -525,9 +525,9 @@ class PosPaymentMethod(models.Model):
         """How often a waiting till should ask for its request's status (ms),
         or 0: while the engine runs, the bus tells the till. On a host whose
         cron does not run (or runs late), the tills' polls are the engine
-        (``centrapay.engine._centrapay_poll``): together, the tills waiting on
-        the method poll about once every ``POLL_PASS_SECONDS``, so that the
-        account gets a pass that often, however many wait.
+        (``centrapay.engine._centrapay_poll``): each waiting till polls every
+        ``POLL_PASS_SECONDS``, or less often when many wait, so that the
+        server is not flooded (10 polls a second per method at most).
         """
         if account is None:
             account = (
@@ -548,7 +548,8 @@ class PosPaymentMethod(models.Model):
             )
         )
         seconds = min(
-            const.POS_POLL_MAX_SECONDS, max(1, waiting) * const.POLL_PASS_SECONDS
+            const.POS_POLL_MAX_SECONDS,
+            max(const.POLL_PASS_SECONDS, waiting * const.POS_POLL_SHARE_SECONDS),
         )
         return int(seconds * 1000)
 

@@ -348,13 +348,13 @@ class TestCentrapayWithoutCron(CentrapayCommon):
 
     def test_the_server_tells_the_till_when_to_poll(self):
         state = self.create_request()
-        # No engine: one till waiting polls every half second, three each
-        # every 1.5 s (the account gets a pass every half second either way).
+        # No engine: a waiting till polls every half second; with eight
+        # waiting, each every 0.8 s (10 polls a second per method at most).
         self.assertEqual(state["poll_ms"], 500, "no engine")
         self.assertEqual(self.status(state)["poll_ms"], 500)
-        self.create_request(payment_uuid="line-3")
-        self.create_request(payment_uuid="line-4")
-        self.assertEqual(self.status(state)["poll_ms"], 1500)
+        for n in range(7):
+            self.create_request(payment_uuid=f"line-{n + 3}")
+        self.assertEqual(self.status(state)["poll_ms"], 800)
         # The engine passes over the account: the bus will tell the till.
         self.engine_pass()
         self.assertEqual(self.status(state)["poll_ms"], 0)
