@@ -106,13 +106,17 @@ def retry_delay(failures):
 # window, under Centrapay's 200 requests/minute (5 spare for clock skew): a
 # cashier is refused only when the account is at Centrapay's limit. The feed
 # (and the reads of the requests it or a webhook points at) stops earlier, and
-# direct reads earlier still: they are the elastic part, and must never starve
-# the feed, which finds every payment with one call a second. 50 tills at once
-# take 50 creates, 50 reads of paid requests and the feed's 60: direct reads stop
-# at 100, so that all of it stays under 180.
+# routine direct reads earlier still: they are the elastic part, and must never
+# starve the feed, which finds every payment with one call every half second
+# (every second once the window holds RATE_FEED_FAST_BELOW calls). 50 tills at
+# once take 50 creates, 50 reads of paid requests and the feed's 40 to 120.
 RATE_LIMIT_PER_MINUTE = 195
 RATE_POLL_LIMIT_PER_MINUTE = 180
-RATE_READ_LIMIT_PER_MINUTE = 100
+RATE_READ_LIMIT_PER_MINUTE = 150
+# The feed is read every FEED_BUSY_SECONDS while the window holds fewer calls
+# than this, every other time after: at 120 a minute on its own it would leave
+# routine direct reads (expiry, Quick Pay, conditions) no room under theirs.
+RATE_FEED_FAST_BELOW = 100
 RATE_INTERACTIVE_WAIT_SECONDS = 5
 # Each POS session's fair share of the cashier's part: with n other sessions
 # calling, RATE_LIMIT_PER_MINUTE / (n + 2), never less than this. Alone, a till

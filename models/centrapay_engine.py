@@ -569,7 +569,14 @@ class CentrapayEngine(models.AbstractModel):
                 # Every second while requests wait, every 30 s while a till is
                 # open, once an hour otherwise (see IDLE_SWEEP_SECONDS).
                 if pending:
+                    # Half a second while the budget has room; a second once
+                    # the window is full enough that direct reads need it.
                     period = const.FEED_BUSY_SECONDS
+                    if (
+                        env["centrapay.rate.limit"]._calls_in_window(key)
+                        >= const.RATE_FEED_FAST_BELOW
+                    ):
+                        period *= 2
                 elif work["open"]:
                     period = const.FEED_IDLE_SECONDS
                 else:
@@ -743,8 +750,17 @@ class CentrapayEngine(models.AbstractModel):
         if deadline is not None:
             stop_at = min(stop_at, deadline)
         # Several at once: three payments in one feed page are known after one
-        # round trip, not three. (A test cursor is one connection: in turn.)
-        at_once = 1 if self.pool.in_test_mode() else const.ENGINE_READS_AT_ONCE
+        # round trip, not three. A test cursor is the test's one connection,
+        # held by the caller's thread: there, in turn and in this thread.
+        if self.pool.in_test_mode():
+            for request_id in due:
+                if time.monotonic() >= stop_at:
+                    break
+                read.add(request_id)
+                if self._centrapay_process_one(request_id, interval) == "budget":
+                    return False
+            return True
+        at_once = const.ENGINE_READS_AT_ONCE
         with ThreadPoolExecutor(
             max_workers=at_once, thread_name_prefix="centrapay-read"
         ) as reads:
