@@ -133,15 +133,15 @@ class TestCentrapayExpectedConflicts(CentrapayCommon):
                 ].browse(ids[2])._centrapay_lock(wait=True)
             till.rollback()
 
-    def test_thirty_tills_take_budget_slots_at_once_without_a_retry(self):
-        # Thirty creates at the same instant: each takes its slot once, waiting
-        # its turn on the budget row, and the window counts exactly thirty.
+    def test_fifteen_tills_take_budget_slots_at_once_without_a_retry(self):
+        # Fifteen creates at the same instant: each takes its slot once, waiting
+        # its turn on the budget row, and the window counts exactly fifteen.
         key = "budget-storm"
         Budget = api.Environment(self.env.cr, SUPERUSER_ID, {})["centrapay.rate.limit"]
         self.addCleanup(self._delete, "centrapay_rate_limit", "key", key)
         Budget._try_take(key, const.RATE_LIMIT_PER_MINUTE)  # the row exists
         results, conflicts = [], []
-        start = threading.Barrier(30)
+        start = threading.Barrier(15)
         real_execute = sql_db.Cursor.execute
 
         def counting(cr, query, params=None, log_exceptions=True):
@@ -156,14 +156,14 @@ class TestCentrapayExpectedConflicts(CentrapayCommon):
             results.append(Budget._try_take(key, const.RATE_LIMIT_PER_MINUTE))
 
         with patch.object(sql_db.Cursor, "execute", counting):
-            threads = [threading.Thread(target=till) for _n in range(30)]
+            threads = [threading.Thread(target=till) for _n in range(15)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join(30)
-        self.assertEqual(results, [(True, 0.0)] * 30)
+        self.assertEqual(results, [(True, 0.0)] * 15)
         self.assertEqual(conflicts, [], "no till retried")
-        self.assertEqual(Budget._calls_in_window(key), 31)
+        self.assertEqual(Budget._calls_in_window(key), 16)
 
     def _delete(self, table, column, value):
         with self.registry.cursor() as cr:
@@ -521,3 +521,29 @@ class TestCentrapayFeedPace(CentrapayCommon):
                 n,
                 "a period under a second is not rounded to a whole second",
             )
+
+    def test_a_busy_feed_leaves_room_for_direct_reads(self):
+        # A till has waited for a minute: the feed's reads fill the window.
+        state = self.create_request()
+        self.engine_pass()
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE centrapay_rate_limit SET calls = array_fill("
+            "extract(epoch from now())::float8, ARRAY[110]) WHERE key = %s",
+            [self.method._centrapay_rate_key()],
+        )
+        self.control.clear_calls()
+        time.sleep(0.6)
+        self.engine_pass()  # the read due before the window filled
+        self.assertEqual(len(self.calls("GET", "/api/payment-activities")), 1)
+        time.sleep(0.6)
+        self.engine_pass()
+        self.assertEqual(
+            len(self.calls("GET", "/api/payment-activities")), 1, "one a second now"
+        )
+        time.sleep(0.5)
+        self.engine_pass()
+        self.assertEqual(len(self.calls("GET", "/api/payment-activities")), 2)
+        # The request is still read directly (its expiry, a patron's cancel,
+        # anything the feed does not show).
+        self.assertTrue(self.calls("GET", state["centrapay_id"]))
