@@ -1,3 +1,6 @@
+import json
+from urllib.parse import quote
+
 from odoo.tests import tagged
 
 from ..centrapay.client import CentrapayClient
@@ -62,6 +65,58 @@ class TestCentrapayPartialConditionTours(CentrapayHttpCommon):
             .filtered(lambda i: i.request_id == request)
         )
         self.assertEqual(item.kind, "matched")
+
+    def test_customer_display_follows_remaining_amount(self):
+        """CP-EXT-14: the customer display shows the latest remainingAmount,
+        while the request waits and after the customer paid part of it.
+
+        The till's states are read here, as the cashier, and handed to the
+        display's tour: a till's status poll that makes the engine read a
+        request deadlocks on the single test cursor (the engine's read
+        thread), so the tour itself does not poll.
+        """
+        session = self.main_pos_config.current_session_id
+        session.set_opening_control(0, "")
+        method = self.centrapay_method.with_user(self.pos_user)
+        state = method.centrapay_create_request(
+            {
+                "amount": 12.5,
+                "payment_uuid": "display-remainder-line",
+                "session_id": session.id,
+                "device_id": "display-till",
+            }
+        )
+        centrapay_id = state["centrapay_id"]
+        request = self.Request.search([("centrapay_id", "=", centrapay_id)])
+
+        def till_reads():
+            """What the till's status RPC answers once the engine read it."""
+            request._centrapay_refresh()
+            return method.centrapay_get_status(centrapay_id, session.id)
+
+        # Centrapay's remainingAmount changes while the request waits: 2.50 of
+        # it is paid with an external tender (doc §15.22)...
+        client = CentrapayClient(self.sandbox.base_url, self.sandbox.api_key)
+        client.pay_payment_request(
+            centrapay_id,
+            asset_type="external.test",
+            idempotency_key="display-remainder",
+            amount="250",
+        )
+        waiting = till_reads()
+        self.assertEqual((waiting["status"], waiting["remaining_amount"]), ("new", 10))
+        # ...then the customer pays 5.00 of the rest in their app.
+        self.control.pay(centrapay_id, amount=500, mode="partial-payment")
+        paid = till_reads()
+        self.assertEqual(paid["status"], "paid")
+        self.assertEqual((paid["paid_amount"], paid["remaining_amount"]), (5, 5))
+        config = self.main_pos_config
+        states = quote(json.dumps([waiting, paid]))
+        self.start_tour(
+            f"/pos_customer_display/{config.id}/{config.access_token}?states={states}",
+            "CentrapayCustomerDisplayRemainderTour",
+            login="pos_user",
+        )
 
     def test_photo_id_condition_accepted(self):
         """CP-EXT-8, CP-EXT-9: the photo-ID check shown, accepted, paid."""

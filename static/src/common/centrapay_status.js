@@ -153,9 +153,10 @@ export function centrapayOutcome(state) {
  * The POS's ``qrPaymentData`` for a Centrapay request, as Odoo's customer
  * display expects it (``name``, ``amount``, ``qrCode``) plus what our display
  * shows (``centrapay``). ``deadline`` is in the POS's clock (ms), like the
- * countdown on the POS: the display runs on the same machine.
+ * countdown on the POS: the display runs on the same machine. ``format``
+ * formats an amount of the POS's currency (the remainder, CP-EXT-14).
  */
-export function centrapayQrPaymentData({name, amount, state}) {
+export function centrapayQrPaymentData({name, amount, state, format}) {
     return {
         name,
         amount,
@@ -168,8 +169,29 @@ export function centrapayQrPaymentData({name, amount, state}) {
             paid_by: state.paid_by || false,
             deadline: state.deadline || 0,
             patron_not_present: Boolean(state.patron_not_present),
+            ...centrapayRemainder(state, format),
         },
     };
+}
+
+/**
+ * What is left of a request (CP-EXT-14, doc §10.3), formatted with ``format``:
+ * while it waits and other tenders paid part of it, ``remaining`` (still to pay
+ * through Centrapay); once the customer paid part, ``taken`` (what Centrapay
+ * took) and ``remaining`` (still due in another tender). False otherwise.
+ */
+export function centrapayRemainder(state, format) {
+    const left = state?.remaining_amount;
+    if (!format || !(left > 0)) {
+        return {taken: false, remaining: false};
+    }
+    if (state.status === "paid") {
+        return {taken: format(state.paid_amount), remaining: format(left)};
+    }
+    if (state.status === "new" && left < state.amount) {
+        return {taken: false, remaining: format(left)};
+    }
+    return {taken: false, remaining: false};
 }
 
 /** ``m:ss`` until ``deadline`` (ms) at ``now`` (ms), never below 0:00. */

@@ -1,7 +1,8 @@
 /**
  * The customer display's QR screen for a Centrapay request: the branded QR
  * code at a size a phone scans from the customer's side, the amount, the short
- * code, the countdown and the status in words; "Paid with ..." once paid.
+ * code, the countdown and the status in words; "Paid with ..." once paid;
+ * with a partial payment, what Centrapay took and what is still due (CP-EXT-14).
  * It follows the POS live: the display's data changes while the dialog stays.
  */
 import {onWillUnmount, useState} from "@odoo/owl";

@@ -8,6 +8,8 @@ import {centrapayQrPaymentData} from "@pos_centrapay/common/centrapay_status";
 import {registry} from "@web/core/registry";
 
 const AMOUNT = "$ 12.50";
+// How the POS formats its currency (env.utils.formatCurrency), for the remainder.
+const FORMAT = (value) => `$ ${value.toFixed(2)}`;
 
 function query(name) {
     return new URLSearchParams(window.location.search).get(name);
@@ -69,6 +71,7 @@ function sendToDisplay(state, extra = {}) {
             name: "Centrapay",
             amount: AMOUNT,
             state,
+            format: FORMAT,
         }),
         centrapayPaidBy: [],
         ...extra,
@@ -182,6 +185,74 @@ registry.category("web_tour.tours").add("CentrapayCustomerDisplayTour", {
             ".centrapay-thanks-paid-by",
             (el, state) => !el.textContent.includes(state.paid_by) && el.textContent
         ),
+        {
+            content: "the QR code is gone",
+            trigger: "body:not(:has(.centrapay-customer-qr))",
+        },
+    ],
+});
+
+/**
+ * CP-EXT-14: the display follows Centrapay's remainingAmount. The test hands
+ * over what the till's status RPC answered (?states=[waiting, paid]): 2.50 of
+ * the 12.50 paid with an external tender, then 5.00 paid by the customer in
+ * their app (a partial payment), 5.00 left.
+ */
+function tillState(index) {
+    const state = JSON.parse(query("states"))[index];
+    return {...state, deadline: Date.now() + state.expires_in * 1000};
+}
+
+registry.category("web_tour.tours").add("CentrapayCustomerDisplayRemainderTour", {
+    steps: () => [
+        {
+            content: "the POS sends the waiting request, 2.50 of it paid elsewhere",
+            trigger: "div:contains('Welcome.')",
+            run: () => sendToDisplay(tillState(0)),
+        },
+        {
+            content: "the display shows what is still to pay through Centrapay",
+            trigger:
+                ".centrapay-customer-remaining[data-status='new']:contains('Still to pay through Centrapay') .centrapay-customer-remaining-amount:contains('$ 10.00')",
+        },
+        {
+            content: "the customer still sees the full amount and the QR code",
+            trigger: `.centrapay-customer-qr:has(img.centrapay-customer-qr-code) .centrapay-customer-amount:contains('${AMOUNT}')`,
+        },
+        {
+            content:
+                "the customer paid 5.00 of it in their app: the POS tells the display",
+            trigger: ".centrapay-customer-remaining",
+            run: () => sendToDisplay(tillState(1)),
+        },
+        {
+            content: "the display says it is paid",
+            trigger: ".centrapay-customer-qr .centrapay-status-word:contains('Paid')",
+        },
+        {
+            content: "what Centrapay took",
+            trigger:
+                ".centrapay-customer-taken:contains('Paid through Centrapay: $ 5.00')",
+        },
+        {
+            content: "and what is still due, to pay another way",
+            trigger:
+                ".centrapay-customer-remaining[data-status='paid']:contains('Still due') .centrapay-customer-remaining-amount:contains('$ 5.00')",
+        },
+        {
+            content: "the POS closes the QR code: the order shows what is still due",
+            trigger: ".centrapay-customer-qr",
+            run: () =>
+                sendToDisplay(window.centrapayState, {
+                    qrPaymentData: null,
+                    paymentLines: [{name: "Centrapay", amount: "$ 5.00"}],
+                    centrapayDue: "$ 7.50",
+                }),
+        },
+        {
+            content: "the order view says what is still due",
+            trigger: ".centrapay-customer-due:contains('Still due'):contains('$ 7.50')",
+        },
         {
             content: "the QR code is gone",
             trigger: "body:not(:has(.centrapay-customer-qr))",

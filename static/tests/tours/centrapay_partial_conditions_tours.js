@@ -13,11 +13,39 @@ import {registry} from "@web/core/registry";
 // The sandbox's patron code whose payment raises a photo-ID check (doc §13).
 const PHOTO_ID_CODE = "9990001000000019";
 
+/** What the POS sends its customer display now (CP-EXT-14). */
+function displaySends(content, test) {
+    return {
+        content: `the customer display is sent ${content}`,
+        trigger: "body",
+        run: () => {
+            /* global posmodel */
+            const data = posmodel.get_order().getCustomerDisplayData();
+            const problem = test(data);
+            if (problem) {
+                throw new Error(`${content}: ${problem}`);
+            }
+        },
+    };
+}
+
 /** The customer pays 1.00 of the Desk Pad's 1.98 in their app. */
 function partlyPaid() {
     return [
         Centrapay.startCentrapayPayment(),
         Centrapay.sandbox("pay", {amount: "100", mode: "partial-payment"}),
+        {
+            content: "the QR screen says paid",
+            trigger: ".centrapay-qr-dialog[data-status='paid']",
+        },
+        displaySends("what Centrapay took and what is still due", (data) => {
+            const shown = data.qrPaymentData?.centrapay;
+            return (
+                !(
+                    shown?.taken?.includes("1.00") && shown?.remaining?.includes("0.98")
+                ) && JSON.stringify(shown)
+            );
+        }),
         Centrapay.qrIsClosed(),
         {
             content: "the cashier is told what Centrapay took and what is due",
@@ -30,6 +58,10 @@ function partlyPaid() {
                 ".paymentlines .paymentline:has(.payment-name:contains('Centrapay')) .payment-amount:contains('1.00')",
         },
         PaymentScreen.remainingIs("0.98"),
+        displaySends(
+            "the order's remainder",
+            (data) => !data.centrapayDue?.includes("0.98") && String(data.centrapayDue)
+        ),
     ];
 }
 
@@ -61,6 +93,10 @@ registry.category("web_tour.tours").add("CentrapayPartialCashTour", {
             partlyPaid(),
             PaymentScreen.clickPaymentMethod("Cash"),
             PaymentScreen.remainingIs("0.00"),
+            displaySends(
+                "nothing due once the rest is paid",
+                (data) => data.centrapayDue && String(data.centrapayDue)
+            ),
             PaymentScreen.clickValidate(),
             ReceiptScreen.isShown(),
             Centrapay.receiptShowsCentrapay(),
