@@ -1,6 +1,6 @@
 import {PosOrder} from "@point_of_sale/app/models/pos_order";
-import {formatCurrency} from "@web/core/currency";
 import {patch} from "@web/core/utils/patch";
+import {registry} from "@web/core/registry";
 
 patch(PosOrder.prototype, {
     /**
@@ -17,15 +17,18 @@ patch(PosOrder.prototype, {
                 payment.is_done()
         );
         const due = this.get_due();
+        const stillDue = centrapayPaid && due > 0 && !this.finalized;
         return {
             ...data,
+            // Odoo shows the amount due as a negative change: "Still due" says it.
+            change: stillDue ? false : data.change,
             centrapayPaidBy: this.payment_ids
                 .map((payment) => payment.centrapay_paid_by)
                 .filter(Boolean),
-            centrapayDue:
-                centrapayPaid && due > 0 && !this.finalized
-                    ? formatCurrency(due, this.currency.id)
-                    : false,
+            // Formatted as Odoo formats the display's other amounts.
+            centrapayDue: stillDue
+                ? registry.category("formatters").get("monetary")(due)
+                : false,
         };
     },
 });
