@@ -47,7 +47,7 @@ class TestCentrapayPartialConditions(CentrapayCommon):
         cls.plain_session.set_opening_control(0, "")
         cls.cash = cls.cash_method
 
-    def create(self, amount=20.0, payment_uuid="pc-line", plain=False, **extra):
+    def new_request(self, amount=20.0, payment_uuid="pc-line", plain=False, **extra):
         """The create RPC as the cashier."""
         method = self.plain if plain else self.method
         return self.create_request(
@@ -83,11 +83,11 @@ class TestCentrapayPartialConditions(CentrapayCommon):
     def test_flags_follow_the_methods_settings(self):
         """CP-EXT-7, CP-EXT-15: partialAllowed and conditionsEnabled only when
         the method allows them."""
-        with_flags = self.created(self.create(20.0))
+        with_flags = self.created(self.new_request(20.0))
         self.assertIs(with_flags["partialAllowed"], True)
         self.assertIs(with_flags["conditionsEnabled"], True)
         self.assertEqual(with_flags["basketAmount"], "2000")
-        plain = self.created(self.create(20.0, payment_uuid="plain", plain=True))
+        plain = self.created(self.new_request(20.0, payment_uuid="plain", plain=True))
         self.assertFalse(plain.get("partialAllowed"))
         self.assertFalse(plain.get("conditionsEnabled"))
         self.assertNotIn("basketAmount", plain)
@@ -98,7 +98,7 @@ class TestCentrapayPartialConditions(CentrapayCommon):
         lines = [{"name": "Desk Pad", "qty": 1, "price": 50.0}]
         # A split tender: 30 in cash first, the rest through Centrapay.
         split = self.created(
-            self.create(
+            self.new_request(
                 20.0,
                 payment_uuid="split",
                 line_items=lines,
@@ -109,7 +109,7 @@ class TestCentrapayPartialConditions(CentrapayCommon):
         self.assertEqual(split["basketAmount"], "2000")
         # The customer asks to pay 15 of the 20 due through Centrapay.
         part = self.created(
-            self.create(
+            self.new_request(
                 15.0,
                 payment_uuid="part",
                 line_items=lines,
@@ -125,7 +125,7 @@ class TestCentrapayPartialConditions(CentrapayCommon):
     # --- Partial payment (CP-EXT-14, CP-EXT-17) ------------------------------------
 
     def pay_part(self, amount=20.0, part=800, payment_uuid="pc-line"):
-        state = self.create(amount, payment_uuid=payment_uuid)
+        state = self.new_request(amount, payment_uuid=payment_uuid)
         self.control.pay(state["centrapay_id"], amount=part, mode="partial-payment")
         request = self.record(state)
         self.make_stale(request)
@@ -189,7 +189,7 @@ class TestCentrapayPartialConditions(CentrapayCommon):
 
     def test_the_latest_remaining_amount_while_polled(self):
         """CP-EXT-14: the remainder shown is the one of the latest read."""
-        state = self.create(20.0, payment_uuid="multi")
+        state = self.new_request(20.0, payment_uuid="multi")
         self.assertEqual(self.read_status(state)["remaining_amount"], 20.0)
         # Part paid with one asset; the request waits for the rest.
         self.control.pay(state["centrapay_id"], amount=500, mode="multi-asset-payment")
@@ -262,7 +262,7 @@ class TestCentrapayPartialConditions(CentrapayCommon):
     def test_a_claimed_or_full_payment_is_never_given_back(self):
         """Only a partly paid payment that no order took can be abandoned; an
         order that claims it later keeps it."""
-        state = self.create(5.0, payment_uuid="full")
+        state = self.new_request(5.0, payment_uuid="full")
         self.control.pay(state["centrapay_id"])
         self.make_stale(self.record(state))
         self.engine_pass()
@@ -299,7 +299,7 @@ class TestCentrapayPartialConditions(CentrapayCommon):
         """CP-EXT-8: a condition Odoo has never heard of is shown with its own
         message; one added later while polling too; awaiting-patron ones as
         information."""
-        state = self.create(20.0, payment_uuid="cond")
+        state = self.new_request(20.0, payment_uuid="cond")
         message = "Ask for the <b>loyalty</b> card — «carte» 42 ✓"
         self.control.add_condition(state["centrapay_id"], "odd-new-check", message)
         request = self.record(state)
@@ -336,7 +336,9 @@ class TestCentrapayPartialConditions(CentrapayCommon):
     def photo_id_request(self, payment_uuid, **extra):
         """A typed photo-ID test code, approved by the customer in the app; the
         engine's read raises the photo-ID check."""
-        state = self.create(20.0, payment_uuid=payment_uuid, barcode=PHOTO_ID, **extra)
+        state = self.new_request(
+            20.0, payment_uuid=payment_uuid, barcode=PHOTO_ID, **extra
+        )
         self.assertFalse(state.get("error"), state)
         self.control.approve(state["centrapay_id"])
         self.engine_pass()
@@ -385,7 +387,7 @@ class TestCentrapayPartialConditions(CentrapayCommon):
 
     def test_a_condition_without_the_setting_cancels(self):
         """Without conditionsEnabled, a condition cancels the request."""
-        state = self.create(20.0, payment_uuid="plain-cond", plain=True)
+        state = self.new_request(20.0, payment_uuid="plain-cond", plain=True)
         self.control.add_condition(state["centrapay_id"], "photo-id-check", "Check")
         request = self.record(state)
         self.make_stale(request)
