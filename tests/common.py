@@ -421,3 +421,17 @@ class CentrapayHttpCommon(
         cls.main_pos_config.write(
             {"payment_method_ids": [Command.link(cls.centrapay_method.id)]}
         )
+
+
+class CentrapayTillCommon(CentrapayHttpCommon):
+    """A till open on the Centrapay POS, for the tours of one flow."""
+
+    def setUp(self):
+        super().setUp()
+        self.main_pos_config.with_user(self.pos_user).open_ui()
+        self.Request = self.env["centrapay.payment.request"]
+
+    def _requests(self):
+        return self.Request.search(
+            [("payment_method_id", "=", self.centrapay_method.id)], order="id"
+        )

@@ -1,21 +1,11 @@
 from odoo.tests import tagged
 
-from .common import CentrapayHttpCommon
+from .common import CentrapayTillCommon
 
 
 @tagged("post_install", "-at_install")
-class TestCentrapayBarcodeTours(CentrapayHttpCommon):
+class TestCentrapayBarcodeTours(CentrapayTillCommon):
     """The barcode flow on the POS (CP-FLOW-4, CP-FLOW-5, CP-FLOW-6)."""
-
-    def setUp(self):
-        super().setUp()
-        self.main_pos_config.with_user(self.pos_user).open_ui()
-        self.Request = self.env["centrapay.payment.request"]
-
-    def _requests(self):
-        return self.Request.search(
-            [("payment_method_id", "=", self.centrapay_method.id)], order="id"
-        )
 
     def test_farmlands_card_scanned_and_paid(self):
         """CP-FLOW-6: a Farmlands card scanned with the POS's scanner is charged."""

@@ -4,11 +4,11 @@ from urllib.parse import quote
 from odoo.tests import tagged
 
 from ..centrapay.client import CentrapayClient
-from .common import CentrapayHttpCommon
+from .common import CentrapayTillCommon
 
 
 @tagged("post_install", "-at_install")
-class TestCentrapayPartialConditionTours(CentrapayHttpCommon):
+class TestCentrapayPartialConditionTours(CentrapayTillCommon):
     """Partial payments (CP-EXT-17) and payment conditions (CP-EXT-8,
     CP-EXT-9) on the POS, with a method that offers both."""
 
@@ -16,16 +16,6 @@ class TestCentrapayPartialConditionTours(CentrapayHttpCommon):
         "centrapay_partial_allowed": True,
         "centrapay_conditions_enabled": True,
     }
-
-    def setUp(self):
-        super().setUp()
-        self.main_pos_config.with_user(self.pos_user).open_ui()
-        self.Request = self.env["centrapay.payment.request"]
-
-    def _requests(self):
-        return self.Request.search(
-            [("payment_method_id", "=", self.centrapay_method.id)], order="id"
-        )
 
     def test_partial_payment_completed_with_cash(self):
         """CP-EXT-17: the customer pays part; the order is completed in cash."""
