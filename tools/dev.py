@@ -837,9 +837,10 @@ ODOO_TEST_PORT = 18069
 # Where the test command's topology tier looks for free ports.
 TOPOLOGY_TEST_PORT = 28269
 # The threaded demo's database pool, and its HTTP threads: three cursors at most
-# per request, and room for the status engine's.
+# per request, and room for the status engine's (a connection per account
+# thread, and two per read at once: const.ENGINE_ACCOUNT_THREADS).
 THREADED_DB_MAXCONN = 80
-THREADED_HTTP_THREADS = 24
+THREADED_HTTP_THREADS = 20
 # nginx's upstream timeouts: a websocket idles up to this long between frames.
 PROXY_TIMEOUT = 720
 
