@@ -847,9 +847,10 @@ class CentrapayEngine(models.AbstractModel):
     def _centrapay_process(self, request, interval):
         """One step for one locked, pending request."""
         now = _clock()
+        shown_expiry = request.expires_at  # the POS's timeout counts from it
         request._centrapay_refresh()
         if request.status in const.PENDING_STATUSES:
-            request._centrapay_void_or_give_up(now)
+            request._centrapay_void_or_give_up(now, shown_expiry=shown_expiry)
         if request.status in const.PENDING_STATUSES:
             delay = interval
             if request.error_count:

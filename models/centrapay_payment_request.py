@@ -602,17 +602,19 @@ class CentrapayPaymentRequest(models.Model):
             self._centrapay_apply(client.get_payment_request(found["id"]))
         self._centrapay_void_or_give_up(found=bool(found))
 
-    def _centrapay_void_or_give_up(self, now=None, found=None):
+    def _centrapay_void_or_give_up(self, now=None, found=None, shown_expiry=None):
         """Void this pending request, or give it up, as ``void_or_give_up`` says.
 
         ``found``: after a lost create's lookup, whether Centrapay listed it.
+        ``shown_expiry``: the expiry the POS was shown, whose timeout counts
+        (by default the request's).
         """
         self.ensure_one()
         step = void_or_give_up(
             now=now or fields.Datetime.now(),
             status=self.status,
             created_at=self.create_date,
-            expires_at=self.expires_at or None,
+            expires_at=shown_expiry or self.expires_at or None,
             unknown_errors=self.unknown_error_count,
             void_requested=self.void_requested,
             found=found,

@@ -42,7 +42,7 @@ function partlyPaid() {
             const shown = data.qrPaymentData?.centrapay;
             return (
                 !(
-                    shown?.taken?.includes("1.00") && shown?.remaining?.includes("0.98")
+                    String(shown?.taken || "").includes("1.00") && String(shown?.remaining || "").includes("0.98")
                 ) && JSON.stringify(shown)
             );
         }),
