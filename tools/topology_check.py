@@ -5,7 +5,8 @@ Everything goes through nginx, as a till would. In headless Chromium: log in, op
 the POS, then for each run sell one product, pick Centrapay, have the patron pay
 through the sandbox's control API and wait for the receipt. It proves that the
 *paid* push reached the POS over the bus websocket through nginx, and not through
-the POS's 2 s fallback poll:
+a status read of the POS's (every 2 s while the bus is down, or as the server's
+``poll_ms`` asks when its engine is not running):
 
 * paid -> bus push received, and paid -> QR code closed: p50/p95/max (the clock
   starts when the sandbox's pay call returns);
@@ -62,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from centrapay.client import CentrapayClient  # noqa: E402
 from centrapay.sandbox.control import SandboxControl  # noqa: E402
 
-FALLBACK_POLL_MS = 2000  # the POS's poll (static/src/app/payment)
+FALLBACK_POLL_MS = 2000  # the POS's poll while the bus is down (static/src/app/payment)
 FINAL = ("paid", "cancelled", "expired", "error")
 
 # Hooks into the running POS (its globals: window.posmodel): the bus service's
