@@ -93,15 +93,6 @@ POLL_PASS_SECONDS = 0.5
 POS_POLL_SHARE_SECONDS = 0.1
 POS_POLL_MAX_SECONDS = 2
 POLL_PASS_WINDOW_SECONDS = 2
-# The one retry policy for a request whose reads fail: 1, 2, 4 ... 30 s.
-RETRY_MAX_SECONDS = 30
-
-
-def retry_delay(failures):
-    """Seconds before the next read of a request after ``failures`` failed reads."""
-    return min(2 ** max(failures - 1, 0), RETRY_MAX_SECONDS)
-
-
 # The rate budget per account, counted per HTTP attempt in a sliding 60 s
 # window, under Centrapay's 200 requests/minute (5 spare for clock skew): a
 # cashier is refused only when the account is at Centrapay's limit. The feed
@@ -117,14 +108,11 @@ RATE_READ_LIMIT_PER_MINUTE = 150
 # than this, every other time after: at 120 a minute on its own it would leave
 # routine direct reads (expiry, Quick Pay, conditions) no room under theirs.
 RATE_FEED_FAST_BELOW = 100
-RATE_INTERACTIVE_WAIT_SECONDS = 5
 # Each POS session's fair share of the cashier's part: with n other sessions
 # calling, RATE_LIMIT_PER_MINUTE / (n + 2), never less than this. Alone, a till
 # (or a script with a cashier's login) takes at most half; the rest is kept
 # for the others.
 RATE_SESSION_MIN_PER_MINUTE = 20
-# A 429 without Retry-After pauses the account this long.
-RATE_429_PAUSE = 5
 # Serialization failures on our own small rows are retried at once, this often.
 DB_CONFLICT_RETRIES = 20
 

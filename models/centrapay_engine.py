@@ -16,6 +16,7 @@ from odoo.tools import SQL
 
 from .. import const
 from ..centrapay import errors as cp_errors
+from ..centrapay import retry
 from ..locks import lock_rows
 
 _logger = logging.getLogger(__name__)
@@ -593,8 +594,10 @@ class CentrapayEngine(models.AbstractModel):
                 method = methods.filtered("active")[:1] or methods[:1]
                 try:
                     self._centrapay_read_feed(account, method, merchant_id, deadline)
-                except cp_errors.CentrapayBudgetExhausted:
-                    values["feed_next_at"] = now + timedelta(seconds=1)
+                except cp_errors.CentrapayBudgetExhausted as exc:
+                    values["feed_next_at"] = now + timedelta(
+                        seconds=retry.budget_later(exc.retry_in)
+                    )
                     account.write(values)
                     return account.feed_ok, False
                 except cp_errors.CentrapayError as exc:
@@ -626,7 +629,7 @@ class CentrapayEngine(models.AbstractModel):
         errs), what was stored still points the engine at its requests, and the
         walk resumes at the failed page.
         """
-        client = method._centrapay_client(interactive=False, feed=True)
+        client = method._centrapay_client("feed")
         Activity = self.env["centrapay.payment.activity"].with_env(account.env)
         Request = self.env["centrapay.payment.request"].with_env(account.env)
         walks = [None] + ([account.feed_resume_key] if account.feed_resume_key else [])
@@ -811,7 +814,7 @@ class CentrapayEngine(models.AbstractModel):
                         self.with_env(env)._centrapay_process(request, interval)
                 except cp_errors.CentrapayBudgetExhausted as exc:
                     request.next_poll_at = _clock() + timedelta(
-                        seconds=min(max(exc.retry_in or 1, 0.5), 5)
+                        seconds=retry.budget_later(exc.retry_in)
                     )
                     return "budget"
                 except (
@@ -833,7 +836,7 @@ class CentrapayEngine(models.AbstractModel):
                             ],
                             "error_count": failures,
                             "next_poll_at": _clock()
-                            + timedelta(seconds=const.retry_delay(failures)),
+                            + timedelta(seconds=retry.later("read", failures)),
                         }
                     )
                     return "failed"
@@ -854,7 +857,7 @@ class CentrapayEngine(models.AbstractModel):
         if request.status in const.PENDING_STATUSES:
             delay = interval
             if request.error_count:
-                delay = max(delay, const.retry_delay(request.error_count))
+                delay = max(delay, retry.later("read", request.error_count))
             request.next_poll_at = now + timedelta(seconds=delay)
 
     # --- 3. The rest of partly paid requests, taken in another tender -----------

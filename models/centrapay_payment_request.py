@@ -470,7 +470,7 @@ class CentrapayPaymentRequest(models.Model):
         """
         self.ensure_one()
         method = self.payment_method_id
-        client = method._centrapay_client(interactive=True, session=self.session_id)
+        client = method._centrapay_client("create", session=self.session_id)
         try:
             response = client.create_payment_request(
                 config_id=method.centrapay_merchant_config_id,
@@ -549,8 +549,7 @@ class CentrapayPaymentRequest(models.Model):
         """
         self.ensure_one()
         client = self.payment_method_id._centrapay_client(
-            interactive=interactive,
-            feed=self.read_now,
+            "cashier" if interactive else "urgent" if self.read_now else "read",
             session=self.session_id if interactive else None,
         )
         if self.read_now:
@@ -673,7 +672,7 @@ class CentrapayPaymentRequest(models.Model):
             if not self.centrapay_id:
                 return
         client = self.payment_method_id._centrapay_client(
-            interactive=True, session=self.session_id
+            "void", session=self.session_id
         )
         _logger.info("Voiding Centrapay request %s (%s)", self.centrapay_id, reason)
         try:
@@ -763,7 +762,7 @@ class CentrapayPaymentRequest(models.Model):
     def _centrapay_sync_ledger(self):
         """Bring this request's activities (E9) into the ledger."""
         self.ensure_one()
-        client = self.payment_method_id._centrapay_client(interactive=False)
+        client = self.payment_method_id._centrapay_client("read")
         items = client.list_payment_request_activities(self.centrapay_id)
         self.env["centrapay.payment.activity"]._centrapay_store(items, self)
         self.ledger_pending = False
@@ -775,7 +774,7 @@ class CentrapayPaymentRequest(models.Model):
         For a refund whose original order is not in Odoo. A request of another
         merchant, or one not paid, is refused.
         """
-        client = method._centrapay_client(interactive=True)
+        client = method._centrapay_client("cashier")
         try:
             found = client.get_payment_request_by_short_code(code)
         except cp_errors.CentrapayError as exc:

@@ -68,7 +68,7 @@ class CentrapayPaymentRequest(models.Model):
         Raises UserError with the table's words: an unknown code, a failed
         check digit, a provider this till does not take.
         """
-        client = method._centrapay_client(interactive=True)
+        client = method._centrapay_client("cashier")
         try:
             decoded = client.decode_scanned_code(
                 code, method.centrapay_merchant_config_id

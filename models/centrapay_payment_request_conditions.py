@@ -86,7 +86,7 @@ class CentrapayPaymentRequest(models.Model):
         if self.status != "new" or condition_id not in awaiting:
             return self.env._(ERROR_MESSAGES["condition.not_awaiting"])
         client = self.payment_method_id._centrapay_client(
-            interactive=True, session=self.session_id
+            "cashier", session=self.session_id
         )
         answer = "accept" if accept else "decline"
         _logger.info(

@@ -146,7 +146,7 @@ class CentrapayPaymentRequest(models.Model):
             self.external_pending = False
             return
         method = self.payment_method_id
-        client = method._centrapay_client(interactive=False)
+        client = method._centrapay_client("read")
         digits = self.currency_id.decimal_places
         try:
             client.pay_payment_request(

@@ -10,6 +10,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from .. import const
+from ..centrapay import retry
 from ..centrapay.errors import CentrapayBudgetExhausted
 
 _logger = logging.getLogger(__name__)
@@ -142,26 +143,23 @@ class CentrapayRateLimit(models.Model):
         return hashlib.sha256((api_key or "").encode()).hexdigest()[:32]
 
     @api.model
-    def _take(self, key, interactive, feed=False, session_id=None):
+    def _take(self, key, rules, session_id=None):
         """Take a slot or raise CentrapayBudgetExhausted (nothing was sent).
 
-        A poll gives up at once; the cashier waits for a slot up to
-        ``RATE_INTERACTIVE_WAIT_SECONDS``. The feed may fill the window further
-        than direct reads. ``session_id``: the POS session a cashier's call is
-        for, which it may take only its fair share of (see class doc).
+        ``rules``: the call's retry policy (``centrapay/retry.py``): whose share
+        of the window it may fill, and how long it may wait for a slot (the
+        engine's calls give up at once). ``session_id``: the POS session a
+        cashier's call is for, which it may take only its fair share of (see
+        class doc).
         """
-        if interactive:
-            limit = const.RATE_LIMIT_PER_MINUTE
-        elif feed:
-            limit = const.RATE_POLL_LIMIT_PER_MINUTE
-        else:
-            limit = const.RATE_READ_LIMIT_PER_MINUTE
-        deadline = time.monotonic() + (
-            const.RATE_INTERACTIVE_WAIT_SECONDS if interactive else 0
-        )
-        session_key = (
-            f"{key}/session/{session_id}" if interactive and session_id else None
-        )
+        limit = {
+            "cashier": const.RATE_LIMIT_PER_MINUTE,
+            "feed": const.RATE_POLL_LIMIT_PER_MINUTE,
+            "read": const.RATE_READ_LIMIT_PER_MINUTE,
+        }[rules.budget]
+        deadline = time.monotonic() + rules.wait
+        cashier = rules.budget == "cashier"
+        session_key = f"{key}/session/{session_id}" if cashier and session_id else None
         while True:
             taken, retry_in = self._try_take(key, limit, session_key)
             if taken:
@@ -230,7 +228,7 @@ class CentrapayRateLimit(models.Model):
     @api.model
     def _block(self, key, retry_after):
         """Centrapay answered 429: no call for this account until it allows."""
-        until = time.time() + max(1.0, float(retry_after or const.RATE_429_PAUSE))
+        until = time.time() + max(1.0, float(retry_after or retry.PAUSE_429_SECONDS))
         for _attempt in range(const.DB_CONFLICT_RETRIES):
             try:
                 with read_committed_cursor(self.pool) as cr:

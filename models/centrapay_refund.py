@@ -247,7 +247,7 @@ class CentrapayRefund(models.Model):
         if self.state not in ("draft", "unknown"):
             return
         request = self.request_id
-        client = request.payment_method_id._centrapay_client(interactive=True)
+        client = request.payment_method_id._centrapay_client("refund")
         try:
             activity = client.refund_payment_request(
                 request.centrapay_id,

@@ -404,7 +404,7 @@ class CentrapaySettlement(models.Model):
         method, merchant_id = self._centrapay_source(account_or_method)
         if not method or not merchant_id:
             return self.browse()
-        client = method._centrapay_client(interactive=interactive, feed=True)
+        client = method._centrapay_client("cashier" if interactive else "feed")
         company = method.company_id
         open_ones = self.search(
             [("merchant_id", "=", merchant_id), ("status", "!=", CONFIRMED)]

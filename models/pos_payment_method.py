@@ -11,6 +11,7 @@ from odoo.tools import float_compare, float_repr
 
 from .. import const, error_messages
 from ..centrapay import errors as cp_errors
+from ..centrapay import retry
 from ..centrapay.branding import cashier_label
 from ..centrapay.client import CentrapayClient, shared_session
 from ..centrapay.line_items import parse_basket
@@ -318,16 +319,15 @@ class PosPaymentMethod(models.Model):
             return "external.test"
         return "external.main"
 
-    def _centrapay_client(self, interactive=True, feed=False, session=None):
+    def _centrapay_client(self, kind, session=None):
         """A client for this method's account, spending its shared rate budget.
 
-        ``interactive``: the cashier's or a manager's call, which may wait a
-        little for a slot and for a short 429; otherwise a poll, which yields
-        at once and leaves retries to the engine (``feed``: the activity feed,
-        which may spend more of the budget than direct reads). ``session``: the
-        POS session a cashier's call is for, which gets its fair share of the
-        budget (``centrapay.rate.limit``). Raises UserError when the method is
-        not configured for Centrapay.
+        ``kind``: the kind of call (``centrapay/retry.py``: create, void,
+        refund, cashier, read, urgent, feed), whose policy says how often it is
+        tried, how long it waits and whose share of the budget it spends.
+        ``session``: the POS session a cashier's call is for, which gets its
+        fair share of the budget (``centrapay.rate.limit``). Raises UserError
+        when the method is not configured for Centrapay.
         """
         self.ensure_one()
         api_key = self.sudo().centrapay_api_key
@@ -340,16 +340,18 @@ class PosPaymentMethod(models.Model):
         RateLimit = self.env["centrapay.rate.limit"]
         key = RateLimit._key_for(api_key)
         base_url = self._centrapay_api_url()
+        rules = retry.policy(kind)
         return CentrapayClient(
             base_url,
             api_key,
             # One pooled session per account and process: calls reuse connections.
             session=shared_session(base_url, api_key),
             logger=_logger,
-            max_retries=2 if interactive else 0,
-            max_retry_after=const.RATE_INTERACTIVE_WAIT_SECONDS if interactive else 0,
+            max_retries=rules.attempts - 1,
+            backoff=rules.backoff,
+            max_retry_after=rules.wait,
             before_attempt=lambda: RateLimit._take(
-                key, interactive, feed, session_id=session and session.id
+                key, rules, session_id=session and session.id
             ),
             on_rate_limited=lambda retry_after: RateLimit._block(key, retry_after),
         )
@@ -430,7 +432,7 @@ class PosPaymentMethod(models.Model):
         }
         step = "url"
         try:
-            client = self._centrapay_client(interactive=True)
+            client = self._centrapay_client("cashier")
             client.max_retries = 0  # a test answers at once; the manager retries
             step = "key"
             if self.centrapay_merchant_id:

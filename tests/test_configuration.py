@@ -3,9 +3,11 @@ import socket
 from odoo.exceptions import ValidationError
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import Form, tagged
+from odoo.tools import mute_logger
 
 from .. import const
 from ..centrapay import errors as cp_errors
+from ..centrapay import retry
 from ..centrapay.errors import CentrapayBudgetExhausted
 from .common import MANAGER, CentrapayCommon, centrapay_method_vals
 
@@ -179,28 +181,28 @@ class TestCentrapayRateBudget(CentrapayCommon):
         RateLimit = self.env["centrapay.rate.limit"]
         key = self.method._centrapay_rate_key()
 
-        def fill(**kind):
+        def fill(kind):
             # No assertRaises: it would roll the budget's own transactions back.
             taken = 0
             try:
                 while taken < 1000:
-                    RateLimit._take(key, **kind)
+                    RateLimit._take(key, retry.policy(kind))
                     taken += 1
             except CentrapayBudgetExhausted:
                 return taken
             return taken
 
-        self.assertEqual(fill(interactive=False), const.RATE_READ_LIMIT_PER_MINUTE)
+        self.assertEqual(fill("read"), const.RATE_READ_LIMIT_PER_MINUTE)
         # The feed, which finds every payment with one call, has more room.
         self.assertEqual(
-            fill(interactive=False, feed=True),
+            fill("feed"),
             const.RATE_POLL_LIMIT_PER_MINUTE - const.RATE_READ_LIMIT_PER_MINUTE,
         )
         # The cashier still has the rest of the window, and no more.
         for _cashier in range(
             const.RATE_LIMIT_PER_MINUTE - const.RATE_POLL_LIMIT_PER_MINUTE
         ):
-            RateLimit._take(key, interactive=True)
+            RateLimit._take(key, retry.policy("cashier"))
         self.assertEqual(RateLimit._calls_in_window(key), const.RATE_LIMIT_PER_MINUTE)
         self.assertFalse(RateLimit._try_take(key, const.RATE_LIMIT_PER_MINUTE)[0])
 
@@ -211,7 +213,7 @@ class TestCentrapayRateBudget(CentrapayCommon):
             method="GET", path="/api/payment-requests/", kind="status", status=503,
             times=3,
         )  # fmt: skip
-        client = self.method._centrapay_client(interactive=True)
+        client = self.method._centrapay_client("cashier")
         with self.assertLogs("odoo.addons.pos_centrapay", "WARNING"):
             failed = None
             try:
@@ -225,13 +227,40 @@ class TestCentrapayRateBudget(CentrapayCommon):
             self.env["centrapay.rate.limit"]._calls_in_window(key), http_calls
         )
 
+    def test_each_kind_of_call_follows_the_one_retry_policy(self):
+        """centrapay/retry.py says, per kind of call, how often it is tried,
+        how long it waits and whose share of the budget it spends; the client
+        of each kind does exactly that (a read that keeps failing, here)."""
+        for kind, rules in retry.POLICIES.items():
+            with self.subTest(kind=kind):
+                client = self.method._centrapay_client(kind)
+                self.assertEqual(client.max_retries, rules.attempts - 1)
+                self.assertEqual(client.backoff, rules.backoff)
+                self.assertEqual(client.max_retry_after, rules.wait)
+                self.control.clear_calls()
+                self.control.add_fault(
+                    method="GET", path="/api/payment-requests/", kind="status",
+                    status=503, times=rules.attempts + 1,
+                )  # fmt: skip
+                client._sleep = lambda seconds: None
+                with (
+                    mute_logger("odoo.addons.pos_centrapay.models.pos_payment_method"),
+                    self.assertRaises(cp_errors.CentrapayUnknownOutcome),
+                ):
+                    client.get_payment_request(f"retry-{kind}")
+                self.assertEqual(
+                    len(self.calls("GET", f"/api/payment-requests/retry-{kind}")),
+                    rules.attempts,
+                )
+                self.control.clear_faults()
+
     def test_a_429_pauses_the_account_for_its_retry_after(self):
         key = self.method._centrapay_rate_key()
         self.control.add_fault(
             method="GET", path="/api/payment-requests/", kind="rate_limit",
             retryAfter=20, times=1,
         )  # fmt: skip
-        client = self.method._centrapay_client(interactive=False)
+        client = self.method._centrapay_client("read")
         limited = None
         try:
             client.get_payment_request("some-id")
