@@ -3,7 +3,7 @@ import threading
 from odoo import SUPERUSER_ID, Command, api
 from odoo.tests import new_test_user, tagged
 
-from .common import MANAGER, CentrapayHttpCommon
+from .common import MANAGER, CentrapayHttpCommon, CentrapayTillCommon
 
 
 @tagged("post_install", "-at_install")
@@ -294,3 +294,35 @@ class TestCentrapayDayTours(CentrapayHttpCommon):
         self.assertIn(
             state["short_code"], self.pos_session.centrapay_close_forced_items
         )
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayTimerEnds(CentrapayTillCommon):
+    """The terminal's timers end without the cashier (CentrapayTimerEndsTour)."""
+
+    centrapay_method_settings = {"centrapay_expiry_seconds": 30}
+
+    def test_timers_end(self):
+        """At the POS timeout the till voids once and stops; a line removed
+        while its QR waits, and a closed terminal, read no more."""
+        stop = threading.Event()
+
+        def engine():
+            # As in test_timers_stop: the engine runs, once the browser is in.
+            if stop.wait(5):
+                return
+            while not stop.wait(0.5):
+                with self.registry.cursor() as cr:
+                    api.Environment(cr, SUPERUSER_ID, {})[
+                        "centrapay.engine"
+                    ]._centrapay_pass()
+
+        thread = threading.Thread(target=engine)
+        thread.start()
+        self.addCleanup(thread.join, 5)
+        self.addCleanup(stop.set)
+        self.start_pos_tour("CentrapayTimerEndsTour", timeout=180)
+        stop.set()
+        first = self._requests()[:1]
+        # Centrapay expired it, or the till (or the engine) voided it first.
+        self.assertIn(first.status, ("expired", "cancelled"))

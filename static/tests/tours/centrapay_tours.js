@@ -378,3 +378,102 @@ registry.category("web_tour.tours").add("CentrapayCloseWithPendingTour", {
             },
         ].flat(Infinity),
 });
+
+/** The centrapay line's terminal, as the till holds it. */
+function centrapayLine() {
+    return window.posmodel
+        .get_order()
+        .payment_ids.find(
+            (line) => line.payment_method_id.use_payment_terminal === "centrapay"
+        );
+}
+
+/**
+ * The timers that end without the cashier: at the POS timeout (one void, then
+ * nothing), when the line goes away while its QR waits, and when the terminal
+ * closes (tests/test_tours.py, test_timers_end).
+ */
+registry.category("web_tour.tours").add("CentrapayTimerEndsTour", {
+    steps: () =>
+        [
+            openPaymentScreen(),
+            Centrapay.countCentrapayCalls(),
+            {
+                // The QR screen's countdown ticks every 250 ms while it shows.
+                content: "note the 250 ms clocks started and cleared",
+                trigger: ".pos",
+                run: () => {
+                    const clocks = (window.centrapayClocks = new Set());
+                    const {setInterval: start, clearInterval: clear} = window;
+                    window.setInterval = function (fn, ms, ...args) {
+                        const id = start.call(window, fn, ms, ...args);
+                        if (ms === 250) {
+                            clocks.add(id);
+                        }
+                        return id;
+                    };
+                    window.clearInterval = function (id) {
+                        clocks.delete(id);
+                        return clear.call(window, id);
+                    };
+                },
+            },
+            Centrapay.busState("CONNECTED"),
+            PaymentScreen.clickPaymentMethod("Centrapay"),
+            Centrapay.qrIsShown(),
+            {
+                content: "the QR screen's countdown clock runs",
+                trigger: ".centrapay-qr-dialog",
+                run: () => {
+                    if (window.centrapayClocks.size !== 1) {
+                        throw new Error(`${window.centrapayClocks.size} clocks`);
+                    }
+                },
+            },
+            // The bus delivers and the engine runs: no read before the POS
+            // timeout (a 30 s expiry and 7 s of grace). There the request is
+            // voided (by the till, or by the engine first, whose push the till
+            // reads once), the QR closes, and nothing more is asked.
+            noMoreCalls("centrapay_get_status", 8000),
+            noMoreCalls("centrapay_get_status", 8000),
+            {...Centrapay.qrIsClosed(), timeout: 40000},
+            {
+                content: "its countdown clock is cleared with it",
+                trigger: "body",
+                run: () => {
+                    if (window.centrapayClocks.size !== 0) {
+                        throw new Error(`${window.centrapayClocks.size} clocks left`);
+                    }
+                },
+            },
+            noMoreCalls("centrapay_cancel_request", 5000),
+            noMoreCalls("centrapay_get_status", 5000),
+            // The cashier is told the QR expired.
+            Dialog.confirm(),
+            // The line removed while its QR waits (the bus down: reads every
+            // 2 s): the next tick sees it gone and reads no more.
+            Centrapay.busDown(),
+            RETRY,
+            Centrapay.qrIsShown(),
+            Centrapay.callsReach("centrapay_get_status", 1),
+            {
+                content: "the line goes away while its QR waits",
+                trigger: ".centrapay-qr-dialog",
+                run: () =>
+                    window.posmodel.get_order().remove_paymentline(centrapayLine()),
+            },
+            Centrapay.qrIsClosed(),
+            noMoreCalls("centrapay_get_status", 5000),
+            // The terminal closes while a QR waits: its timers stop.
+            PaymentScreen.clickPaymentMethod("Centrapay"),
+            Centrapay.qrIsShown(),
+            {
+                content: "the till closes the terminal",
+                trigger: ".centrapay-qr-dialog",
+                run: () => centrapayLine().payment_method_id.payment_terminal.close(),
+            },
+            Centrapay.qrIsClosed(),
+            noMoreCalls("centrapay_get_status", 5000),
+            noMoreCalls("centrapay_create_request", 3000),
+        ].flat(Infinity),
+});
