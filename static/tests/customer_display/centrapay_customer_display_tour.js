@@ -94,6 +94,26 @@ function check(content, trigger, test) {
 registry.category("web_tour.tours").add("CentrapayCustomerDisplayTour", {
     steps: () => [
         {
+            // The display's countdown ticks every 250 ms while the QR shows.
+            content: "note the 250 ms clocks started and cleared",
+            trigger: "div:contains('Welcome.')",
+            run: () => {
+                const clocks = (window.centrapayClocks = new Set());
+                const {setInterval: start, clearInterval: clear} = window;
+                window.setInterval = function (fn, ms, ...args) {
+                    const id = start.call(window, fn, ms, ...args);
+                    if (ms === 250) {
+                        clocks.add(id);
+                    }
+                    return id;
+                };
+                window.clearInterval = function (id) {
+                    clocks.delete(id);
+                    return clear.call(window, id);
+                };
+            },
+        },
+        {
             content: "the POS sends the waiting Centrapay request",
             trigger: "div:contains('Welcome.')",
             run: async () => sendToDisplay(await requestState()),
@@ -131,6 +151,11 @@ registry.category("web_tour.tours").add("CentrapayCustomerDisplayTour", {
         {
             content: "the countdown",
             trigger: ".centrapay-customer-countdown:contains(':')",
+            run: () => {
+                if (window.centrapayClocks.size !== 1) {
+                    throw new Error(`${window.centrapayClocks.size} clocks`);
+                }
+            },
         },
         {
             content: "and the status in words",
@@ -186,8 +211,13 @@ registry.category("web_tour.tours").add("CentrapayCustomerDisplayTour", {
             (el, state) => !el.textContent.includes(state.paid_by) && el.textContent
         ),
         {
-            content: "the QR code is gone",
+            content: "the QR code is gone, and its countdown clock with it",
             trigger: "body:not(:has(.centrapay-customer-qr))",
+            run: () => {
+                if (window.centrapayClocks.size !== 0) {
+                    throw new Error(`${window.centrapayClocks.size} clocks left`);
+                }
+            },
         },
     ],
 });
