@@ -1053,21 +1053,6 @@ class CentrapayClient:
             params["paginationLimit"] = str(self._check_limit(limit))
         return self._page("/api/payment-activities", params, page_key)
 
-    def iter_payment_activities(
-        self,
-        merchant_id: str,
-        *,
-        limit: int | None = None,
-        max_pages: int | None = None,
-    ) -> Iterator[dict]:
-        """Iterate over every page of :meth:`list_payment_activities`."""
-        return self._iter_pages(
-            lambda key: self.list_payment_activities(
-                merchant_id, page_key=key, limit=limit
-            ),
-            max_pages,
-        )
-
     # ------------------------------------------------------------ Settlements
 
     def list_settlements(

@@ -22,6 +22,7 @@ from centrapay.errors import (
 )
 from centrapay.money import from_minor_units
 from centrapay.sandbox import shortcode
+from centrapay.tests.activity_pages import every_activity
 
 LINES = [
     {"name": "Hard Hat", "sku": "GH1234", "qty": 1, "price": 4000, "tax": "15"},
@@ -161,7 +162,7 @@ def test_pagination_by_external_ref_and_merchant_activities(client, sandbox, con
     )
     assert len(limited.items) == 4
 
-    activities = list(client.iter_payment_activities(sandbox.merchant_id))
+    activities = list(every_activity(client, sandbox.merchant_id))
     assert len(activities) == 5  # one "request" activity each
     assert {a["paymentRequestId"] for a in activities} == ids
     page = client.list_payment_activities(sandbox.merchant_id, limit=3)

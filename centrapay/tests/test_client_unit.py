@@ -28,6 +28,7 @@ from centrapay.errors import (
     CentrapayUnknownOutcome,
     CentrapayValidationError,
 )
+from centrapay.tests.activity_pages import every_activity
 
 API_KEY = "unit-SECRET-key-7f3a9c"
 PR = {
@@ -299,7 +300,7 @@ def test_both_page_key_names_are_read(client, server):
     server.reply(200, {"items": [{"id": "a"}], "pageKey": "k2"})
     server.reply(200, {"items": [{"id": "b"}], "nextPageKey": "k3"})
     server.reply(200, {"items": [{"id": "c"}]})
-    items = list(client.iter_payment_activities("m1"))
+    items = list(every_activity(client, "m1"))
     assert [i["id"] for i in items] == ["a", "b", "c"]
     assert [r["query"].get("pageKey") for r in server.requests] == [
         None,
@@ -311,11 +312,11 @@ def test_both_page_key_names_are_read(client, server):
 def test_echoed_or_repeating_page_keys_end_iteration(client, server):
     server.reply(200, {"items": [{"id": "a"}], "nextPageKey": "k1"})
     server.reply(200, {"items": [{"id": "b"}], "pageKey": "k1"})  # echo
-    assert len(list(client.iter_payment_activities("m1"))) == 2
+    assert len(list(every_activity(client, "m1"))) == 2
     server.reply(200, {"items": [{"id": "a"}], "nextPageKey": "k1"})
     server.reply(200, {"items": [{"id": "b"}], "nextPageKey": "k2"})
     server.reply(200, {"items": [{"id": "c"}], "nextPageKey": "k1"})  # cycle
-    assert len(list(client.iter_payment_activities("m1"))) == 3
+    assert len(list(every_activity(client, "m1"))) == 3
     server.default = (200, {"items": [{"id": "x"}], "nextPageKey": "more"}, {})
     page = client.list_payment_activities("m1", page_key="k0")
     assert page == Page([{"id": "x"}], "more")
