@@ -6,6 +6,29 @@ from odoo.tests import new_test_user, tagged
 from .common import MANAGER, CentrapayHttpCommon, CentrapayTillCommon
 
 
+def engine_beside(test):
+    """The status engine running beside a tour, as its cron makes it on a
+    server with a cron worker (the server then tells the till not to poll while
+    the bus delivers); returns the event that stops it."""
+    stop = threading.Event()
+
+    def engine():
+        # From once the tour's browser is logged in: the test's own cursor is
+        # not to be shared meanwhile.
+        if stop.wait(5):
+            return
+        while not stop.wait(0.5):
+            with test.registry.cursor() as cr:
+                engine = api.Environment(cr, SUPERUSER_ID, {})["centrapay.engine"]
+                engine._centrapay_pass()
+
+    thread = threading.Thread(target=engine)
+    thread.start()
+    test.addCleanup(thread.join, 5)
+    test.addCleanup(stop.set)
+    return stop
+
+
 @tagged("post_install", "-at_install")
 class TestCentrapayTours(CentrapayHttpCommon):
     def setUp(self):
@@ -46,26 +69,7 @@ class TestCentrapayTours(CentrapayHttpCommon):
         state (none at all while the bus is up and the engine runs), and a
         create that cannot reach the server is tried a bounded number of times
         and stops when its line is removed (the tour counts the till's calls)."""
-        # The status engine runs meanwhile, as its cron makes it on a server
-        # with a cron worker: the server then tells the till not to poll while
-        # the bus delivers.
-        stop = threading.Event()
-
-        def engine():
-            # From once the tour's browser is logged in: the test's own cursor
-            # is not to be shared meanwhile.
-            if stop.wait(5):
-                return
-            while not stop.wait(0.5):
-                with self.registry.cursor() as cr:
-                    api.Environment(cr, SUPERUSER_ID, {})[
-                        "centrapay.engine"
-                    ]._centrapay_pass()
-
-        thread = threading.Thread(target=engine)
-        thread.start()
-        self.addCleanup(thread.join, 5)
-        self.addCleanup(stop.set)
+        stop = engine_beside(self)
         # About 70 s of it waits on purpose: longer than the 60 s default.
         self.start_pos_tour("CentrapayTimersTour", timeout=180)
         stop.set()
@@ -305,22 +309,7 @@ class TestCentrapayTimerEnds(CentrapayTillCommon):
     def test_timers_end(self):
         """At the POS timeout the till voids once and stops; a line removed
         while its QR waits, and a closed terminal, read no more."""
-        stop = threading.Event()
-
-        def engine():
-            # As in test_timers_stop: the engine runs, once the browser is in.
-            if stop.wait(5):
-                return
-            while not stop.wait(0.5):
-                with self.registry.cursor() as cr:
-                    api.Environment(cr, SUPERUSER_ID, {})[
-                        "centrapay.engine"
-                    ]._centrapay_pass()
-
-        thread = threading.Thread(target=engine)
-        thread.start()
-        self.addCleanup(thread.join, 5)
-        self.addCleanup(stop.set)
+        stop = engine_beside(self)
         self.start_pos_tour("CentrapayTimerEndsTour", timeout=180)
         stop.set()
         first = self._requests()[:1]
