@@ -4,7 +4,7 @@ import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 
 import psycopg2.errors
@@ -33,6 +33,12 @@ def _clock():
     which made every period under a second a whole second.
     """
     return datetime.now()  # naive UTC, as the ORM's datetimes (Odoo runs in UTC)
+
+
+def _in_thread(dbname, function, *args):
+    """Run ``function(*args)`` in a worker thread of the engine's."""
+    threading.current_thread().dbname = dbname  # for Odoo's log lines
+    return function(*args)
 
 
 # The engine sleeps between passes on the Postgres channel ``centrapay_engine``:
@@ -69,11 +75,9 @@ class AccountThreads:
         self._collect()
         if key in self._running:
             return
-        self._running[key] = self._executor.submit(self._run, function, key, *args)
-
-    def _run(self, function, *args):
-        threading.current_thread().dbname = self.dbname  # for Odoo's log lines
-        return function(*args)
+        self._running[key] = self._executor.submit(
+            _in_thread, self.dbname, function, key, *args
+        )
 
     def _collect(self):
         for key, future in list(self._running.items()):
@@ -754,29 +758,24 @@ class CentrapayEngine(models.AbstractModel):
             stop_at = min(stop_at, deadline)
         # Several at once: three payments in one feed page are known after one
         # round trip, not three. A test cursor is the test's one connection,
-        # held by the caller's thread: there, in turn and in this thread.
-        if self.pool.in_test_mode():
-            for request_id in due:
-                if time.monotonic() >= stop_at:
-                    break
-                read.add(request_id)
-                if self._centrapay_process_one(request_id, interval) == "budget":
-                    return False
-            return True
-        at_once = const.ENGINE_READS_AT_ONCE
-        with ThreadPoolExecutor(
-            max_workers=at_once, thread_name_prefix="centrapay-read"
+        # held by the caller's thread: there, one at a time, in this thread.
+        at_once = 1 if self.pool.in_test_mode() else const.ENGINE_READS_AT_ONCE
+        dbname = self.env.cr.dbname
+        with (
+            ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="centrapay-read")
+            if at_once > 1
+            else nullcontext()
         ) as reads:
-            dbname = self.env.cr.dbname
+            run = reads.map if reads else map
             for start in range(0, len(due), at_once):
                 if time.monotonic() >= stop_at:
                     break
                 batch = due[start : start + at_once]
                 read.update(batch)
                 outcomes = list(
-                    reads.map(
-                        lambda request_id: self._centrapay_read_one(
-                            dbname, request_id, interval
+                    run(
+                        lambda request_id: _in_thread(
+                            dbname, self._centrapay_process_one, request_id, interval
                         ),
                         batch,
                     )
@@ -784,10 +783,6 @@ class CentrapayEngine(models.AbstractModel):
                 if "budget" in outcomes:
                     return False
         return True
-
-    def _centrapay_read_one(self, dbname, request_id, interval):
-        threading.current_thread().dbname = dbname  # for Odoo's log lines
-        return self._centrapay_process_one(request_id, interval)
 
     @api.model
     def _centrapay_process_one(self, request_id, interval):
