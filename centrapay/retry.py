@@ -27,7 +27,9 @@ class Policy:
     ``wait``: the longest the call waits, for a budget slot or a 429's
     Retry-After; longer, it fails at once and is left to a later try.
     ``later_max``: after failed calls, the next try is 1, 2, 4 ... s later, at
-    most this (0: the call is the cashier's, who tries again).
+    most this (0: the call is the cashier's, who tries again). The engine asks
+    it for its reads (``later("read", n)``), whose failures a void it makes
+    shares; an unsent refund is sent again at the give-back step's next pass.
     """
 
     budget: str
