@@ -72,9 +72,11 @@ IDLE_SWEEP_SECONDS = 3600
 # At most this many feed pages in one pass; the rest is resumed next pass.
 FEED_MAX_PAGES = 5
 # A pending request is also read directly, at most this often; beside a working
-# feed, the direct reads of an account share this pace.
+# feed, the routine direct reads of an account share this pace (a safety net:
+# the feed shows payments and cancellations, and each request is read at its
+# expiry and at the POS's timeout whatever the pace).
 DIRECT_READ_MIN_SECONDS = 1
-DIRECT_READS_PER_MINUTE = 60
+DIRECT_READS_PER_MINUTE = 30
 # The engine counts as stopped when it has not passed over an account for this
 # long; the POS status RPC then reads a stale request itself.
 ENGINE_STALE_SECONDS = 5
@@ -96,18 +98,20 @@ POLL_PASS_WINDOW_SECONDS = 2
 # The rate budget per account, counted per HTTP attempt in a sliding 60 s
 # window, under Centrapay's 200 requests/minute (5 spare for clock skew): a
 # cashier is refused only when the account is at Centrapay's limit. The feed
-# (and the reads of the requests it or a webhook points at) stops earlier, and
-# routine direct reads earlier still: they are the elastic part, and must never
-# starve the feed, which finds every payment with one call every half second
-# (every second once the window holds RATE_FEED_FAST_BELOW calls). 50 tills at
-# once take 50 creates, 50 reads of paid requests and the feed's 40 to 120.
+# and the reads with a reason (those the feed or a webhook points at, a Quick
+# Pay's first read, a request past its expiry) stop earlier, and routine direct
+# reads earlier still: they are only a safety net beside a working feed, and
+# must never starve it, since it finds every payment with one call every half
+# second. Ten tills paying every 20 s take 30 creates, 30 reads of paid
+# requests and the feed's 120 a minute.
 RATE_LIMIT_PER_MINUTE = 195
 RATE_POLL_LIMIT_PER_MINUTE = 180
 RATE_READ_LIMIT_PER_MINUTE = 150
 # The feed is read every FEED_BUSY_SECONDS while the window holds fewer calls
-# than this, every other time after: at 120 a minute on its own it would leave
-# routine direct reads (expiry, Quick Pay, conditions) no room under theirs.
-RATE_FEED_FAST_BELOW = 100
+# than this, every other time after. Past it routine reads get no slot anyway;
+# halving the feed's pace then keeps room for the reads it points at and for
+# the cashiers (50 tills at once).
+RATE_FEED_FAST_BELOW = RATE_READ_LIMIT_PER_MINUTE
 # Each POS session's fair share of the cashier's part: with n other sessions
 # calling, RATE_LIMIT_PER_MINUTE / (n + 2), never less than this. Alone, a till
 # (or a script with a cashier's login) takes at most half; the rest is kept

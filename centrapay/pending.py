@@ -73,3 +73,19 @@ def void_or_give_up(
     if now >= started + timedelta(seconds=GIVE_UP_AFTER_SECONDS):
         give_up = GIVE_UP_UNREACHABLE
     return Step(void=void, give_up=give_up)
+
+
+def next_moment(now: datetime, expires_at: datetime | None) -> datetime | None:
+    """The next moment after ``now`` at which a pending request must be read
+    whatever the engine's pace: its expiry (Centrapay expires it), then the
+    POS's timeout (the engine voids it). None when both have passed.
+    """
+    if not expires_at:
+        return None
+    for moment in (
+        expires_at,
+        expires_at + timedelta(seconds=POS_TIMEOUT_GRACE_SECONDS),
+    ):
+        if moment > now:
+            return moment
+    return None

@@ -17,6 +17,7 @@ from odoo.tools import SQL
 from .. import const
 from ..centrapay import errors as cp_errors
 from ..centrapay import retry
+from ..centrapay.pending import next_moment
 from ..locks import lock_rows
 
 _logger = logging.getLogger(__name__)
@@ -492,9 +493,9 @@ class CentrapayEngine(models.AbstractModel):
 
         Direct reads share a pace per account, never more often than once a
         second each: beside a working feed, ``DIRECT_READS_PER_MINUTE`` (with one
-        till a request is read every second; with 50, every 50 s, and the feed
-        catches their payments in about a second); without one, all that direct
-        reads may take of the budget.
+        till a request is read every 2 s; with 50, every 100 s: the feed catches
+        their payments in under a second, and each is read at its expiry
+        anyway); without one, all that direct reads may take of the budget.
         """
         per_minute = (
             const.DIRECT_READS_PER_MINUTE
@@ -575,7 +576,7 @@ class CentrapayEngine(models.AbstractModel):
                 # open, once an hour otherwise (see IDLE_SWEEP_SECONDS).
                 if pending:
                     # Half a second while the budget has room; a second once
-                    # the window is full enough that direct reads need it.
+                    # the window is so full that routine reads get no slot.
                     period = const.FEED_BUSY_SECONDS
                     if (
                         env["centrapay.rate.limit"]._calls_in_window(key)
@@ -850,10 +851,16 @@ class CentrapayEngine(models.AbstractModel):
         if request.status in const.PENDING_STATUSES:
             request._centrapay_void_or_give_up(now, shown_expiry=shown_expiry)
         if request.status in const.PENDING_STATUSES:
-            delay = interval
             if request.error_count:
-                delay = max(delay, retry.later("read", request.error_count))
-            request.next_poll_at = now + timedelta(seconds=delay)
+                interval = max(interval, retry.later("read", request.error_count))
+            next_at = now + timedelta(seconds=interval)
+            # Its expiry and the POS's timeout (counted from the expiry the POS
+            # was shown) are read on time, whatever the pace of routine reads,
+            # and from the urgent share (see _centrapay_refresh).
+            moment = next_moment(now, shown_expiry)
+            if moment and moment < next_at and not request.error_count:
+                next_at = moment
+            request.next_poll_at = next_at
 
     # --- 3. The rest of partly paid requests, taken in another tender -----------
 

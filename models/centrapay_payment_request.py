@@ -545,11 +545,18 @@ class CentrapayPaymentRequest(models.Model):
 
         Failures are kept on the request. Raises CentrapayBudgetExhausted, with
         nothing sent, when the account's budget is spent. A request the feed or
-        a webhook flagged (``read_now``) is read from the feed's share.
+        a webhook flagged (``read_now``), one due at once (no ``next_poll_at``:
+        a Quick Pay's first read, a void to retry) and one past its expiry are
+        read from the feed's share: only routine reads yield to a busy window.
         """
         self.ensure_one()
+        urgent = (
+            self.read_now
+            or not self.next_poll_at
+            or (self.expires_at and fields.Datetime.now() >= self.expires_at)
+        )
         client = self.payment_method_id._centrapay_client(
-            "cashier" if interactive else "urgent" if self.read_now else "read",
+            "cashier" if interactive else "urgent" if urgent else "read",
             session=self.session_id if interactive else None,
         )
         if self.read_now:

@@ -7,12 +7,13 @@ from unittest.mock import patch
 
 import psycopg2.errors
 
-from odoo import SUPERUSER_ID, Command, api, sql_db
+from odoo import SUPERUSER_ID, Command, api, fields, sql_db
 from odoo.tests import tagged
 from odoo.tools import SQL
 
 from .. import const
 from ..centrapay.client import CentrapayClient
+from ..centrapay.pending import POS_TIMEOUT_GRACE_SECONDS
 from .common import CentrapayCommon, CommittedRequestMixin, centrapay_method_vals
 
 
@@ -522,28 +523,71 @@ class TestCentrapayFeedPace(CentrapayCommon):
                 "a period under a second is not rounded to a whole second",
             )
 
-    def test_a_busy_feed_leaves_room_for_direct_reads(self):
-        # A till has waited for a minute: the feed's reads fill the window.
-        state = self.create_request()
-        self.engine_pass()
+    def fill_window(self, calls):
+        """As if the account had made ``calls`` calls in the last few seconds."""
         self.env.flush_all()
         self.env.cr.execute(
             "UPDATE centrapay_rate_limit SET calls = array_fill("
-            "extract(epoch from now())::float8, ARRAY[110]) WHERE key = %s",
-            [self.method._centrapay_rate_key()],
+            "extract(epoch from now())::float8, ARRAY[%s]) WHERE key = %s",
+            [calls, self.method._centrapay_rate_key()],
         )
+
+    def test_a_busy_window_keeps_the_feed_fast_until_routine_reads_are_shut_out(
+        self,
+    ):
+        self.create_request()
+        self.engine_pass()
+        # Ten tills paying every 20 s: 120 feed reads, 30 creates and 30 reads
+        # a minute. Under the routine reads' limit the feed keeps its pace.
+        self.fill_window(const.RATE_READ_LIMIT_PER_MINUTE - 1)
         self.control.clear_calls()
-        time.sleep(0.6)
-        self.engine_pass()  # the read due before the window filled
-        self.assertEqual(len(self.calls("GET", "/api/payment-activities")), 1)
+        for n in (1, 2):
+            time.sleep(0.6)
+            self.engine_pass()
+            self.assertEqual(len(self.calls("GET", "/api/payment-activities")), n)
+        # At it, the feed slows to one read a second.
+        self.fill_window(const.RATE_READ_LIMIT_PER_MINUTE)
         time.sleep(0.6)
         self.engine_pass()
         self.assertEqual(
-            len(self.calls("GET", "/api/payment-activities")), 1, "one a second now"
+            len(self.calls("GET", "/api/payment-activities")), 2, "one a second now"
         )
         time.sleep(0.5)
         self.engine_pass()
-        self.assertEqual(len(self.calls("GET", "/api/payment-activities")), 2)
-        # The request is still read directly (its expiry, a patron's cancel,
-        # anything the feed does not show).
-        self.assertTrue(self.calls("GET", state["centrapay_id"]))
+        self.assertEqual(len(self.calls("GET", "/api/payment-activities")), 3)
+
+    def test_a_full_window_shuts_out_routine_reads_but_not_an_expiry(self):
+        state = self.create_request()
+        request = self.record(state)
+        self.engine_pass()
+        self.fill_window(const.RATE_READ_LIMIT_PER_MINUTE + 5)
+        # Due for a routine read (the safety net beside the feed): no slot.
+        due = {"next_poll_at": fields.Datetime.now() - timedelta(seconds=1)}
+        request.sudo().write(due)
+        self.control.clear_calls()
+        self.engine_pass()
+        self.assertFalse(self.calls("GET", state["centrapay_id"]))
+        # Past its expiry, it is read all the same: the POS's timeout and the
+        # patron's screen wait on that read.
+        request.sudo().write(
+            dict(due, expires_at=fields.Datetime.now() - timedelta(seconds=1))
+        )
+        self.engine_pass()
+        self.assertEqual(len(self.calls("GET", state["centrapay_id"])), 1)
+
+    def test_a_request_is_read_at_its_expiry_whatever_the_pace(self):
+        state = self.create_request()
+        request = self.record(state).sudo()
+        engine = self.env["centrapay.engine"].sudo()
+        engine._centrapay_process(request, interval=3600)
+        self.assertLessEqual(request.next_poll_at, request.expires_at)
+        self.assertGreater(
+            request.next_poll_at, request.expires_at - timedelta(seconds=1)
+        )
+        # After its expiry, at the POS's timeout (when the engine voids it).
+        request.expires_at = fields.Datetime.now() - timedelta(seconds=1)
+        engine._centrapay_process(request, interval=3600)
+        self.assertLessEqual(
+            request.next_poll_at,
+            fields.Datetime.now() + timedelta(seconds=POS_TIMEOUT_GRACE_SECONDS),
+        )

@@ -662,6 +662,43 @@ def call_kind(call):
     return f"{call['method']} {path}"
 
 
+def stages(payments, calls):
+    """Where a paid payment's time went, from the sandbox's call log (its
+    timestamps are when it answered): paid -> the first feed read answered
+    after it -> the first read of that request after that -> Odoo knew.
+    Percentiles (p50, p95) in ms of each stage; a payment learnt another way
+    (no such feed read) is left out.
+    """
+    feeds = sorted(
+        parse_ts(c["timestamp"])
+        for c in calls
+        if c["path"].startswith("/api/payment-activities")
+    )
+    gets = defaultdict(list)
+    for call in calls:
+        if call_kind(call) == "get":
+            gets[call["path"].split("?", 1)[0].rsplit("/", 1)[-1]].append(
+                parse_ts(call["timestamp"])
+            )
+    parts = defaultdict(list)
+    for p in payments:
+        if not (p.get("paid_at") and p.get("known_at")):
+            continue
+        feed = next((t for t in feeds if t > p["paid_at"]), None)
+        get = feed and next(
+            (t for t in sorted(gets[p["centrapay_id"]]) if t > feed), None
+        )
+        if not get or get > p["known_at"]:
+            continue
+        parts["paid_to_feed"].append((feed - p["paid_at"]) * 1000)
+        parts["feed_to_get"].append((get - feed) * 1000)
+        parts["get_to_known"].append((p["known_at"] - get) * 1000)
+    return {
+        name: [round(percentile(ms, q)) for q in (0.5, 0.95)]
+        for name, ms in parts.items()
+    }
+
+
 def summarize(n, webhooks, rounds, payments, calls, deliveries, extra):
     latencies = [
         (p["known_at"] - p["paid_at"]) * 1000
@@ -700,6 +737,7 @@ def summarize(n, webhooks, rounds, payments, calls, deliveries, extra):
         "refusals": sum(refusals.values()),
         "refusal_messages": dict(refusals),
         "latencies_ms": sorted(round(ms) for ms in latencies),
+        "stages_ms": stages(payments, api_calls),
         "create_p50_ms": percentile(creates, 0.5),
         "create_max_ms": max(creates) if creates else None,
         "pos_polls": sum(p["polls"] for p in payments),
@@ -924,6 +962,7 @@ def notes(row):
         "  sandbox answer times p50/p95/max: "
         + "/".join("-" if ms is None else f"{ms:.0f}" for ms in row["sandbox_ms"])
         + " ms",
+        f"  stages p50/p95 ms (paid > feed > read > known): {row['stages_ms']}",
     ]
     for key in (
         "refusal_messages",

@@ -16,6 +16,7 @@ from centrapay.pending import (
     VOID_REQUESTED,
     VOID_STATUS_UNKNOWN,
     Step,
+    next_moment,
     void_or_give_up,
 )
 
@@ -80,3 +81,12 @@ def test_a_lost_create_not_found_is_given_up_after_a_while():
     assert step(limit + seconds(1), found=False, status="draft") == Step(
         give_up=GIVE_UP_NEVER_CREATED
     )
+
+
+def test_it_is_read_at_its_expiry_then_at_the_pos_timeout():
+    timeout = EXPIRES + seconds(POS_TIMEOUT_GRACE_SECONDS)
+    assert next_moment(CREATED, EXPIRES) == EXPIRES
+    assert next_moment(EXPIRES, EXPIRES) == timeout
+    assert next_moment(timeout - seconds(1), EXPIRES) == timeout
+    assert next_moment(timeout, EXPIRES) is None
+    assert next_moment(CREATED, None) is None
