@@ -7,7 +7,7 @@ unit (doc §3.2): ``{"amount": "10000", "currency": "NZD"}`` is NZ$100.00.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from .errors import CentrapayValidationError
 
@@ -140,6 +140,23 @@ def from_minor_units(minor: str | int, currency: str) -> Decimal:
     """
     exponent = minor_unit(currency)
     return Decimal(parse_minor_units(minor)).scaleb(-exponent)
+
+
+def percent_minor_units(
+    amount: Decimal | int | str, rate: Decimal | int | str, currency: str
+) -> int:
+    """``rate`` % of a major-unit ``amount``, in whole minor units of ``currency``.
+
+    Rounded half away from zero, as Odoo rounds a line's discounted price:
+    ``percent_minor_units(Decimal("12.50"), 5, "NZD") == 63``.
+    """
+    exponent = minor_unit(currency)
+    value = _to_decimal(amount, "amount") * _to_decimal(rate, "rate") / 100
+    if value.adjusted() > 20:
+        raise CentrapayValidationError(
+            "amount", "amount_too_large", "amount is out of range"
+        )
+    return int(value.scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def line_items_sum_ok(

@@ -12,6 +12,7 @@ from centrapay.money import (
     line_items_sum_ok,
     minor_unit,
     parse_minor_units,
+    percent_minor_units,
     to_minor_units,
 )
 
@@ -152,3 +153,25 @@ def test_line_items_sum_ok():
 def test_line_items_sum_rejects_fractional_prices():
     with pytest.raises(CentrapayValidationError):
         line_items_sum_ok([{"name": "x", "qty": "1", "price": "10.5"}], "10")
+
+
+@pytest.mark.parametrize(
+    ("amount", "rate", "currency", "expected"),
+    [
+        (Decimal("12.50"), 5, "NZD", 63),  # 62.5 cents: half up
+        (Decimal("12.30"), 5, "NZD", 62),  # 61.5 cents: half up
+        (Decimal("12.20"), 5, "NZD", 61),
+        (Decimal("10.00"), "2.5", "NZD", 25),
+        (Decimal("10.00"), 0, "NZD", 0),
+        (Decimal("10.00"), 100, "NZD", 1000),
+        (Decimal(333), 5, "JPY", 17),  # 16.65 yen
+        (Decimal("-12.50"), 5, "NZD", -63),  # half away from zero
+    ],
+)
+def test_percent_minor_units_rounds_half_up(amount, rate, currency, expected):
+    assert percent_minor_units(amount, rate, currency) == expected
+
+
+def test_percent_minor_units_refuses_floats():
+    with pytest.raises(CentrapayValidationError):
+        percent_minor_units(12.5, 5, "NZD")
