@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from .money import percent_minor_units
+from .money import discount_minor_units
 
 __all__ = [
     "OTHER_TENDERS",
@@ -228,15 +228,15 @@ def rate_discount(basket: Basket, rate: Decimal | int | str, currency: str) -> i
     """What ``rate`` % off every line of ``basket`` takes, in minor units.
 
     Per line, on its price without tax before its discount (the ``discount``
-    of doc §10.1 is tax excluded), rounded half up per line by
-    ``money.percent_minor_units``.
+    of doc §10.1 is tax excluded), rounded half up per line as Odoo rounds a
+    discounted price (``money.discount_minor_units``).
     """
     total = 0
     for line in basket.lines:
         base = line.untaxed_before_discount
         if base is None:
             base = line.untaxed if line.untaxed is not None else line.price
-        total += percent_minor_units(base, rate, currency)
+        total += discount_minor_units(base, rate, currency)
     return total
 
 

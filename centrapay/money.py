@@ -142,21 +142,28 @@ def from_minor_units(minor: str | int, currency: str) -> Decimal:
     return Decimal(parse_minor_units(minor)).scaleb(-exponent)
 
 
-def percent_minor_units(
+def discount_minor_units(
     amount: Decimal | int | str, rate: Decimal | int | str, currency: str
 ) -> int:
-    """``rate`` % of a major-unit ``amount``, in whole minor units of ``currency``.
+    """What ``rate`` % off a major-unit ``amount`` takes, in minor units.
 
-    Rounded half away from zero, as Odoo rounds a line's discounted price:
-    ``percent_minor_units(Decimal("12.50"), 5, "NZD") == 63``.
+    As Odoo's line discount does: the amount less its discounted price, each
+    rounded half away from zero to the currency's minor unit, so that
+    ``discount_minor_units(Decimal("12.50"), 5, "NZD") == 62`` (11.875 is
+    charged 11.88).
     """
     exponent = minor_unit(currency)
-    value = _to_decimal(amount, "amount") * _to_decimal(rate, "rate") / 100
+    value = _to_decimal(amount, "amount")
     if value.adjusted() > 20:
         raise CentrapayValidationError(
             "amount", "amount_too_large", "amount is out of range"
         )
-    return int(value.scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    kept = value * (100 - _to_decimal(rate, "rate")) / 100
+
+    def minor(major: Decimal) -> int:
+        return int(major.scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+    return minor(value) - minor(kept)
 
 
 def line_items_sum_ok(

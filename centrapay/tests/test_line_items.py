@@ -293,15 +293,15 @@ def test_numbers_within_bounds_and_float_noise_are_taken():
 
 
 def test_a_rate_discount_is_rounded_half_up_per_line():
-    """CP-ASSET-3: 5 % of each line's untaxed price before its discount."""
+    """CP-ASSET-3: 5 % off each line's untaxed price, rounded per line."""
     lines = basket(
         [
             line("Seed", "14.38", untaxed="12.50", untaxed_before_discount="12.50"),
             line("Feed", "14.15", untaxed="12.30", untaxed_before_discount="12.30"),
         ]
     )
-    # 62.5 + 61.5 cents: 63 + 62 per line, not round(124) of the sum.
-    assert rate_discount(lines, 5, "NZD") == 125
+    # 11.875 and 11.685 are charged 11.88 and 11.69: 62 + 61 cents off.
+    assert rate_discount(lines, 5, "NZD") == 123
     assert rate_discount(lines, 0, "NZD") == 0
 
 

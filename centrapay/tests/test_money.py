@@ -8,11 +8,11 @@ from centrapay.errors import CentrapayValidationError
 from centrapay.money import (
     MAX_MINOR_UNITS,
     MINOR_UNITS,
+    discount_minor_units,
     from_minor_units,
     line_items_sum_ok,
     minor_unit,
     parse_minor_units,
-    percent_minor_units,
     to_minor_units,
 )
 
@@ -158,20 +158,24 @@ def test_line_items_sum_rejects_fractional_prices():
 @pytest.mark.parametrize(
     ("amount", "rate", "currency", "expected"),
     [
-        (Decimal("12.50"), 5, "NZD", 63),  # 62.5 cents: half up
-        (Decimal("12.30"), 5, "NZD", 62),  # 61.5 cents: half up
-        (Decimal("12.20"), 5, "NZD", 61),
+        (Decimal("12.50"), 5, "NZD", 62),  # 11.875 is charged 11.88
+        (Decimal("12.30"), 5, "NZD", 61),  # 11.685 is charged 11.69
+        (Decimal("12.20"), 5, "NZD", 61),  # 11.59
+        (Decimal("20.00"), 5, "NZD", 100),
         (Decimal("10.00"), "2.5", "NZD", 25),
         (Decimal("10.00"), 0, "NZD", 0),
         (Decimal("10.00"), 100, "NZD", 1000),
-        (Decimal(333), 5, "JPY", 17),  # 16.65 yen
-        (Decimal("-12.50"), 5, "NZD", -63),  # half away from zero
+        (Decimal("10.004"), 0, "NZD", 0),  # unrounded prices: both rounded
+        (Decimal(333), 5, "JPY", 17),  # 316.35 yen is charged 316
+        (Decimal("-12.50"), 5, "NZD", -62),  # half away from zero
     ],
 )
-def test_percent_minor_units_rounds_half_up(amount, rate, currency, expected):
-    assert percent_minor_units(amount, rate, currency) == expected
+def test_discount_minor_units_rounds_the_price_half_up(
+    amount, rate, currency, expected
+):
+    assert discount_minor_units(amount, rate, currency) == expected
 
 
-def test_percent_minor_units_refuses_floats():
+def test_discount_minor_units_refuses_floats():
     with pytest.raises(CentrapayValidationError):
-        percent_minor_units(12.5, 5, "NZD")
+        discount_minor_units(12.5, 5, "NZD")
