@@ -354,6 +354,21 @@ ERROR_MESSAGES = {
         "Centrapay. Ask the customer for their Centrapay app code or Farmlands "
         "card, or to pay another way."
     ),
+    "farmlands.not_farmlands": _lt(
+        "The order lines carry the Farmlands discount (%(rate)s %%), which only a "
+        "Farmlands card gets. Remove the discount from the lines, then take the "
+        "payment again."
+    ),
+    "farmlands.whole_order": _lt(
+        "The Farmlands discount applies only when the Farmlands card pays the "
+        "whole order. Remove the other payments or the discount, then try again."
+    ),
+    "farmlands.order_refused": _lt(
+        "Order %(order)s carries the Farmlands discount (%(rate)s %%), but a "
+        "Farmlands card did not pay the whole order. The order was not saved; it "
+        "stays on the POS. Remove the discount from its lines and take the payment "
+        "again, or pay the whole order with the Farmlands card."
+    ),
     "condition.not_awaiting": _lt(
         "This check is no longer waiting for the till. Check the Centrapay window: "
         "it shows what Centrapay says now."

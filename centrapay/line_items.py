@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from .money import discount_minor_units
+
 __all__ = [
     "OTHER_TENDERS",
     "OVERPAYMENT",
@@ -38,6 +40,7 @@ __all__ = [
     "BasketLine",
     "line_items",
     "parse_basket",
+    "rate_discount",
 ]
 
 ROUNDING = "Rounding"
@@ -52,6 +55,7 @@ NUMBER_TEXT_MAX = 40  # characters of a number sent as text
 MONEY_MAX = Decimal(10) ** 9  # prices and totals, in major units
 QTY_MAX = Decimal(10) ** 6
 TAX_RATE_MAX = Decimal(1000)  # %
+DISCOUNT_MAX = Decimal(101)  # a line's discount rate, in %, bound excluded
 # Digits kept after the point: POS floats carry noise such as 1.1e-16, which is
 # rounded away rather than refused; no currency has more than 3 minor digits.
 DECIMALS = 12
@@ -67,6 +71,7 @@ class BasketLine:
     ``untaxed``: the same without tax; ``untaxed_before_discount``: without
     tax and before the line's discount (both optional).
     ``tax``: a tax rate in %, used when ``untaxed`` is not known.
+    ``discount``: the line's discount rate in % (0 to 100), as Odoo sets it.
     """
 
     name: str
@@ -76,6 +81,7 @@ class BasketLine:
     untaxed: Decimal | None = None
     untaxed_before_discount: Decimal | None = None
     tax: Decimal | None = None
+    discount: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,7 @@ def parse_basket(lines: object, basket: object = None, max_lines: int = 500) -> 
     """The basket from what the POS sent; ValueError when it is malformed.
 
     ``lines``: a list of ``{name, qty, price, sku?, untaxed?,
-    untaxed_before_discount?, tax?}``; ``basket``: None or ``{total?,
+    untaxed_before_discount?, tax?, discount?}``; ``basket``: None or ``{total?,
     other_payments?, rounding?}``. Texts lose control characters and are
     bounded.
     """
@@ -167,7 +173,12 @@ def parse_basket(lines: object, basket: object = None, max_lines: int = 500) -> 
                 True,
             ),
             tax=_number(line.get("tax"), f"{where} tax", True, limit=TAX_RATE_MAX),
+            discount=_number(
+                line.get("discount"), f"{where} discount", limit=DISCOUNT_MAX
+            ),
         )
+        if not 0 <= item.discount <= 100:
+            raise ValueError(f"{where} discount is not between 0 and 100")
         _tax_rate(item.price, item.untaxed, where)
         parsed.append(item)
     if basket is None:
@@ -211,6 +222,22 @@ def _item(line: BasketLine, digits: int) -> dict:
     elif line.tax is not None:
         item["tax"] = format(line.tax.quantize(Decimal("0.01")), "f")
     return item
+
+
+def rate_discount(basket: Basket, rate: Decimal | int | str, currency: str) -> int:
+    """What ``rate`` % off every line of ``basket`` takes, in minor units.
+
+    Per line, on its price without tax before its discount (the ``discount``
+    of doc §10.1 is tax excluded), rounded half up per line as Odoo rounds a
+    discounted price (``money.discount_minor_units``).
+    """
+    total = 0
+    for line in basket.lines:
+        base = line.untaxed_before_discount
+        if base is None:
+            base = line.untaxed if line.untaxed is not None else line.price
+        total += discount_minor_units(base, rate, currency)
+    return total
 
 
 def line_items(basket: Basket, amount: Decimal | int | str, digits: int) -> list[dict]:

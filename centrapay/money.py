@@ -7,7 +7,7 @@ unit (doc §3.2): ``{"amount": "10000", "currency": "NZD"}`` is NZ$100.00.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from .errors import CentrapayValidationError
 
@@ -140,6 +140,30 @@ def from_minor_units(minor: str | int, currency: str) -> Decimal:
     """
     exponent = minor_unit(currency)
     return Decimal(parse_minor_units(minor)).scaleb(-exponent)
+
+
+def discount_minor_units(
+    amount: Decimal | int | str, rate: Decimal | int | str, currency: str
+) -> int:
+    """What ``rate`` % off a major-unit ``amount`` takes, in minor units.
+
+    As Odoo's line discount does: the amount less its discounted price, each
+    rounded half away from zero to the currency's minor unit, so that
+    ``discount_minor_units(Decimal("12.50"), 5, "NZD") == 62`` (11.875 is
+    charged 11.88).
+    """
+    exponent = minor_unit(currency)
+    value = _to_decimal(amount, "amount")
+    if value.adjusted() > 20:
+        raise CentrapayValidationError(
+            "amount", "amount_too_large", "amount is out of range"
+        )
+    kept = value * (100 - _to_decimal(rate, "rate")) / 100
+
+    def minor(major: Decimal) -> int:
+        return int(major.scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+    return minor(value) - minor(kept)
 
 
 def line_items_sum_ok(

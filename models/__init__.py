@@ -6,6 +6,7 @@ from . import centrapay_payment_request
 from . import centrapay_payment_request_barcode
 from . import centrapay_payment_request_partial
 from . import centrapay_payment_request_conditions
+from . import centrapay_payment_request_farmlands
 from . import centrapay_rate_limit
 from . import centrapay_reconciliation_action
 from . import centrapay_reconciliation_item

@@ -370,6 +370,10 @@ class CentrapayPaymentRequest(models.Model):
         # The barcode flow: decoded (E17) before anything is stored or voided,
         # so a refused code leaves the line as it was.
         scanned = self._centrapay_decode_barcode(method, barcode) if barcode else {}
+        # The Farmlands discount (CP-ASSET-3) goes with a Farmlands card only.
+        farmlands = self._centrapay_farmlands_values(
+            method, scanned, data, open_requests
+        )
         for request in open_requests:
             if (
                 request._centrapay_matches_scan(scanned)
@@ -405,6 +409,7 @@ class CentrapayPaymentRequest(models.Model):
             "company_id": method.company_id.id,
             **scanned,
             **self._centrapay_extension_create_values(method, amount, data),
+            **farmlands,
         }
         return self._centrapay_create_and_send(
             values, amount, data.get("line_items"), barcode=barcode or None

@@ -1,4 +1,8 @@
 from odoo import models
+from odoo.exceptions import ValidationError
+
+from .. import error_messages
+from .centrapay_payment_request_farmlands import at_rate
 
 # The states in which an order counts as paid.
 _PAID_STATES = ("paid", "done", "invoiced")
@@ -11,9 +15,58 @@ class PosOrder(models.Model):
         """The one check of every path that makes an order paid.
 
         Each Centrapay line must be backed by the paid request made for it
-        (``pos.payment._centrapay_verify``); raises ValidationError otherwise.
+        (``pos.payment._centrapay_verify``), and a Farmlands discount by the
+        Farmlands card that paid the whole order; raises ValidationError
+        otherwise.
         """
-        self.filtered(lambda o: o.state in _PAID_STATES).payment_ids._centrapay_verify()
+        paid = self.filtered(lambda o: o.state in _PAID_STATES)
+        paid.payment_ids._centrapay_verify()
+        paid._centrapay_check_farmlands_discount()
+
+    def _centrapay_check_farmlands_discount(self):
+        """A line discount at a Farmlands rate of the order's POS (CP-ASSET-3)
+        needs the order's one payment to be a paid Farmlands card request that
+        recorded that rate. Refund lines keep the sale's discount."""
+        Request = self.env["centrapay.payment.request"].sudo()
+        for order in self:
+            rates = {
+                method.centrapay_farmlands_discount
+                for method in order.config_id.payment_method_ids
+                if method.use_payment_terminal == "centrapay"
+                and method.centrapay_farmlands_discount
+            }
+            discounted = order.lines.filtered(
+                lambda line, rates=rates: (
+                    not line.refunded_orderline_id
+                    and any(at_rate(line.discount, rate) for rate in rates)
+                )
+            )
+            if not discounted:
+                continue
+            payments = order.payment_ids.filtered(lambda p: not p.is_change)
+            card = Request.browse()
+            if len(payments) == 1 and payments.centrapay_request_id:
+                card = Request.search(
+                    [
+                        ("centrapay_id", "=", payments.centrapay_request_id),
+                        ("pos_payment_id", "=", payments.id),
+                        ("status", "=", "paid"),
+                        ("barcode_provider", "=", "farmlands"),
+                    ],
+                    limit=1,
+                )
+            if card and all(
+                at_rate(line.discount, card.farmlands_discount_rate)
+                for line in discounted
+            ):
+                continue
+            raise ValidationError(
+                self.env._(error_messages.ERROR_MESSAGES["farmlands.order_refused"])
+                % {
+                    "order": order.pos_reference or order.name,
+                    "rate": f"{discounted[:1].discount:g}",
+                }
+            )
 
     def _process_payment_lines(self, pos_order, order, pos_session, draft):
         # An order saved as draft earlier (restaurant, for example) had its

@@ -117,6 +117,15 @@ class PosPaymentMethod(models.Model):
         "goods, say). Requests are sent with conditionsEnabled; without it, a "
         "payment that needs a condition is cancelled.",
     )
+    centrapay_farmlands_discount = fields.Float(
+        string="Farmlands Discount (%)",
+        digits=(5, 2),
+        default=0.0,
+        help="The discount agreed with Farmlands, from 0 to 100 (0: none). When "
+        "a scanned Farmlands card pays the whole order, every order line gets it "
+        "before the card is charged; no other tender ever does, and Odoo refuses "
+        "an order carrying it that the card did not pay.",
+    )
     centrapay_webhook_url = fields.Char(
         string="Webhook URL",
         compute="_compute_centrapay_webhook_url",
@@ -145,6 +154,15 @@ class PosPaymentMethod(models.Model):
         string="Last Terminal ID", compute="_compute_centrapay_last_request"
     )
 
+    _sql_constraints = [
+        (
+            "centrapay_farmlands_discount_range",
+            "CHECK(centrapay_farmlands_discount IS NULL OR "
+            "centrapay_farmlands_discount BETWEEN 0 AND 100)",
+            "The Farmlands discount is a rate between 0 and 100 %.",
+        ),
+    ]
+
     def _get_payment_terminal_selection(self):
         return super()._get_payment_terminal_selection() + [("centrapay", "Centrapay")]
 
@@ -153,6 +171,7 @@ class PosPaymentMethod(models.Model):
         return super()._load_pos_data_fields(config_id) + [
             "centrapay_expiry_seconds",
             "centrapay_label",
+            "centrapay_farmlands_discount",
         ]
 
     def _is_write_forbidden(self, fields):
@@ -252,6 +271,18 @@ class PosPaymentMethod(models.Model):
                         "Supported currencies: %(supported)s.",
                         currency=currency.name,
                         supported=", ".join(const.SUPPORTED_CURRENCIES),
+                    )
+                )
+
+    @api.constrains("centrapay_farmlands_discount")
+    def _check_centrapay_farmlands_discount(self):
+        for method in self:
+            if not 0 <= method.centrapay_farmlands_discount <= 100:
+                raise ValidationError(
+                    self.env._(
+                        "The Farmlands discount of payment method %s must be "
+                        "between 0 and 100 %%.",
+                        method.name,
                     )
                 )
 
@@ -522,6 +553,27 @@ class PosPaymentMethod(models.Model):
         if not state.get("error"):
             state["poll_ms"] = self._centrapay_poll_ms()
         return state
+
+    def centrapay_farmlands_discount_quote(self, data):
+        """The Farmlands discount a scanned code would give the order (CP-ASSET-3).
+
+        ``data`` as for ``centrapay_create_request``, with ``barcode``. The
+        code is decoded (E17); nothing is created at Centrapay. Returns
+        ``provider``, ``rate`` and ``discount`` (minor units, tax excluded):
+        ``rate`` and ``discount`` are False unless a Farmlands card would pay
+        the whole order with a discount; or ``{"error": message}``.
+        """
+        if not isinstance(data, dict):
+            return {"error": self.env._("The POS sent a malformed Centrapay request.")}
+        self._centrapay_check_cashier(data.get("session_id"))
+        Request = self.env["centrapay.payment.request"].sudo()
+        try:
+            clean = self._centrapay_clean_create_data(data)
+            if not clean["barcode"]:
+                Request._centrapay_normalize_barcode("")
+            return Request._centrapay_farmlands_quote(self, clean)
+        except (UserError, ValidationError) as exc:
+            return {"error": exc.args[0]}
 
     def _centrapay_poll_ms(self, account=None):
         """How often a waiting till should ask for its request's status (ms),

@@ -41,3 +41,31 @@ class TestCentrapayBarcodeTours(CentrapayTillCommon):
         cards = self._requests().filtered(lambda r: r.flow == "barcode")
         self.assertEqual(len(cards), 1)
         self.assertEqual(cards.status, "paid")
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayFarmlandsDiscountTours(CentrapayTillCommon):
+    """CP-ASSET-3: the Farmlands discount at the till, for a Farmlands card only."""
+
+    centrapay_method_settings = {"centrapay_farmlands_discount": 5.0}
+
+    def test_a_scanned_farmlands_card_gets_the_discount(self):
+        self.start_pos_tour("CentrapayFarmlandsDiscountTour")
+        card = self._requests().filtered(lambda r: r.flow == "barcode")
+        self.assertEqual(card.barcode_provider, "farmlands")
+        self.assertEqual(card.status, "paid")
+        self.assertEqual(card.farmlands_discount_rate, 5.0)
+        order = card.pos_order_id
+        self.assertEqual(order.state, "paid")
+        self.assertEqual(order.lines.mapped("discount"), [5.0])
+        self.assertEqual(card.amount, order.amount_total)
+        undiscounted = sum(line.price_unit * line.qty for line in order.lines)
+        self.assertLess(order.amount_total, undiscounted)
+
+    def test_an_app_code_gets_no_discount(self):
+        self.start_pos_tour("CentrapayFarmlandsNoDiscountTour")
+        card = self._requests().filtered(lambda r: r.flow == "barcode")
+        self.assertEqual(card.barcode_provider, "centrapay")
+        self.assertEqual(card.status, "paid")
+        self.assertFalse(card.farmlands_discount_rate)
+        self.assertEqual(card.pos_order_id.lines.mapped("discount"), [0.0])

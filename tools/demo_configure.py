@@ -23,6 +23,8 @@ values = {
     # Every flow of the till: partial payments and payment conditions too.
     "centrapay_partial_allowed": True,
     "centrapay_conditions_enabled": True,
+    # A Farmlands card scanned for a whole order gets 5 % off (CP-ASSET-3).
+    "centrapay_farmlands_discount": 5.0,
 }
 # Only what changed: an open POS session forbids other writes, and a restarted
 # sandbox keeps its credentials.

@@ -1318,19 +1318,23 @@ def cmd_pot(args):
     view = community_tree(src)
     venv = odoo_venv(view)
     postgres()
-    db = "pcp_pot"
-    fresh_db(venv, view, db, CACHE / "pot-install.log")
+    # One database per checkout, as for the tests: two clones may export at once.
+    db = f"pcp_pot_{digest(REPO)[:8]}"
+    fresh_db(venv, view, db, CACHE / f"pot-install-{digest(REPO)[:8]}.log")
     (REPO / "i18n").mkdir(exist_ok=True)
-    run(
-        odoo_cmd(
-            venv,
-            view,
-            db,
-            f"--i18n-export={REPO / 'i18n' / f'{MODULE}.pot'}",
-            f"--modules={MODULE}",
-            "--stop-after-init",
+    try:
+        run(
+            odoo_cmd(
+                venv,
+                view,
+                db,
+                f"--i18n-export={REPO / 'i18n' / f'{MODULE}.pot'}",
+                f"--modules={MODULE}",
+                "--stop-after-init",
+            )
         )
-    )
+    finally:
+        subprocess.run(["dropdb", "--if-exists", "--force", db], check=False)
 
 
 def main():

@@ -12,6 +12,7 @@ from centrapay.line_items import (
     ROUNDING,
     line_items,
     parse_basket,
+    rate_discount,
 )
 
 
@@ -289,3 +290,27 @@ def test_numbers_within_bounds_and_float_noise_are_taken():
     assert prices(items) == [99_999_999_999]
     assert items[0]["qty"] == "999999.999"
     assert items[0]["tax"] == "15.00"
+
+
+def test_a_rate_discount_is_rounded_half_up_per_line():
+    """CP-ASSET-3: 5 % off each line's untaxed price, rounded per line."""
+    lines = basket(
+        [
+            line("Seed", "14.38", untaxed="12.50", untaxed_before_discount="12.50"),
+            line("Feed", "14.15", untaxed="12.30", untaxed_before_discount="12.30"),
+        ]
+    )
+    # 11.875 and 11.685 are charged 11.88 and 11.69: 62 + 61 cents off.
+    assert rate_discount(lines, 5, "NZD") == 123
+    assert rate_discount(lines, 0, "NZD") == 0
+
+
+def test_a_line_keeps_its_discount_rate():
+    parsed = basket([line("Seed", "9.50", discount=5), line("Feed", "3")])
+    assert [item.discount for item in parsed.lines] == [5, 0]
+
+
+@pytest.mark.parametrize("discount", [-1, "100.5", 1000, "x", True])
+def test_a_discount_rate_outside_0_to_100_is_refused(discount):
+    with pytest.raises(ValueError):
+        basket([line("Seed", "9.50", discount=discount)])

@@ -8,6 +8,7 @@ from centrapay.errors import CentrapayValidationError
 from centrapay.money import (
     MAX_MINOR_UNITS,
     MINOR_UNITS,
+    discount_minor_units,
     from_minor_units,
     line_items_sum_ok,
     minor_unit,
@@ -152,3 +153,29 @@ def test_line_items_sum_ok():
 def test_line_items_sum_rejects_fractional_prices():
     with pytest.raises(CentrapayValidationError):
         line_items_sum_ok([{"name": "x", "qty": "1", "price": "10.5"}], "10")
+
+
+@pytest.mark.parametrize(
+    ("amount", "rate", "currency", "expected"),
+    [
+        (Decimal("12.50"), 5, "NZD", 62),  # 11.875 is charged 11.88
+        (Decimal("12.30"), 5, "NZD", 61),  # 11.685 is charged 11.69
+        (Decimal("12.20"), 5, "NZD", 61),  # 11.59
+        (Decimal("20.00"), 5, "NZD", 100),
+        (Decimal("10.00"), "2.5", "NZD", 25),
+        (Decimal("10.00"), 0, "NZD", 0),
+        (Decimal("10.00"), 100, "NZD", 1000),
+        (Decimal("10.004"), 0, "NZD", 0),  # unrounded prices: both rounded
+        (Decimal(333), 5, "JPY", 17),  # 316.35 yen is charged 316
+        (Decimal("-12.50"), 5, "NZD", -62),  # half away from zero
+    ],
+)
+def test_discount_minor_units_rounds_the_price_half_up(
+    amount, rate, currency, expected
+):
+    assert discount_minor_units(amount, rate, currency) == expected
+
+
+def test_discount_minor_units_refuses_floats():
+    with pytest.raises(CentrapayValidationError):
+        discount_minor_units(12.5, 5, "NZD")

@@ -4,7 +4,8 @@
  * The mapping itself is centrapay/line_items.py.
  */
 
-/** Each order line: what it costs with and without tax, before its discount. */
+/** Each order line: what it costs with and without tax, before its discount
+ * (its rate in %). */
 export function centrapayLineItems(order) {
     return order.lines.map((orderLine) => {
         const prices = orderLine.get_all_prices();
@@ -14,6 +15,7 @@ export function centrapayLineItems(order) {
             price: prices.priceWithTax,
             untaxed: prices.priceWithoutTax,
             untaxed_before_discount: prices.priceWithoutTaxBeforeDiscount,
+            discount: orderLine.get_discount(),
             sku: orderLine.product_id.default_code || undefined,
         };
     });

@@ -78,6 +78,8 @@ export class PaymentCentrapay extends PaymentInterface {
         // Payment line uuid -> {close, timer, line}: a final QR screen still shown.
         this.lingering = {};
         this.errorsAfterLinger = [];
+        // Payment line uuid -> the order lines its Farmlands discount went to.
+        this.farmlandsDiscounts = {};
         // The bus went down: the waiting lines read at the bus-down pace now,
         // not at their next read planned while it delivered.
         this._onBusState = ({detail}) => {
@@ -599,6 +601,10 @@ export class PaymentCentrapay extends PaymentInterface {
         }
         if (this._lineGone(wait.line)) {
             this._stopWaiting(wait.line.uuid);
+            this._removeFarmlandsDiscount(
+                wait.line,
+                wait.state.farmlands_discount_rate
+            );
             wait.resolve(false);
             return;
         }
@@ -744,6 +750,8 @@ export class PaymentCentrapay extends PaymentInterface {
             wait.resolve(true);
             return;
         }
+        // A refused card: its discount goes before another tender is taken.
+        this._removeFarmlandsDiscount(line, wait.state.farmlands_discount_rate);
         const outcome = centrapayOutcome(wait.state);
         line.centrapay_outcome = outcome;
         // The cashier's own cancel needs no popup: the line says what happened.
@@ -881,10 +889,19 @@ export class PaymentCentrapay extends PaymentInterface {
         }
         wait.state.recreating = true;
         wait.state.barcode_error = false;
-        const state = await this._call(
-            "centrapay_create_request",
-            this._createData(line.pos_order_id, line, {barcode: code})
-        );
+        const order = line.pos_order_id;
+        const quote = await this._farmlandsDiscount(order, line, code);
+        let state = quote;
+        if (!quote?.error && this._isCurrent(wait)) {
+            state = await this._call(
+                "centrapay_create_request",
+                this._createData(order, line, {barcode: code})
+            );
+        }
+        if (!state?.farmlands_discount_rate) {
+            // Not charged to a Farmlands card with it: the lines lose it.
+            this._removeFarmlandsDiscount(line);
+        }
         if (!this._isCurrent(wait)) {
             return;
         }
@@ -906,6 +923,59 @@ export class PaymentCentrapay extends PaymentInterface {
             centrapay_short_code: state.short_code,
         });
         this._waitForFinal(line, state).then(resolve);
+    }
+
+    /**
+     * The Farmlands discount (CP-ASSET-3), before the card is charged: when
+     * the method has one and this line would pay the whole order, the server
+     * decodes the code and answers the rate for a Farmlands card only; the
+     * order lines then get it as their own discount, and the line the
+     * discounted amount due. Resolves to the answer, or ``{error}``.
+     */
+    async _farmlandsDiscount(order, line, code) {
+        const rate = line.payment_method_id.centrapay_farmlands_discount;
+        const alone = order.payment_ids.every(
+            (payment) => payment.uuid === line.uuid || payment.is_change
+        );
+        if (!rate || !alone || order.lines.some((ol) => ol.get_discount())) {
+            return null;
+        }
+        const quote = await this._call(
+            "centrapay_farmlands_discount_quote",
+            this._createData(order, line, {barcode: code})
+        );
+        if (quote?.rate && !this._lineGone(line)) {
+            const lines = order.lines.filter((ol) => !ol.get_discount());
+            for (const orderLine of lines) {
+                orderLine.set_discount(quote.rate);
+            }
+            this.farmlandsDiscounts[line.uuid] = {order, rate: quote.rate};
+            line.set_amount(order.getDefaultAmountDueToPayIn(line.payment_method_id));
+        }
+        return quote;
+    }
+
+    /**
+     * The order lines lose the Farmlands discount of ``line`` (its ``rate``,
+     * known from its request after a reload too). It went only to an order
+     * whose lines had no discount, so every line at that rate has it.
+     */
+    _removeFarmlandsDiscount(line, rate = undefined) {
+        const given = this.farmlandsDiscounts[line.uuid];
+        delete this.farmlandsDiscounts[line.uuid];
+        const order = given?.order || line.pos_order_id;
+        rate ||= given?.rate;
+        if (!order || !rate || order.finalized) {
+            return;
+        }
+        for (const orderLine of order.lines) {
+            if (orderLine.get_discount() === rate) {
+                orderLine.set_discount(0);
+            }
+        }
+        if (!this._lineGone(line)) {
+            line.set_amount(order.getDefaultAmountDueToPayIn(line.payment_method_id));
+        }
     }
 
     _deadline(state) {
