@@ -16,3 +16,8 @@ from . import test_tours_display
 from . import test_money_boundary
 from . import test_back_office_display
 from . import test_engine_network
+from . import test_barcode_flow
+from . import test_farmlands_discount
+from . import test_partial_conditions
+from . import test_tours_barcode
+from . import test_tours_partial
