@@ -24,12 +24,14 @@ _logger = logging.getLogger(__name__)
 _VERIFIERS = {}
 
 # Configuration that the POS may not change while a session is open, except the
-# credentials, which must be rotatable at any time, and what only the server
-# reads when it creates the next request (the tills never load it).
+# credentials, which must be rotatable at any time, and what the server decides
+# at each request: the flags it sends, and the Farmlands rate it quotes and
+# checks (a till that loaded another rate only asks for a quote, or not).
 _WRITABLE_WHILE_OPEN = {
     "centrapay_api_key",
     "centrapay_partial_allowed",
     "centrapay_conditions_enabled",
+    "centrapay_farmlands_discount",
 }
 
 MARK_PNG = (

@@ -1,6 +1,6 @@
 import socket
 
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
@@ -34,6 +34,23 @@ class TestCentrapayConfiguration(CentrapayCommon):
             self.env["pos.payment.method"].create(
                 centrapay_method_vals(self.sandbox, journal)
             )
+
+    def test_what_the_server_decides_may_change_while_a_till_is_open(self):
+        manager = self._user("cp_open_manager", MANAGER)
+        method = self.method.with_user(manager)
+        self.assertEqual(self.session.state, "opened")
+        method.write(
+            {
+                "centrapay_api_key": "rotated-key",
+                "centrapay_partial_allowed": True,
+                "centrapay_conditions_enabled": True,
+                "centrapay_farmlands_discount": 5.0,
+            }
+        )
+        self.assertEqual(self.method.centrapay_farmlands_discount, 5.0)
+        # What a till loaded and acts on stays as it opened.
+        with self.assertRaisesRegex(UserError, "open PoS Sessions"):
+            method.write({"centrapay_expiry_seconds": 60})
 
     def test_expiry_bounds(self):
         # A method outside any open POS session, which may be edited.
