@@ -69,3 +69,20 @@ class TestCentrapayFarmlandsDiscountTours(CentrapayTillCommon):
         self.assertEqual(card.status, "paid")
         self.assertFalse(card.farmlands_discount_rate)
         self.assertEqual(card.pos_order_id.lines.mapped("discount"), [0.0])
+
+    def test_a_refused_farmlands_card_loses_the_discount(self):
+        """A refused card's discount goes: the order is paid in cash, in full."""
+        self.start_pos_tour("CentrapayFarmlandsRefusedTour")
+        card = self._requests().filtered(lambda r: r.flow == "barcode")
+        self.assertEqual(card.barcode_provider, "farmlands")
+        self.assertEqual(card.cancellation_reason, "PAYMENT_DECLINED")
+        self.assertEqual(card.farmlands_discount_rate, 5.0)
+        self.assertFalse(card.pos_payment_id)
+        order = self.env["pos.order"].search(
+            [("session_id", "=", self.main_pos_config.current_session_id.id)]
+        )
+        self.assertEqual(order.state, "paid")
+        self.assertEqual(order.lines.mapped("discount"), [0.0])
+        self.assertEqual(order.amount_total, 1.98)
+        self.assertEqual(order.payment_ids.payment_method_id.name, "Cash")
+        self.assertEqual(order.payment_ids.amount, 1.98)
