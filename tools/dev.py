@@ -1192,11 +1192,16 @@ def cmd_demo(args):
             fresh_db(venv, view, db, CACHE / "demo-install.log")
         else:  # the checkout may have changed since the last demo
             fill_filestore(base_template(venv, view), db)
-            run(
-                odoo_cmd(venv, view, db, "-u", MODULE, "--stop-after-init"),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            update_log = CACHE / "demo-update.log"
+            with update_log.open("w") as log:
+                done = run(
+                    odoo_cmd(venv, view, db, "-u", MODULE, "--stop-after-init"),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    check=False,
+                )
+            if done.returncode:
+                sys.exit(f"Updating {MODULE} in {db} failed: see {update_log}")
         for script in ("demo_configure.py", "demo_data.py"):
             run(
                 odoo_cmd(venv, view, db, "--no-http", command="shell"),
