@@ -506,11 +506,13 @@ class CentrapayEngine(models.AbstractModel):
 
     def _centrapay_account_pass(self, key, work, deadline):
         # What a webhook pointed at (or is due at once) is read first: no feed
-        # page delays it.
+        # page delays it. Whether the feed works is not known yet: such a
+        # request, still pending after it, is read again at the pace of an
+        # account without one.
         read = set()
         self._centrapay_read_due(
             work["pending"],
-            self._centrapay_read_interval(len(work["pending"]), True),
+            self._centrapay_read_interval(len(work["pending"]), False),
             urgent_only=True,
             read=read,
             deadline=deadline,
@@ -561,9 +563,13 @@ class CentrapayEngine(models.AbstractModel):
                     or next((r.merchant_id for r in pending if r.merchant_id), None)
                 )
                 # A till's poll standing in for the engine is not the engine.
+                # Once a second is enough to say it is alive (ENGINE_STALE_SECONDS),
+                # not at every pass.
+                seen = account.engine_seen_at
                 values = (
                     {}
                     if self.env.context.get("centrapay_poll")
+                    or (seen and now - seen < timedelta(seconds=1))
                     else {"engine_seen_at": now}
                 )
                 if merchant_id != account.merchant_id:
@@ -572,29 +578,34 @@ class CentrapayEngine(models.AbstractModel):
                     values.update(feed_ok=False, feed_error=False)
                     account.write(values)
                     return False, False
-                # Every second while requests wait, every 30 s while a till is
-                # open, once an hour otherwise (see IDLE_SWEEP_SECONDS).
+                # Every half second while requests wait (a second when the
+                # budget is busy, below), every 30 s while a till is open, once
+                # an hour otherwise (see IDLE_SWEEP_SECONDS).
                 if pending:
-                    # Half a second while the budget has room; a second once
-                    # the window is so full that routine reads get no slot.
-                    period = const.FEED_BUSY_SECONDS
-                    if (
-                        env["centrapay.rate.limit"]._calls_in_window(key)
-                        >= const.RATE_FEED_FAST_BELOW
-                    ):
-                        period *= 2
+                    period, longest = (
+                        const.FEED_BUSY_SECONDS,
+                        2 * const.FEED_BUSY_SECONDS,
+                    )
                 elif work["open"]:
-                    period = const.FEED_IDLE_SECONDS
+                    period = longest = const.FEED_IDLE_SECONDS
                 else:
-                    period = const.IDLE_SWEEP_SECONDS
+                    period = longest = const.IDLE_SWEEP_SECONDS
                 next_at = account.feed_next_at
-                if next_at and next_at > now + timedelta(seconds=period):
+                if next_at and next_at > now + timedelta(seconds=longest):
                     # Set for a longer period, before a request or a till came:
                     # it no longer holds.
                     next_at = None
                 if next_at and next_at > now:
-                    account.write(values)
+                    if values:
+                        account.write(values)
                     return account.feed_ok, False
+                # Half a second while the budget has room; a second once the
+                # window is so full that routine reads get no slot.
+                if pending and (
+                    env["centrapay.rate.limit"]._calls_in_window(key)
+                    >= const.RATE_FEED_FAST_BELOW
+                ):
+                    period = longest
                 values["feed_next_at"] = now + timedelta(seconds=period)
                 method = methods.filtered("active")[:1] or methods[:1]
                 try:

@@ -245,7 +245,7 @@ class CentrapayRateLimit(models.Model):
 
     @api.model
     def _calls_in_window(self, key):
-        """How many calls the account made in the last 60 s (for tests, reports)."""
+        """How many calls the account made in the last 60 s."""
         since = time.time() - 60
         with self.pool.cursor() as cr:
             cr.execute(

@@ -56,9 +56,11 @@ class TestCentrapayEngineConcurrency(CommittedRequestMixin, CentrapayCommon):
         self.assertGreaterEqual(took, 7.5)
         self.assertGreaterEqual(len(passes), 7)
         self.assertLess(max(gaps), 1.5)
-        # Without a feed (no merchant id), the request is read about every second.
-        reads = self.calls("GET", created["id"])
-        self.assertGreaterEqual(len(reads), 6)
+        # The engine learns the merchant from the request's first read: the
+        # feed is then read about every half second, and the request itself
+        # every couple of seconds beside it (DIRECT_READS_PER_MINUTE).
+        self.assertGreaterEqual(len(self.calls("GET", "/api/payment-activities")), 10)
+        self.assertGreaterEqual(len(self.calls("GET", created["id"])), 3)
         self.assertEqual(self._status(ids[2])[0], "new")
 
     def test_the_feed_catches_a_payment_never_read_directly(self):

@@ -1118,6 +1118,20 @@ def write_demo_description(port, described, procs):
     (topology_dir(port) / "demo.json").write_text(json.dumps(demo, indent=2) + "\n")
 
 
+def update_module(venv, view, db):
+    """Update the addon in ``db``; its output goes to ``demo-update.log``."""
+    update_log = CACHE / "demo-update.log"
+    with update_log.open("w") as log:
+        done = run(
+            odoo_cmd(venv, view, db, "-u", MODULE, "--stop-after-init"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode:
+        sys.exit(f"Updating {MODULE} in {db} failed: see {update_log}")
+
+
 def cmd_demo(args):
     src = odoo_source()
     if src is None:
@@ -1192,16 +1206,7 @@ def cmd_demo(args):
             fresh_db(venv, view, db, CACHE / "demo-install.log")
         else:  # the checkout may have changed since the last demo
             fill_filestore(base_template(venv, view), db)
-            update_log = CACHE / "demo-update.log"
-            with update_log.open("w") as log:
-                done = run(
-                    odoo_cmd(venv, view, db, "-u", MODULE, "--stop-after-init"),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    check=False,
-                )
-            if done.returncode:
-                sys.exit(f"Updating {MODULE} in {db} failed: see {update_log}")
+            update_module(venv, view, db)
         for script in ("demo_configure.py", "demo_data.py"):
             run(
                 odoo_cmd(venv, view, db, "--no-http", command="shell"),
@@ -1359,6 +1364,7 @@ def main():
     t.add_argument(
         "--only",
         nargs="+",
+        action="extend",
         metavar="PATH",
         help="run only these test files (or file::test ids), e.g. "
         "tests/test_security.py centrapay/tests/test_money.py (not for CI)",
