@@ -7,6 +7,7 @@
  */
 import {centrapayQrDataUri} from "@pos_centrapay/app/utils/centrapay_qr";
 import {centrapayQrPaymentData} from "@pos_centrapay/common/centrapay_status";
+import {readQrCode} from "@pos_centrapay/../tests/tours/utils/centrapay_qr_reader";
 import {registry} from "@web/core/registry";
 
 const AMOUNT = "$ 12.50";
@@ -137,9 +138,7 @@ registry.category("web_tour.tours").add("CentrapayCustomerDisplayTour", {
             content: "which reads as the request's pay URL",
             trigger: ".centrapay-customer-qr img.centrapay-customer-qr-code[src]",
             run: async function () {
-                const reader = new window.ZXing.BrowserQRCodeReader();
-                const result = await reader.decodeFromImageUrl(this.anchor.src);
-                window.centrapayScanned = result.getText();
+                window.centrapayScanned = await readQrCode(this.anchor.src);
                 if (window.centrapayScanned !== window.centrapayState.url) {
                     throw new Error(`the QR code reads ${window.centrapayScanned}`);
                 }

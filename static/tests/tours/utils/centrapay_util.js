@@ -3,6 +3,7 @@ import * as Chrome from "@point_of_sale/../tests/tours/utils/chrome_util";
 import * as Dialog from "@point_of_sale/../tests/tours/utils/dialog_util";
 import * as PaymentScreen from "@point_of_sale/../tests/tours/utils/payment_screen_util";
 import * as ProductScreen from "@point_of_sale/../tests/tours/utils/product_screen_util";
+import {readQrCode} from "@pos_centrapay/../tests/tours/utils/centrapay_qr_reader";
 
 export function qrIsShown() {
     return [
@@ -21,11 +22,11 @@ export function qrIsShown() {
     ];
 }
 
-/** The text of the QR code on the QR screen, read from its picture as a phone would. */
-async function scanQr() {
-    const img = document.querySelector(".centrapay-qr-dialog img.centrapay-qr");
-    const reader = new window.ZXing.BrowserQRCodeReader();
-    return (await reader.decodeFromImageUrl(img.src)).getText();
+/** The text of the QR code on the QR screen, read from its picture. */
+function scanQr() {
+    return readQrCode(
+        document.querySelector(".centrapay-qr-dialog img.centrapay-qr").src
+    );
 }
 
 /** The QR code shown reads exactly as the request's pay URL, from the server. */
