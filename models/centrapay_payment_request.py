@@ -16,7 +16,6 @@ from ..centrapay.line_items import Basket, parse_basket
 from ..centrapay.line_items import line_items as basket_line_items
 from ..centrapay.money import to_minor_units
 from ..centrapay.pending import GIVE_UP_NEVER_CREATED, void_or_give_up
-from ..centrapay.qr import qr_data_uri
 from ..centrapay.status import map_payment_request, refunded_after
 from ..error_messages import centrapay_code_message, centrapay_error_message
 from ..locks import lock_rows
@@ -75,9 +74,6 @@ class CentrapayPaymentRequest(models.Model):
     centrapay_id = fields.Char("Centrapay ID", readonly=True, index=True, copy=False)
     short_code = fields.Char(readonly=True, index=True, copy=False)
     url = fields.Char("Pay URL", readonly=True, copy=False)
-    qr_code = fields.Text(
-        "QR Code", readonly=True, copy=False, help="The QR code of the pay URL."
-    )
     amount = fields.Monetary(readonly=True, required=True)
     currency_id = fields.Many2one("res.currency", readonly=True, required=True)
     status = fields.Selection(
@@ -304,7 +300,6 @@ class CentrapayPaymentRequest(models.Model):
             values["merchant_config_id"] = got["config_id"]
         if got.get("url") and got["url"] != self.url:
             values["url"] = got["url"]
-            values["qr_code"] = qr_data_uri(got["url"])
         if got.get("paid_by"):
             values.update(
                 paid_by_description=got["paid_by_description"],
@@ -870,7 +865,6 @@ class CentrapayPaymentRequest(models.Model):
             "centrapay_id": self.centrapay_id or False,
             "short_code": self.short_code or False,
             "url": self.url or False,
-            "qr": self.qr_code or False,
             "amount": self.amount,
             "currency": self.currency_id.name,
             "status": self.status,

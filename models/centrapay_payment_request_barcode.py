@@ -127,11 +127,12 @@ class CentrapayPaymentRequest(models.Model):
             barcode_provider=self.barcode_provider or False,
             barcode_last4=self.barcode_last4 or False,
         )
-        if self.flow == "barcode":
-            # A barcode request has no QR code to show.
-            state["qr"] = False
-            if self.status == "cancelled" and self.cancellation_reason:
-                state["cancellation_message"] = error_messages.centrapay_code_message(
-                    self.env, self.cancellation_reason
-                )
+        if (
+            self.flow == "barcode"
+            and self.status == "cancelled"
+            and self.cancellation_reason
+        ):
+            state["cancellation_message"] = error_messages.centrapay_code_message(
+                self.env, self.cancellation_reason
+            )
         return state

@@ -40,6 +40,8 @@ class TestCentrapayTours(CentrapayHttpCommon):
         self.start_pos_tour("CentrapaySmokeTour")
 
     def test_pay(self):
+        """Paid by the sandbox patron at the URL the tour read from the QR code
+        shown, which reads exactly as the request's url (CP-CORE-5)."""
         self.start_pos_tour("CentrapayPayTour")
         request = self.Request.search(
             [("payment_method_id", "=", self.centrapay_method.id)]

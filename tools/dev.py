@@ -30,19 +30,13 @@ CACHE = Path(
 )
 ENTERPRISE_LICENSES = {"OEEL-1", "OPL-1"}
 PY = os.environ.get("POS_CENTRAPAY_PYTHON") or shutil.which("python3.11") or "python3"
-# Tests read back the rendered QR code (centrapay/tests/qr_decode.py): an SVG renderer
-# (on Debian's libcairo2) and a QR decoder, both wheels.
-QR_READER_REQUIREMENTS = ["cairosvg==2.9.1", "zxing-cpp==3.1.1"]
-QR_READER_DEBIAN_PACKAGES = ["libcairo2"]
 # Pins match what Odoo 18 installs, so the Odoo-free tier tests the same stack.
 LITE_REQUIREMENTS = [
     "cryptography==3.4.8",
     "requests==2.31.0",
     "urllib3==1.26.5",
     "idna==2.10",
-    "qrcode==7.4.2",
     "pytest>=8,<10",
-    *QR_READER_REQUIREMENTS,
 ]
 ODOO_EXTRA_REQUIREMENTS = [
     "pytest>=8,<10",
@@ -55,7 +49,6 @@ ODOO_EXTRA_REQUIREMENTS = [
     # dotted metadata name work.
     "zope.interface==7.2",
     "zope.event==5.0",
-    *QR_READER_REQUIREMENTS,
 ]
 LINT_REQUIREMENTS = ["pre-commit==4.7.0", "ruff==0.17.5", "pylint-odoo==10.0.12"]
 NODE_PACKAGES = [
@@ -235,7 +228,6 @@ def odoo_venv(view):
     ensure_debian_packages(
         ["libldap2-dev", "libsasl2-dev", "libpq-dev"], header="/usr/include/ldap.h"
     )
-    ensure_debian_packages(QR_READER_DEBIAN_PACKAGES)
     venv = ensure_venv(
         "venv-odoo",
         reqs + module_requirements() + ODOO_EXTRA_REQUIREMENTS,
@@ -581,7 +573,6 @@ def lint_tier():
 
 
 def lite_tier(reports, only=None):
-    ensure_debian_packages(QR_READER_DEBIAN_PACKAGES)
     venv = ensure_venv("venv-lite", LITE_REQUIREMENTS + module_requirements())
     xml = reports / "lite.xml"
     # The repo root is an Odoo addon (its __init__.py imports odoo): rooting pytest

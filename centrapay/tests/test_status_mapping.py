@@ -5,7 +5,6 @@ from datetime import datetime
 import pytest
 
 from centrapay.errors import CentrapayUnknownOutcome
-from centrapay.qr import qr_data_uri
 from centrapay.status import REFUNDED_BY_VOID, map_payment_request, refunded_after
 
 
@@ -82,12 +81,6 @@ def test_refunded_after():
     acts.append({"type": "Refund", "createdAt": "2026-11-30T01:00:06Z"})
     assert refunded_after(acts, since)
     assert not refunded_after(["junk", None], since)
-
-
-def test_qr_is_an_svg_data_uri_of_the_url():
-    uri = qr_data_uri("https://app.centrapay.com/pay/abc")
-    assert uri.startswith("data:image/svg+xml;base64,")
-    assert qr_data_uri("https://app.centrapay.com/pay/abc") == uri
 
 
 def test_partial_payment_values():

@@ -1,10 +1,13 @@
 /**
  * The customer display shows a real Centrapay request as the POS sends it:
- * the request's state comes from the POS's own status RPC, is made into
- * ``qrPaymentData`` by the POS's own builder, and reaches the display through
- * the POS's channel. The URL names the request: ?method=&session=&request=.
+ * the request's state comes from the POS's own status RPC, gets its QR code
+ * drawn and is made into ``qrPaymentData`` by the POS's own code, and reaches
+ * the display through the POS's channel. The URL names the request:
+ * ?method=&session=&request=.
  */
+import {centrapayQrDataUri} from "@pos_centrapay/app/utils/centrapay_qr";
 import {centrapayQrPaymentData} from "@pos_centrapay/common/centrapay_status";
+import {readQrCode} from "@pos_centrapay/../tests/tours/utils/centrapay_qr_reader";
 import {registry} from "@web/core/registry";
 
 const AMOUNT = "$ 12.50";
@@ -13,6 +16,15 @@ const FORMAT = (value) => `$ ${value.toFixed(2)}`;
 
 function query(name) {
     return new URLSearchParams(window.location.search).get(name);
+}
+
+/** A server state as the POS keeps it while the request waits. */
+function asThePosHasIt(state) {
+    return {
+        ...state,
+        deadline: Date.now() + state.expires_in * 1000,
+        qr: centrapayQrDataUri(state.url),
+    };
 }
 
 async function requestState() {
@@ -37,8 +49,7 @@ async function requestState() {
             }),
         }
     );
-    const state = (await response.json()).result;
-    return {...state, deadline: Date.now() + state.expires_in * 1000};
+    return asThePosHasIt((await response.json()).result);
 }
 
 /** What the POS sends its display while a Centrapay line waits or has ended. */
@@ -123,6 +134,16 @@ registry.category("web_tour.tours").add("CentrapayCustomerDisplayTour", {
             ".centrapay-customer-qr img.centrapay-customer-qr-code",
             (img, state) => img.getAttribute("src") !== state.qr && "another QR code"
         ),
+        {
+            content: "which reads as the request's pay URL",
+            trigger: ".centrapay-customer-qr img.centrapay-customer-qr-code[src]",
+            run: async function () {
+                window.centrapayScanned = await readQrCode(this.anchor.src);
+                if (window.centrapayScanned !== window.centrapayState.url) {
+                    throw new Error(`the QR code reads ${window.centrapayScanned}`);
+                }
+            },
+        },
         check(
             "large enough to scan from the customer's side",
             ".centrapay-customer-qr img.centrapay-customer-qr-code",
@@ -163,15 +184,16 @@ registry.category("web_tour.tours").add("CentrapayCustomerDisplayTour", {
                 ".centrapay-customer-qr .centrapay-status-word:contains('Waiting for payment')",
         },
         {
-            content: "the patron pays, the POS learns it and tells the display",
+            content:
+                "the patron pays at the URL scanned, the POS learns it and tells the display",
             trigger: ".centrapay-customer-qr",
             run: async () => {
-                const state = window.centrapayState;
-                const url = new URL(state.url);
-                await fetch(
-                    `${url.origin}/_sandbox/payment-requests/${state.centrapay_id}/pay`,
-                    {method: "POST", mode: "no-cors"}
-                );
+                const url = new URL(window.centrapayScanned);
+                const id = url.pathname.split("/").pop();
+                await fetch(`${url.origin}/_sandbox/payment-requests/${id}/pay`, {
+                    method: "POST",
+                    mode: "no-cors",
+                });
                 let now = await requestState();
                 for (let n = 0; n < 40 && now.status !== "paid"; n++) {
                     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -229,8 +251,7 @@ registry.category("web_tour.tours").add("CentrapayCustomerDisplayTour", {
  * their app (a partial payment), 5.00 left.
  */
 function tillState(index) {
-    const state = JSON.parse(query("states"))[index];
-    return {...state, deadline: Date.now() + state.expires_in * 1000};
+    return asThePosHasIt(JSON.parse(query("states"))[index]);
 }
 
 registry.category("web_tour.tours").add("CentrapayCustomerDisplayRemainderTour", {

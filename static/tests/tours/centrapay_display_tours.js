@@ -176,6 +176,7 @@ registry.category("web_tour.tours").add("CentrapayPatronNotPresentTour", {
                     }
                 },
             },
+            Centrapay.qrReadsAsPayUrl(),
             status("Waiting for payment"),
             patronPaysThenValidate(),
         ].flat(Infinity),

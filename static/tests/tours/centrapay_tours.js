@@ -37,7 +37,8 @@ registry.category("web_tour.tours").add("CentrapayPayTour", {
             Centrapay.countCentrapayCalls(),
             PaymentScreen.clickPaymentMethod("Centrapay"),
             Centrapay.qrIsShown(),
-            Centrapay.sandbox("pay"),
+            Centrapay.qrReadsAsPayUrl(),
+            Centrapay.sandbox("pay", undefined, {scan: true}),
             finishPaidOrder(),
             // Paid: the status reads stopped.
             noMoreCalls("centrapay_get_status", 5000),
@@ -227,6 +228,7 @@ registry.category("web_tour.tours").add("CentrapayReloadTour", {
                 trigger: ".pos .payment-screen",
             },
             Centrapay.qrIsShown(),
+            Centrapay.qrReadsAsPayUrl(),
             Centrapay.sandbox("pay"),
             finishPaidOrder(),
         ].flat(Infinity),

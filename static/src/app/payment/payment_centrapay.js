@@ -20,6 +20,7 @@ import {
     centrapayLineItems,
 } from "@pos_centrapay/app/payment/centrapay_basket";
 import {CentrapayQrDialog} from "@pos_centrapay/app/components/centrapay_qr_dialog/centrapay_qr_dialog";
+import {centrapayQrDataUri} from "@pos_centrapay/app/utils/centrapay_qr";
 import {PaymentInterface} from "@point_of_sale/app/payment/payment_interface";
 import {SelectionPopup} from "@point_of_sale/app/utils/input_popups/selection_popup";
 import {TextInputPopup} from "@point_of_sale/app/utils/input_popups/text_input_popup";
@@ -549,10 +550,15 @@ export class PaymentCentrapay extends PaymentInterface {
                 this._settle(line, state, wait);
                 return;
             }
-            // No QR code for the customer display in the barcode flow: the
-            // customer shows theirs.
-            line.qrPaymentData =
-                state.flow === "barcode" ? null : this._qrPaymentData(line, state);
+            // No QR code in the barcode flow: the customer shows theirs. Drawn
+            // here, once per request (each create, resume and recreate comes
+            // through here), for the QR screen and the customer display.
+            if (state.flow === "barcode") {
+                line.qrPaymentData = null;
+            } else {
+                state.qr = state.url && centrapayQrDataUri(state.url);
+                line.qrPaymentData = this._qrPaymentData(line, state);
+            }
             wait.closeDialog = this.env.services.dialog.add(
                 CentrapayQrDialog,
                 {

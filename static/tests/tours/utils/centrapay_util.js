@@ -3,6 +3,7 @@ import * as Chrome from "@point_of_sale/../tests/tours/utils/chrome_util";
 import * as Dialog from "@point_of_sale/../tests/tours/utils/dialog_util";
 import * as PaymentScreen from "@point_of_sale/../tests/tours/utils/payment_screen_util";
 import * as ProductScreen from "@point_of_sale/../tests/tours/utils/product_screen_util";
+import {readQrCode} from "@pos_centrapay/../tests/tours/utils/centrapay_qr_reader";
 
 export function qrIsShown() {
     return [
@@ -21,17 +22,42 @@ export function qrIsShown() {
     ];
 }
 
+/** The text of the QR code on the QR screen, read from its picture. */
+function scanQr() {
+    return readQrCode(
+        document.querySelector(".centrapay-qr-dialog img.centrapay-qr").src
+    );
+}
+
+/** The QR code shown reads exactly as the request's pay URL, from the server. */
+export function qrReadsAsPayUrl() {
+    return {
+        content: "the QR code shown reads as the request's pay URL",
+        trigger: ".centrapay-qr-dialog[data-pay-url] img.centrapay-qr[src]",
+        run: async () => {
+            const url = document.querySelector(".centrapay-qr-dialog").dataset.payUrl;
+            const text = await scanQr();
+            if (text !== url) {
+                throw new Error(`the QR code reads ${text}, not ${url}`);
+            }
+        },
+    };
+}
+
 /**
  * The patron's side, through the sandbox's control API (another origin);
- * ``body``: e.g. ``{amount: "100", mode: "partial-payment"}``.
+ * ``body``: e.g. ``{amount: "100", mode: "partial-payment"}``; ``scan``: at the
+ * URL read from the QR code shown, else the one the POS got.
  */
-export function sandbox(action, body = undefined) {
+export function sandbox(action, body = undefined, {scan = false} = {}) {
     return {
-        content: `the sandbox patron: ${action}`,
+        content: `the sandbox patron: ${action}${scan ? ", at the URL scanned" : ""}`,
         trigger: ".centrapay-qr-dialog[data-pay-url]",
         run: async () => {
             const payUrl = new URL(
-                document.querySelector(".centrapay-qr-dialog").dataset.payUrl
+                scan
+                    ? await scanQr()
+                    : document.querySelector(".centrapay-qr-dialog").dataset.payUrl
             );
             const id = payUrl.pathname.split("/").pop();
             await fetch(`${payUrl.origin}/_sandbox/payment-requests/${id}/${action}`, {
