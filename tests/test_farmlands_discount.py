@@ -79,7 +79,7 @@ class FarmlandsCommon(CentrapayCommon):
             data
         )
 
-    def create(self, amount, payment_uuid, **kw):
+    def create_line(self, amount, payment_uuid, **kw):
         self.env.flush_all()
         result = self.method.with_user(self.cashier).centrapay_create_request(
             self.data(amount, payment_uuid, **kw)
@@ -89,7 +89,7 @@ class FarmlandsCommon(CentrapayCommon):
 
     def paid_card(self, payment_uuid="fl-line"):
         """A Farmlands card charged for the discounted order, as the POS does."""
-        state = self.create(DISCOUNTED, payment_uuid, rate=5, code=PAYS)
+        state = self.create_line(DISCOUNTED, payment_uuid, rate=5, code=PAYS)
         self.assertFalse(state.get("error"), state)
         self.engine_pass()
         request = self.record(state)
@@ -212,20 +212,22 @@ class TestFarmlandsDiscount(FarmlandsCommon):
         ) % {"rate": "5"}
         for label, code in (("app code", APP_CODE), ("QR code", None)):
             with self.subTest(label):
-                state = self.create(DISCOUNTED, f"{label}-line", rate=5, code=code)
+                state = self.create_line(DISCOUNTED, f"{label}-line", rate=5, code=code)
                 self.assertEqual(state.get("error"), refused)
         self.assertEqual(self.Request.search_count([]), before, "nothing stored")
         self.assertFalse(self.calls("POST", "/api/payment-requests"))
         # The same order at its full price goes through, with no discount.
         for label, code in (("app code", APP_CODE), ("QR code", None)):
             with self.subTest(label):
-                state = self.create(FULL, f"{label}-full", code=code)
+                state = self.create_line(FULL, f"{label}-full", code=code)
                 self.assertFalse(state.get("error"), state)
                 self.assertEqual(self.record(state).farmlands_discount_rate, 0)
 
     def test_no_discount_when_the_card_does_not_pay_the_whole_order(self):
         self.assertFalse(self.quote(PAYS, other=10.0)["rate"])
-        state = self.create(DISCOUNTED - 10, "split-line", rate=5, code=PAYS, other=10)
+        state = self.create_line(
+            DISCOUNTED - 10, "split-line", rate=5, code=PAYS, other=10
+        )
         self.assertEqual(
             state.get("error"),
             self.env._(error_messages.ERROR_MESSAGES["farmlands.whole_order"]),
@@ -235,7 +237,7 @@ class TestFarmlandsDiscount(FarmlandsCommon):
         # In cash.
         self.assert_refused(self.ui_order([self.cash_line()], rate=5))
         # By a QR code, paid for the discounted amount.
-        qr = self.record(self.create(DISCOUNTED, "qr-line"))
+        qr = self.record(self.create_line(DISCOUNTED, "qr-line"))
         self.control.pay(qr.centrapay_id)
         self.make_stale(qr)
         self.engine_pass()
@@ -314,5 +316,5 @@ class TestFarmlandsNoDiscount(FarmlandsCommon):
         self.assertEqual(
             self.sync(self.ui_order([self.cash_line()], rate=5)).state, "paid"
         )
-        app = self.create(DISCOUNTED, "app-line", rate=5, code=APP_CODE)
+        app = self.create_line(DISCOUNTED, "app-line", rate=5, code=APP_CODE)
         self.assertFalse(app.get("error"), app)
