@@ -106,12 +106,20 @@ POLL_PASS_WINDOW_SECONDS = 2
 # requests and the feed's 120 a minute.
 RATE_LIMIT_PER_MINUTE = 195
 RATE_POLL_LIMIT_PER_MINUTE = 180
+# The feed stops short of the reads it points at: in a full window each slot
+# that frees would otherwise go to the feed, which runs first in a pass, and a
+# paid request could wait a minute for its read.
+RATE_FEED_LIMIT_PER_MINUTE = 165
 RATE_READ_LIMIT_PER_MINUTE = 150
 # The feed is read every FEED_BUSY_SECONDS while the window holds fewer calls
 # than this, every other time after. Past it routine reads get no slot anyway;
 # halving the feed's pace then keeps room for the reads it points at and for
 # the cashiers (50 tills at once).
 RATE_FEED_FAST_BELOW = RATE_READ_LIMIT_PER_MINUTE
+# With more requests waiting on an account than this, the feed is read once a
+# second: the creates and the reads of their payments would not fit beside 120
+# feed reads a minute (120 + 2 x 30 = 180).
+FEED_FAST_WAITING_MAX = 20
 # Each POS session's fair share of the cashier's part: with n other sessions
 # calling, RATE_LIMIT_PER_MINUTE / (n + 2), never less than this. Alone, a till
 # (or a script with a cashier's login) takes at most half; the rest is kept

@@ -19,8 +19,10 @@ class Policy:
     """How one kind of call is tried.
 
     ``budget``: whose share of the account's budget it spends: ``cashier`` (up
-    to Centrapay's limit), ``feed`` (the feed, and the reads a feed or webhook
-    pointed at) or ``read`` (routine direct reads, the elastic part).
+    to Centrapay's limit), ``urgent`` (the reads with a reason: what a feed or
+    webhook pointed at, a read due at once, a request past its expiry),
+    ``feed`` (the activity feed, which stops short of them) or ``read``
+    (routine direct reads, the elastic part).
     ``attempts``: HTTP attempts within one call; an attempt is retried only when
     that is safe (an idempotent call, or a 429, which is a refusal).
     ``backoff``: seconds before the second attempt, doubled for each next one.
@@ -52,7 +54,7 @@ POLICIES = {
     "cashier": Policy(**_CASHIER, later_max=0),
     # The engine's: it never waits, and tries again at its next pass.
     "read": Policy(budget="read", attempts=1, backoff=0.0, wait=0.0, later_max=30),
-    "urgent": Policy(budget="feed", attempts=1, backoff=0.0, wait=0.0, later_max=30),
+    "urgent": Policy(budget="urgent", attempts=1, backoff=0.0, wait=0.0, later_max=30),
     "feed": Policy(budget="feed", attempts=1, backoff=0.0, wait=0.0, later_max=30),
 }
 

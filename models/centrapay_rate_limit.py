@@ -63,8 +63,10 @@ class CentrapayRateLimit(models.Model):
     Each HTTP attempt, retries, lookups and pages included, takes a slot in a
     sliding 60 s window kept on this row, in a short transaction of its own:
     the cashier's calls may fill the window up to ``RATE_LIMIT_PER_MINUTE``,
-    the activity feed up to ``RATE_POLL_LIMIT_PER_MINUTE`` and direct reads up
-    to ``RATE_READ_LIMIT_PER_MINUTE``, so polls always yield to the cashier.
+    the reads with a reason up to ``RATE_POLL_LIMIT_PER_MINUTE``, the activity
+    feed up to ``RATE_FEED_LIMIT_PER_MINUTE`` and routine direct reads up to
+    ``RATE_READ_LIMIT_PER_MINUTE``, so polls always yield to the cashier and
+    the feed to the reads it points at.
     A 429 blocks the account for its ``Retry-After``.
 
     Each POS session gets a fair share of the cashier's part: with ``n`` other
@@ -154,7 +156,8 @@ class CentrapayRateLimit(models.Model):
         """
         limit = {
             "cashier": const.RATE_LIMIT_PER_MINUTE,
-            "feed": const.RATE_POLL_LIMIT_PER_MINUTE,
+            "urgent": const.RATE_POLL_LIMIT_PER_MINUTE,
+            "feed": const.RATE_FEED_LIMIT_PER_MINUTE,
             "read": const.RATE_READ_LIMIT_PER_MINUTE,
         }[rules.budget]
         deadline = time.monotonic() + rules.wait

@@ -175,33 +175,27 @@ class TestCentrapayEngineConcurrency(CommittedRequestMixin, CentrapayCommon):
             )
         self.control.pay(requests["b"][0])
         with self.registry.cursor() as cr:
-            # One feed call left in the budget: the second page is refused.
+            # One feed call left in the feed's share: the second page is refused.
             cr.execute(
                 "UPDATE centrapay_rate_limit SET calls = array_fill("
                 "extract(epoch from now())::float8, ARRAY[%s])",
-                [const.RATE_POLL_LIMIT_PER_MINUTE - 1],
+                [const.RATE_FEED_LIMIT_PER_MINUTE - 1],
             )
             cr.execute("UPDATE centrapay_account SET feed_next_at = NULL")
         self._engine()._centrapay_pass()
+        # What the first page found was read in the same pass, from the share
+        # the feed leaves to the reads it points at.
+        self.assertEqual(self._status(requests["b"][1])[0], "paid")
+        self.assertEqual(self._status(requests["a"][1])[0], "new")
         with self.registry.cursor() as cr:
-            cr.execute(
-                "SELECT read_now FROM centrapay_payment_request WHERE id = %s",
-                [requests["b"][1]],
-            )
-            self.assertTrue(cr.fetchone()[0], "what the first page found is due")
             cr.execute(
                 "SELECT feed_resume_key FROM centrapay_account "
                 "WHERE merchant_id IS NOT NULL"
             )
             self.assertTrue(cr.fetchone()[0], "the walk resumes at the failed page")
-            # A minute later: the budget is free, and b's read (refused for
-            # want of it) is due again.
+            # A minute later: the budget is free, and the walk finds a's payment.
             cr.execute("UPDATE centrapay_rate_limit SET calls = '{}'")
             cr.execute("UPDATE centrapay_account SET feed_next_at = NULL")
-            cr.execute(
-                "UPDATE centrapay_payment_request SET next_poll_at = NULL "
-                "WHERE read_now"
-            )
         self._engine()._centrapay_pass()
         for name, (_cp, request_id) in requests.items():
             self.assertEqual(self._status(request_id)[0], "paid", name)

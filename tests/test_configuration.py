@@ -210,10 +210,15 @@ class TestCentrapayRateBudget(CentrapayCommon):
             return taken
 
         self.assertEqual(fill("read"), const.RATE_READ_LIMIT_PER_MINUTE)
-        # The feed, which finds every payment with one call, has more room.
+        # The feed, which finds every payment with one call, has more room,
+        # and the reads it points at more still.
         self.assertEqual(
             fill("feed"),
-            const.RATE_POLL_LIMIT_PER_MINUTE - const.RATE_READ_LIMIT_PER_MINUTE,
+            const.RATE_FEED_LIMIT_PER_MINUTE - const.RATE_READ_LIMIT_PER_MINUTE,
+        )
+        self.assertEqual(
+            fill("urgent"),
+            const.RATE_POLL_LIMIT_PER_MINUTE - const.RATE_FEED_LIMIT_PER_MINUTE,
         )
         # The cashier still has the rest of the window, and no more.
         for _cashier in range(

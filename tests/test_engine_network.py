@@ -556,11 +556,13 @@ class TestCentrapayFeedPace(CentrapayCommon):
         self.engine_pass()
         self.assertEqual(len(self.calls("GET", "/api/payment-activities")), 3)
 
-    def test_a_full_window_shuts_out_routine_reads_but_not_an_expiry(self):
+    def test_a_full_window_shuts_out_routine_reads_and_the_feed_but_not_an_expiry(
+        self,
+    ):
         state = self.create_request()
         request = self.record(state)
         self.engine_pass()
-        self.fill_window(const.RATE_READ_LIMIT_PER_MINUTE + 5)
+        self.fill_window(const.RATE_FEED_LIMIT_PER_MINUTE + 5)
         # Due for a routine read (the safety net beside the feed): no slot.
         due = {"next_poll_at": fields.Datetime.now() - timedelta(seconds=1)}
         request.sudo().write(due)
@@ -572,8 +574,24 @@ class TestCentrapayFeedPace(CentrapayCommon):
         request.sudo().write(
             dict(due, expires_at=fields.Datetime.now() - timedelta(seconds=1))
         )
+        time.sleep(0.6)  # the feed is due too
         self.engine_pass()
         self.assertEqual(len(self.calls("GET", state["centrapay_id"])), 1)
+        # The feed stopped short: the slots left are for the reads it points at.
+        self.assertEqual(self.calls("GET", "/api/payment-activities"), [])
+
+    def test_the_feed_slows_when_many_requests_wait(self):
+        self.create_request(payment_uuid="line-1")
+        self.create_request(payment_uuid="line-2")
+        self.engine_pass()
+        self.control.clear_calls()
+        with patch.object(const, "FEED_FAST_WAITING_MAX", 1):
+            for _ in range(2):
+                time.sleep(0.6)
+                self.engine_pass()
+        self.assertEqual(
+            len(self.calls("GET", "/api/payment-activities")), 1, "once a second"
+        )
 
     def test_a_request_is_read_at_its_expiry_whatever_the_pace(self):
         state = self.create_request()

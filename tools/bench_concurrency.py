@@ -488,6 +488,7 @@ class Wave:
             payment = {
                 "till": till["index"],
                 "store": till["store"],
+                "wave": self.label,
                 "pushed": threading.Event(),
             }
             payment.update(polls=0, rpc_errors=[])
@@ -740,6 +741,16 @@ def summarize(n, webhooks, rounds, payments, calls, deliveries, extra):
         "stages_ms": stages(payments, api_calls),
         "create_p50_ms": percentile(creates, 0.5),
         "create_max_ms": max(creates) if creates else None,
+        # The first wave also opens the connections to Centrapay (two more
+        # round trips each through --rtt's proxy): the later ones reuse them.
+        "create_max_ms_by_wave": {
+            wave: round(
+                max(p["create_s"] for p in payments if p.get("wave") == wave) * 1000
+            )
+            for wave in dict.fromkeys(
+                p.get("wave") for p in payments if "create_s" in p
+            )
+        },
         "pos_polls": sum(p["polls"] for p in payments),
         "pay_errors": [p["pay_error"] for p in payments if p.get("pay_error")],
         "not_known": sum(1 for p in paid if not p.get("known_at")),
@@ -959,6 +970,7 @@ def notes(row):
         f"  calls by kind: {row['calls_by_kind']}; create p50/max "
         f"{row['create_p50_ms'] or 0:.0f}/{row['create_max_ms'] or 0:.0f} ms; "
         f"POS polls {row['pos_polls']}; webhook deliveries {row['webhook_deliveries']}",
+        f"  QR max by wave (ms): {row['create_max_ms_by_wave']}",
         "  sandbox answer times p50/p95/max: "
         + "/".join("-" if ms is None else f"{ms:.0f}" for ms in row["sandbox_ms"])
         + " ms",

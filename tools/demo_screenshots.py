@@ -7,7 +7,8 @@ In headless Chromium, each flow of ``--flows`` (all by default):
   page (a second browser tab), then the receipt; then refunds that sale from the
   POS (Orders → Refund → Centrapay, and its confirmation) and takes the refund
   receipt; last, the back office's Centrapay reconciliation.
-- ``barcode``: the cashier types a Farmlands test card: the card being charged.
+- ``barcode``: the cashier types a Farmlands test card: the card being charged,
+  then the receipt with the method's Farmlands discount.
 - ``partial``: the customer pays part in the sandbox: the remainder due at the
   till (and on the customer display); the order is then cancelled, and Odoo
   gives the Centrapay part back.
@@ -145,6 +146,8 @@ def barcode_flow(pos):
     pos.wait(f"{status}.textContent.includes('Charging')", timeout=15)
     pos.screenshot(OUT / "pos_barcode_farmlands.png")
     pos.wait("document.querySelector('.receipt-screen')", timeout=30)
+    # The demo method's Farmlands discount, on the lines and the receipt.
+    pos.screenshot(OUT / "pos_receipt_farmlands.png")
     next_order(pos)
 
 
