@@ -58,7 +58,7 @@ ENGINE_READS_AT_ONCE = 3
 # known in about half a second plus two round trips: the feed, then the
 # request), every 30 s while a till of the account is open and nothing waits.
 # 120 reads a minute leave 60 of the 180 the engine may use for the creates'
-# and the direct reads (RATE_POLL_LIMIT_PER_MINUTE stops the feed first).
+# and the direct reads (RATE_FEED_LIMIT_PER_MINUTE stops the feed first).
 FEED_BUSY_SECONDS = 0.5
 FEED_IDLE_SECONDS = 30
 # With no till open and nothing waiting, nothing of ours can change at
