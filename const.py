@@ -116,10 +116,6 @@ RATE_READ_LIMIT_PER_MINUTE = 150
 # halving the feed's pace then keeps room for the reads it points at and for
 # the cashiers (50 tills at once).
 RATE_FEED_FAST_BELOW = RATE_READ_LIMIT_PER_MINUTE
-# With more requests waiting on an account than this, the feed is read once a
-# second: the creates and the reads of their payments would not fit beside 120
-# feed reads a minute (120 + 2 x 30 = 180).
-FEED_FAST_WAITING_MAX = 20
 # Each POS session's fair share of the cashier's part: with n other sessions
 # calling, RATE_LIMIT_PER_MINUTE / (n + 2), never less than this. Alone, a till
 # (or a script with a cashier's login) takes at most half; the rest is kept

@@ -602,8 +602,7 @@ class CentrapayEngine(models.AbstractModel):
                 # Half a second while the budget has room; a second once the
                 # window is so full that routine reads get no slot.
                 if pending and (
-                    len(pending) > const.FEED_FAST_WAITING_MAX
-                    or env["centrapay.rate.limit"]._calls_in_window(key)
+                    env["centrapay.rate.limit"]._calls_in_window(key)
                     >= const.RATE_FEED_FAST_BELOW
                 ):
                     period = longest

@@ -580,19 +580,6 @@ class TestCentrapayFeedPace(CentrapayCommon):
         # The feed stopped short: the slots left are for the reads it points at.
         self.assertEqual(self.calls("GET", "/api/payment-activities"), [])
 
-    def test_the_feed_slows_when_many_requests_wait(self):
-        self.create_request(payment_uuid="line-1")
-        self.create_request(payment_uuid="line-2")
-        self.engine_pass()
-        self.control.clear_calls()
-        with patch.object(const, "FEED_FAST_WAITING_MAX", 1):
-            for _ in range(2):
-                time.sleep(0.6)
-                self.engine_pass()
-        self.assertEqual(
-            len(self.calls("GET", "/api/payment-activities")), 1, "once a second"
-        )
-
     def test_a_request_is_read_at_its_expiry_whatever_the_pace(self):
         state = self.create_request()
         request = self.record(state).sudo()
