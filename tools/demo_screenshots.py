@@ -146,7 +146,9 @@ def barcode_flow(pos):
     pos.wait(f"{status}.textContent.includes('Charging')", timeout=15)
     pos.screenshot(OUT / "pos_barcode_farmlands.png")
     pos.wait("document.querySelector('.receipt-screen')", timeout=30)
-    # The demo method's Farmlands discount, on the lines and the receipt.
+    # The demo method's Farmlands discount, on the lines and the receipt, once
+    # the payment's window has shown its final word.
+    pos.wait("!document.querySelector('.centrapay-qr-dialog')", timeout=15)
     pos.screenshot(OUT / "pos_receipt_farmlands.png")
     next_order(pos)
 
