@@ -45,6 +45,7 @@
             "web/static/lib/zxing-library/zxing-library.js",
             "pos_centrapay/static/src/app/utils/centrapay_qr.js",
             "pos_centrapay/static/tests/tours/utils/centrapay_qr_reader.js",
+            "pos_centrapay/static/tests/tours/utils/centrapay_clocks.js",
             "pos_centrapay/static/tests/customer_display/**/*",
         ],
         "web.assets_tests": [

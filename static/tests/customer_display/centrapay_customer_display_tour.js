@@ -7,6 +7,7 @@
  */
 import {centrapayQrDataUri} from "@pos_centrapay/app/utils/centrapay_qr";
 import {centrapayQrPaymentData} from "@pos_centrapay/common/centrapay_status";
+import {countClocks} from "@pos_centrapay/../tests/tours/utils/centrapay_clocks";
 import {readQrCode} from "@pos_centrapay/../tests/tours/utils/centrapay_qr_reader";
 import {registry} from "@web/core/registry";
 
@@ -108,21 +109,7 @@ registry.category("web_tour.tours").add("CentrapayCustomerDisplayTour", {
             // The display's countdown ticks every 250 ms while the QR shows.
             content: "note the 250 ms clocks started and cleared",
             trigger: "div:contains('Welcome.')",
-            run: () => {
-                const clocks = (window.centrapayClocks = new Set());
-                const {setInterval: start, clearInterval: clear} = window;
-                window.setInterval = function (fn, ms, ...args) {
-                    const id = start.call(window, fn, ms, ...args);
-                    if (ms === 250) {
-                        clocks.add(id);
-                    }
-                    return id;
-                };
-                window.clearInterval = function (id) {
-                    clocks.delete(id);
-                    return clear.call(window, id);
-                };
-            },
+            run: () => countClocks(250),
         },
         {
             content: "the POS sends the waiting Centrapay request",

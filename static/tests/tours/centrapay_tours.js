@@ -6,6 +6,7 @@ import * as ProductScreen from "@point_of_sale/../tests/tours/utils/product_scre
 import * as ReceiptScreen from "@point_of_sale/../tests/tours/utils/receipt_screen_util";
 import * as TextInputPopup from "@point_of_sale/../tests/tours/utils/text_input_popup_util";
 import * as TicketScreen from "@point_of_sale/../tests/tours/utils/ticket_screen_util";
+import {countClocks} from "@pos_centrapay/../tests/tours/utils/centrapay_clocks";
 import {registry} from "@web/core/registry";
 
 const {noMoreCalls, openPaymentScreen, pause, startCentrapayPayment} = Centrapay;
@@ -404,21 +405,7 @@ registry.category("web_tour.tours").add("CentrapayTimerEndsTour", {
                 // The QR screen's countdown ticks every 250 ms while it shows.
                 content: "note the 250 ms clocks started and cleared",
                 trigger: ".pos",
-                run: () => {
-                    const clocks = (window.centrapayClocks = new Set());
-                    const {setInterval: start, clearInterval: clear} = window;
-                    window.setInterval = function (fn, ms, ...args) {
-                        const id = start.call(window, fn, ms, ...args);
-                        if (ms === 250) {
-                            clocks.add(id);
-                        }
-                        return id;
-                    };
-                    window.clearInterval = function (id) {
-                        clocks.delete(id);
-                        return clear.call(window, id);
-                    };
-                },
+                run: () => countClocks(250),
             },
             Centrapay.busState("CONNECTED"),
             PaymentScreen.clickPaymentMethod("Centrapay"),
