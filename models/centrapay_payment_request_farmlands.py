@@ -62,11 +62,10 @@ class CentrapayPaymentRequest(models.Model):
         )
 
     @api.model
-    def _centrapay_farmlands_amount(self, method, basket):
-        """The discount of the method's rate on the basket, in major units."""
-        currency = method._centrapay_currency().name
+    def _centrapay_farmlands_minor(self, method, basket):
+        """The discount of the method's rate on the basket, in minor units."""
         rate = Decimal(float_repr(method.centrapay_farmlands_discount, 2))
-        return from_minor_units(rate_discount(basket, rate, currency), currency)
+        return rate_discount(basket, rate, method._centrapay_currency().name)
 
     @api.model
     def _centrapay_farmlands_quote(self, method, data):
@@ -81,12 +80,10 @@ class CentrapayPaymentRequest(models.Model):
         if scanned["barcode_provider"] == "farmlands" and (
             self._centrapay_farmlands_offered(method, basket)
         ):
-            currency = method._centrapay_currency()
-            rate = Decimal(float_repr(method.centrapay_farmlands_discount, 2))
             answer.update(
                 rate=method.centrapay_farmlands_discount,
-                discount=str(rate_discount(basket, rate, currency.name)),
-                currency=currency.name,
+                discount=str(self._centrapay_farmlands_minor(method, basket)),
+                currency=method._centrapay_currency().name,
             )
         return answer
 
@@ -109,7 +106,10 @@ class CentrapayPaymentRequest(models.Model):
             return {
                 "farmlands_discount_rate": rate,
                 "farmlands_discount": float(
-                    self._centrapay_farmlands_amount(method, basket)
+                    from_minor_units(
+                        self._centrapay_farmlands_minor(method, basket),
+                        method._centrapay_currency().name,
+                    )
                 ),
                 # The card pays it all (doc §15.24): never part of it.
                 "partial_allowed": False,

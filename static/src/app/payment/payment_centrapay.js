@@ -79,7 +79,7 @@ export class PaymentCentrapay extends PaymentInterface {
         // Payment line uuid -> {close, timer, line}: a final QR screen still shown.
         this.lingering = {};
         this.errorsAfterLinger = [];
-        // Payment line uuid -> the order lines its Farmlands discount went to.
+        // Payment line uuid -> {order, rate}: the Farmlands discount it gave.
         this.farmlandsDiscounts = {};
         // The bus went down: the waiting lines read at the bus-down pace now,
         // not at their next read planned while it delivered.
