@@ -58,6 +58,42 @@ class TestCentrapayAuthorization(TwoCompanyCommon):
             self.as_cashier(self.portal, self.method)
         self.assertFalse(self.Request.search([("pos_payment_uuid", "=", "sec-line")]))
 
+    def test_the_farmlands_quote_checks_its_caller_first(self):
+        """A quote decodes the code at Centrapay (E17): only a cashier of the
+        method's company, in an open session of it, gets that far."""
+        self.method.sudo().centrapay_farmlands_discount = 5.0
+
+        def quote(user, method, session):
+            return (
+                method.with_user(user)
+                .with_company(method.company_id)
+                .centrapay_farmlands_discount_quote(
+                    {
+                        "amount": 2.0,
+                        "payment_uuid": "sec-line",
+                        "order_uuid": "sec-order",
+                        "order_name": "Order SEC",
+                        "session_id": session.id,
+                        "barcode": "424242424",
+                        "line_items": [{"name": "Pie", "qty": 1, "price": 2.0}],
+                    }
+                )
+            )
+
+        for user, method, session in (
+            (self.internal, self.method, self.session),
+            (self.portal, self.method, self.session),
+            (self.cashier_a, self.method, self.session_b),
+            (self.cashier_a, self.method_b, self.session_b),
+            (self.cashier_b, self.method, self.session),
+        ):
+            with self.subTest(user=user.login, method=method.name):
+                with self.assertRaises(AccessError):
+                    quote(user, method, session)
+        self.assertFalse(self.calls())
+        # The method's own cashier gets the answer.
+        self.assertEqual(quote(self.cashier_a, self.method, self.session)["rate"], 5.0)
+
     def test_an_empty_id_matches_nothing(self):
         draft = self.Request.sudo().create(
             {
