@@ -369,6 +369,40 @@ class TestCentrapayWithoutCron(CentrapayCommon):
 
 
 @tagged("post_install", "-at_install")
+class TestCentrapayTriggers(CentrapayCommon):
+    """A create wakes the cron runner only when no engine runs over its account."""
+
+    def triggers(self):
+        cron = self.env.ref("pos_centrapay.ir_cron_centrapay_status")
+        return (
+            self.env["ir.cron.trigger"].sudo().search_count([("cron_id", "=", cron.id)])
+        )
+
+    def test_a_running_engine_is_not_triggered_by_each_create_and_a_stopped_one_is(
+        self,
+    ):
+        self.engine_pass()
+        before = self.triggers()
+        first = self.create_request(payment_uuid="line-1")
+        self.create_request(payment_uuid="line-2")
+        self.assertEqual(self.triggers(), before, "its next pass takes them")
+        self.control.pay(first["centrapay_id"])
+        time.sleep(1.1)  # the feed is due again
+        self.engine_pass()
+        self.assertEqual(self.status(first)["status"], "paid")
+        # The call ends (its run's time spent): it says it stopped before its
+        # last look at what waits, which triggers the next call; a create
+        # after that look triggers it itself.
+        before = self.triggers()
+        with patch.object(const, "ENGINE_RUN_SECONDS", 0):
+            self.env["centrapay.engine"]._centrapay_cron()
+        self.env.invalidate_all()
+        self.assertEqual(self.triggers(), before + 1, "line-2 waits")
+        self.create_request(payment_uuid="line-3")
+        self.assertEqual(self.triggers(), before + 2)
+
+
+@tagged("post_install", "-at_install")
 class TestCentrapayIndependentAccounts(TestCentrapayHonestCron):
     """A slow or failing account never delays another's payments."""
 
