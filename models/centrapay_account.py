@@ -24,6 +24,11 @@ class CentrapayAccount(models.Model):
     feed_resume_key = fields.Char(
         readonly=True, help="An older feed page still to read after a busy moment."
     )
+    feed_due_ids = fields.Json(
+        readonly=True,
+        help="Requests the feed pointed at while another transaction held them "
+        "(a read in flight): made due at a later pass.",
+    )
     feed_ok = fields.Boolean(readonly=True)
     feed_error = fields.Char(readonly=True)
     feed_read_at = fields.Datetime(readonly=True)

@@ -608,6 +608,15 @@ class CentrapayEngine(models.AbstractModel):
                     or (seen and now - seen < timedelta(seconds=1))
                     else {"engine_seen_at": now}
                 )
+                if account.feed_due_ids:
+                    # What the feed pointed at while a read held it, at every
+                    # pass until it is due (``_centrapay_feed_effects``).
+                    held = self._centrapay_make_due(
+                        env["centrapay.payment.request"]
+                        .browse(account.feed_due_ids)
+                        .exists()
+                    )
+                    account.feed_due_ids = sorted(held) or False
                 if merchant_id != account.merchant_id:
                     values["merchant_id"] = merchant_id or False
                 if not merchant_id:
@@ -681,6 +690,16 @@ class CentrapayEngine(models.AbstractModel):
         errs), what was stored still points the engine at its requests, and the
         walk resumes at the failed page.
         """
+        held = set()
+        try:
+            self._centrapay_walk_feed(account, method, merchant_id, deadline, held)
+        finally:
+            if held:
+                account.feed_due_ids = sorted(held | set(account.feed_due_ids or []))
+
+    def _centrapay_walk_feed(self, account, method, merchant_id, deadline, held):
+        """The walks of ``_centrapay_read_feed``; adds to ``held`` the requests
+        it could not make due."""
         client = method._centrapay_client("feed")
         Activity = self.env["centrapay.payment.activity"].with_env(account.env)
         Request = self.env["centrapay.payment.request"].with_env(account.env)
@@ -706,7 +725,7 @@ class CentrapayEngine(models.AbstractModel):
                     company=method.company_id,
                     by_cp_id={r.centrapay_id: r for r in ours},
                 )
-                self._centrapay_feed_effects(stored)
+                held |= self._centrapay_feed_effects(stored)
                 valid = sum(
                     1 for i in page.items if None not in Activity._centrapay_key(i)
                 )
@@ -720,11 +739,15 @@ class CentrapayEngine(models.AbstractModel):
                 page_key = page.next_page_key
 
     def _centrapay_feed_effects(self, activities):
-        """What new feed activities mean for our requests.
+        """What new feed activities mean for our requests; returns the ids of
+        those it could not make due.
 
-        A request locked by another transaction (a cashier's void or create
-        under way, which reads it itself) is left alone: the feed never waits
-        for it, nor fails after it.
+        A request locked by another transaction (a direct read in flight, a
+        cashier's void or create under way) is not waited for: the feed never
+        waits, nor fails after it. Its activity is stored, so the feed will not
+        bring it again: the caller keeps it for a later pass
+        (``_centrapay_make_due``), or a read that began before the payment
+        would leave it waiting for its routine read.
         """
         # A refund in the feed is in the ledger already.
         self._centrapay_update_unlocked(
@@ -733,24 +756,29 @@ class CentrapayEngine(models.AbstractModel):
         )
         # A request's own creation is no news: only what changes it (a payment,
         # a cancellation, an expiry) makes it worth a read.
-        due = activities.filtered(
-            lambda a: a.activity_type != "request"
-        ).request_id.filtered(lambda r: r.status in const.PENDING_STATUSES)
-        # First in line (NULLS FIRST), ahead of routine reads.
-        self._centrapay_update_unlocked(
+        return self._centrapay_make_due(
+            activities.filtered(lambda a: a.activity_type != "request").request_id
+        )
+
+    def _centrapay_make_due(self, requests):
+        """Put the pending ones of ``requests`` first in line (NULLS FIRST),
+        ahead of routine reads; returns the ids of those another holds."""
+        due = requests.filtered(lambda r: r.status in const.PENDING_STATUSES)
+        done = self._centrapay_update_unlocked(
             due, SQL("next_poll_at = NULL, read_now = true")
         )
+        return set(due.ids) - done
 
     def _centrapay_update_unlocked(self, requests, assignments, wait=False):
         """Set ``assignments`` on those of ``requests`` no other holds (``wait``:
-        on all of them, after their holders)."""
+        on all of them, after their holders); returns the ids it set."""
         if not requests:
-            return
+            return set()
         requests.flush_recordset()
         cr = requests.env.cr
         cr.execute(
             SQL(
-                "UPDATE centrapay_payment_request SET %s WHERE id IN (%s)",
+                "UPDATE centrapay_payment_request SET %s WHERE id IN (%s) RETURNING id",
                 assignments,
                 lock_rows(
                     "centrapay_payment_request",
@@ -763,7 +791,9 @@ class CentrapayEngine(models.AbstractModel):
             # serialization failure, handled there (tried again next pass).
             log_exceptions=False,
         )
+        done = {row[0] for row in cr.fetchall()}
         requests.invalidate_recordset(["ledger_pending", "next_poll_at", "read_now"])
+        return done
 
     # --- 2. Direct reads ----------------------------------------------------------
 
