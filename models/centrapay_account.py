@@ -25,6 +25,7 @@ class CentrapayAccount(models.Model):
         readonly=True, help="An older feed page still to read after a busy moment."
     )
     feed_due_ids = fields.Json(
+        string="Requests Still to Make Due",
         readonly=True,
         help="Requests the feed pointed at while another transaction held them "
         "(a read in flight): made due at a later pass.",
