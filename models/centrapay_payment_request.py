@@ -563,7 +563,9 @@ class CentrapayPaymentRequest(models.Model):
             self.read_now = False
         try:
             if self.centrapay_id:
-                self._centrapay_apply(client.get_payment_request(self.centrapay_id))
+                self._centrapay_apply_read(
+                    client, client.get_payment_request(self.centrapay_id)
+                )
             else:
                 self._centrapay_recover_lost_create(client)
         except cp_errors.CentrapayBudgetExhausted:
@@ -683,7 +685,9 @@ class CentrapayPaymentRequest(models.Model):
         )
         _logger.info("Voiding Centrapay request %s (%s)", self.centrapay_id, reason)
         try:
-            self._centrapay_apply(client.get_payment_request(self.centrapay_id))
+            self._centrapay_apply_read(
+                client, client.get_payment_request(self.centrapay_id)
+            )
         except cp_errors.CentrapayError as exc:
             # An unknown status is exactly when a void is due (doc §7.3).
             self._centrapay_note_error(
@@ -705,18 +709,30 @@ class CentrapayPaymentRequest(models.Model):
                 exc, unknown=isinstance(exc, cp_errors.CentrapayUnknownOutcome)
             )
         try:
-            response = client.get_payment_request(self.centrapay_id)
-            if response.get("status") == "paid" and not self.refunded_by_void:
-                # The list decides; the ledger stores it later (the request
-                # ends, ``ledger_pending``): a cashier's void never waits on
-                # the feed storing the same activities at that instant.
-                activities = client.list_payment_request_activities(self.centrapay_id)
-                since = self.void_attempted_at - _VOID_CLOCK_SKEW
-                if refunded_after(activities, since):
-                    self.refunded_by_void = True
-            self._centrapay_apply(response)
+            self._centrapay_apply_read(
+                client, client.get_payment_request(self.centrapay_id)
+            )
         except cp_errors.CentrapayError as exc:
             self._centrapay_note_error(exc, unknown=True)
+
+    def _centrapay_apply_read(self, client, response):
+        """Apply a read of this request. Once a void was attempted, a "paid"
+        is checked against the activities first: a refund made since means our
+        void refunded it (its answer may have been lost), so the sale is not
+        paid. A failing list raises: the status stays as it was.
+        """
+        if (
+            self.void_attempted_at
+            and response.get("status") == "paid"
+            and not self.refunded_by_void
+        ):
+            # The list decides; the ledger stores it later (the request ends,
+            # ``ledger_pending``): a void never waits on the feed storing the
+            # same activities at that instant.
+            activities = client.list_payment_request_activities(self.centrapay_id)
+            if refunded_after(activities, self.void_attempted_at - _VOID_CLOCK_SKEW):
+                self.refunded_by_void = True
+        self._centrapay_apply(response)
 
     def _centrapay_give_back(self):
         """Refund a payment the till abandoned (the cashier's cancel stands).

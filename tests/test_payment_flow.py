@@ -127,6 +127,31 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         self.assertEqual(request.status, "cancelled")
         self.assertIn("refund", request.activity_ids.mapped("activity_type"))
 
+    def test_a_void_whose_answers_were_lost_never_turns_paid_later(self):
+        state = self.create_request(3)
+        centrapay_id = state["centrapay_id"]
+        request = self.record(state)
+        # An earlier void of the cashier's whose answers were all lost (its own,
+        # then the activities): it refunded a payment made meanwhile, and
+        # Centrapay still says "paid" (the fault soak's race).
+        self.env.cr.execute(
+            "UPDATE centrapay_payment_request SET void_requested = true, "
+            "void_attempted_at = (now() at time zone 'UTC') WHERE id = %s",
+            [request.id],
+        )
+        self.env.invalidate_all()
+        self.control.pay(centrapay_id)
+        self.sandbox_client().void_payment_request(centrapay_id)
+        # The cashier presses Cancel again: the refund since the first void
+        # decides, not the "paid" read first.
+        result = self.cancel(state)
+        self.assertEqual(result["status"], "cancelled")
+        self.assertEqual(result["cancellation_reason"], "REFUNDED_BY_VOID")
+        # The engine's reads keep it so.
+        self.make_stale(request)
+        self.engine_pass()
+        self.assertEqual(request.status, "cancelled")
+
     def test_a_new_amount_after_the_old_qr_was_paid_keeps_that_payment(self):
         first = self.create_request(5)
         self.control.pay(first["centrapay_id"])
