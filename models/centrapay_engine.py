@@ -147,10 +147,16 @@ class CentrapayEngine(models.AbstractModel):
         over their accounts, its next pass takes them and the cron is not
         triggered (``_centrapay_runs_over``).
         """
-        if not (waiting and self._centrapay_runs_over(waiting)):
-            self.env.ref("pos_centrapay.ir_cron_centrapay_status")._trigger()
+        self._centrapay_trigger(waiting)
         # Delivered at commit; a running engine is sleeping on it.
         self.env.cr.execute("NOTIFY centrapay_engine")
+
+    @api.model
+    def _centrapay_trigger(self, waiting=None):
+        """Have the cron runner call the engine, unless it runs over the
+        accounts of ``waiting`` already (``_centrapay_runs_over``)."""
+        if not (waiting and self._centrapay_runs_over(waiting)):
+            self.env.ref("pos_centrapay.ir_cron_centrapay_status")._trigger()
 
     @api.model
     def _centrapay_schedule(self, waiting, delay):
@@ -164,8 +170,8 @@ class CentrapayEngine(models.AbstractModel):
         )
         if delay <= 0:
             self._centrapay_wake(waiting)
-        elif not self._centrapay_runs_over(waiting):
-            self.env.ref("pos_centrapay.ir_cron_centrapay_status")._trigger()
+        else:
+            self._centrapay_trigger(waiting)
 
     @api.model
     def _centrapay_runs_over(self, waiting):
@@ -690,16 +696,6 @@ class CentrapayEngine(models.AbstractModel):
         errs), what was stored still points the engine at its requests, and the
         walk resumes at the failed page.
         """
-        held = set()
-        try:
-            self._centrapay_walk_feed(account, method, merchant_id, deadline, held)
-        finally:
-            if held:
-                account.feed_due_ids = sorted(held | set(account.feed_due_ids or []))
-
-    def _centrapay_walk_feed(self, account, method, merchant_id, deadline, held):
-        """The walks of ``_centrapay_read_feed``; adds to ``held`` the requests
-        it could not make due."""
         client = method._centrapay_client("feed")
         Activity = self.env["centrapay.payment.activity"].with_env(account.env)
         Request = self.env["centrapay.payment.request"].with_env(account.env)
@@ -725,7 +721,11 @@ class CentrapayEngine(models.AbstractModel):
                     company=method.company_id,
                     by_cp_id={r.centrapay_id: r for r in ours},
                 )
-                held |= self._centrapay_feed_effects(stored)
+                held = self._centrapay_feed_effects(stored)
+                if held:
+                    account.feed_due_ids = sorted(
+                        held | set(account.feed_due_ids or [])
+                    )
                 valid = sum(
                     1 for i in page.items if None not in Activity._centrapay_key(i)
                 )
@@ -745,9 +745,9 @@ class CentrapayEngine(models.AbstractModel):
         A request locked by another transaction (a direct read in flight, a
         cashier's void or create under way) is not waited for: the feed never
         waits, nor fails after it. Its activity is stored, so the feed will not
-        bring it again: the caller keeps it for a later pass
-        (``_centrapay_make_due``), or a read that began before the payment
-        would leave it waiting for its routine read.
+        bring it again: the caller keeps it on the account (``feed_due_ids``)
+        for the next pass, or a read that began before the payment would leave
+        it waiting for its routine read.
         """
         # A refund in the feed is in the ledger already.
         self._centrapay_update_unlocked(
