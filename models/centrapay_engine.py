@@ -716,12 +716,16 @@ class CentrapayEngine(models.AbstractModel):
                 pages += 1
                 ids = {Activity._centrapay_key(i)[0] for i in page.items} - {None}
                 ours = Request.search([("centrapay_id", "in", list(ids))])
+                late = self._centrapay_committed_since(
+                    Request, ids - set(ours.mapped("centrapay_id"))
+                )
                 stored = Activity._centrapay_store(
                     page.items,
                     company=method.company_id,
-                    by_cp_id={r.centrapay_id: r for r in ours},
+                    by_cp_id={r.centrapay_id: r for r in ours}
+                    | {cp_id: Request.browse(i) for cp_id, i in late.items()},
                 )
-                held = self._centrapay_feed_effects(stored)
+                held = self._centrapay_feed_effects(stored, late=set(late.values()))
                 if held:
                     account.feed_due_ids = sorted(
                         held | set(account.feed_due_ids or [])
@@ -738,7 +742,27 @@ class CentrapayEngine(models.AbstractModel):
                     break
                 page_key = page.next_page_key
 
-    def _centrapay_feed_effects(self, activities):
+    def _centrapay_committed_since(self, Request, centrapay_ids):
+        """{Centrapay id: request id} of our requests among ``centrapay_ids``
+        that this transaction cannot see yet.
+
+        The feed's transaction begins before its call: a create that commits
+        its Centrapay id during that round trip is invisible to it, and its
+        patron may have paid by the time Centrapay answers. Unlinked, that
+        payment would be stored as another's, never brought again, and left
+        to the request's routine read (a minute with 50 tills waiting).
+        """
+        if not centrapay_ids:
+            return {}
+        with read_committed_cursor(self.pool) as cr:
+            cr.execute(
+                "SELECT centrapay_id, id FROM centrapay_payment_request"
+                " WHERE centrapay_id = ANY(%s)",
+                [list(centrapay_ids)],
+            )
+            return dict(cr.fetchall())
+
+    def _centrapay_feed_effects(self, activities, late=()):
         """What new feed activities mean for our requests; returns the ids of
         those it could not make due.
 
@@ -747,18 +771,22 @@ class CentrapayEngine(models.AbstractModel):
         waits, nor fails after it. Its activity is stored, so the feed will not
         bring it again: the caller keeps it on the account (``feed_due_ids``)
         for the next pass, or a read that began before the payment would leave
-        it waiting for its routine read.
+        it waiting for its routine read. So are the ``late`` requests (changed
+        since this transaction began, which cannot lock them).
         """
         # A refund in the feed is in the ledger already.
         self._centrapay_update_unlocked(
-            activities.filtered(lambda a: a.activity_type == "refund").request_id,
+            activities.filtered(
+                lambda a: a.activity_type == "refund" and a.request_id.id not in late
+            ).request_id,
             SQL("ledger_pending = false"),
         )
         # A request's own creation is no news: only what changes it (a payment,
         # a cancellation, an expiry) makes it worth a read.
+        news = activities.filtered(lambda a: a.activity_type != "request").request_id
         return self._centrapay_make_due(
-            activities.filtered(lambda a: a.activity_type != "request").request_id
-        )
+            news.filtered(lambda r: r.id not in late)
+        ) | set(news.filtered(lambda r: r.id in late).ids)
 
     def _centrapay_make_due(self, requests):
         """Put the pending ones of ``requests`` first in line (NULLS FIRST),

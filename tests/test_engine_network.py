@@ -547,6 +547,50 @@ class TestCentrapayFeedNeverWaits(TestCentrapayHonestCron):
         engine._centrapay_pass()
         self.assertEqual(self._status(ids[2]), "paid")
 
+    def test_a_payment_the_feed_brings_during_its_requests_create_is_ours(self):
+        created, ids = self._committed_request("late-1")
+        with self.registry.cursor() as cr:
+            # The create's first commit: a draft, its Centrapay id not known yet.
+            cr.execute(
+                "UPDATE centrapay_payment_request SET status = 'draft',"
+                " centrapay_id = NULL, next_poll_at = (now() at time zone 'UTC')"
+                " + interval '10 minutes' WHERE id = %s",
+                [ids[2]],
+            )
+        # Centrapay answers the feed's read 2 s after it was sent. Meanwhile
+        # the create commits the request's Centrapay id, the till shows its QR
+        # code, and the patron pays: the answer has the payment.
+        self.control.add_fault(
+            method="GET", path="/api/payment-activities", kind="latency",
+            seconds=2.0, times=1,
+        )  # fmt: skip
+
+        def create_commits_and_patron_pays():
+            with self.registry.cursor() as cr:
+                cr.execute(
+                    "UPDATE centrapay_payment_request SET status = 'new',"
+                    " centrapay_id = %s WHERE id = %s",
+                    [created["id"], ids[2]],
+                )
+            self.control.pay(created["id"])
+
+        till = threading.Timer(0.7, create_commits_and_patron_pays)
+        till.start()
+        engine = api.Environment(self.env.cr, SUPERUSER_ID, {})["centrapay.engine"]
+        engine._centrapay_pass()
+        till.join()
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT request_id FROM centrapay_payment_activity "
+                "WHERE centrapay_request_id = %s AND activity_type = 'payment'",
+                [created["id"]],
+            )
+            self.assertEqual(cr.fetchall(), [(ids[2],)], "stored as another's")
+        # The feed will not bring it again: the next pass reads the request,
+        # not its routine read ten minutes later.
+        engine._centrapay_pass()
+        self.assertEqual(self._status(ids[2]), "paid")
+
 
 @tagged("post_install", "-at_install")
 class TestCentrapayFeedPace(CentrapayCommon):
