@@ -615,14 +615,24 @@ class CentrapayEngine(models.AbstractModel):
                     else {"engine_seen_at": now}
                 )
                 if account.feed_due_ids:
-                    # What the feed pointed at while a read held it, at every
-                    # pass until it is due (``_centrapay_feed_effects``).
-                    held = self._centrapay_make_due(
+                    # What the feed brought while a read held it, or before
+                    # its transaction could see it: linked, and made due at
+                    # every pass until it is, when it is news
+                    # (``_centrapay_read_feed``).
+                    held = (
                         env["centrapay.payment.request"]
                         .browse(account.feed_due_ids)
                         .exists()
                     )
-                    account.feed_due_ids = sorted(held) or False
+                    env["centrapay.payment.activity"]._centrapay_link(held)
+                    news = held.filtered(
+                        lambda r: (
+                            set(r.activity_ids.mapped("activity_type")) - {"request"}
+                        )
+                    )
+                    account.feed_due_ids = (
+                        sorted(self._centrapay_make_due(news)) or False
+                    )
                 if merchant_id != account.merchant_id:
                     values["merchant_id"] = merchant_id or False
                 if not merchant_id:
@@ -715,17 +725,30 @@ class CentrapayEngine(models.AbstractModel):
                     raise
                 pages += 1
                 ids = {Activity._centrapay_key(i)[0] for i in page.items} - {None}
-                ours = Request.search([("centrapay_id", "in", list(ids))])
-                late = self._centrapay_committed_since(
-                    Request, ids - set(ours.mapped("centrapay_id"))
+                owners = Activity._centrapay_owners(ids)
+                # Ours, as this transaction sees them. Those changed since it
+                # began it cannot lock, and those created since it cannot link
+                # to: the next pass does both (``feed_due_ids``).
+                seen = Request.search_fetch(
+                    [("id", "in", [owner[0] for owner in owners.values()])],
+                    ["centrapay_id"],
                 )
+                unseen = {
+                    cp_id: owner[0]
+                    for cp_id, owner in owners.items()
+                    if owner[0] not in seen.ids
+                }
                 stored = Activity._centrapay_store(
                     page.items,
                     company=method.company_id,
-                    by_cp_id={r.centrapay_id: r for r in ours}
-                    | {cp_id: Request.browse(i) for cp_id, i in late.items()},
+                    owners={k: v for k, v in owners.items() if k not in unseen},
                 )
-                held = self._centrapay_feed_effects(stored, late=set(late.values()))
+                late = {r.id for r in seen if r.centrapay_id not in owners}
+                held = self._centrapay_feed_effects(stored, late=late) | {
+                    unseen[a.centrapay_request_id]
+                    for a in stored
+                    if a.centrapay_request_id in unseen
+                }
                 if held:
                     account.feed_due_ids = sorted(
                         held | set(account.feed_due_ids or [])
@@ -741,26 +764,6 @@ class CentrapayEngine(models.AbstractModel):
                     account.feed_resume_key = page.next_page_key
                     break
                 page_key = page.next_page_key
-
-    def _centrapay_committed_since(self, Request, centrapay_ids):
-        """{Centrapay id: request id} of our requests among ``centrapay_ids``
-        that this transaction cannot see yet.
-
-        The feed's transaction begins before its call: a create that commits
-        its Centrapay id during that round trip is invisible to it, and its
-        patron may have paid by the time Centrapay answers. Unlinked, that
-        payment would be stored as another's, never brought again, and left
-        to the request's routine read (a minute with 50 tills waiting).
-        """
-        if not centrapay_ids:
-            return {}
-        with read_committed_cursor(self.pool) as cr:
-            cr.execute(
-                "SELECT centrapay_id, id FROM centrapay_payment_request"
-                " WHERE centrapay_id = ANY(%s)",
-                [list(centrapay_ids)],
-            )
-            return dict(cr.fetchall())
 
     def _centrapay_feed_effects(self, activities, late=()):
         """What new feed activities mean for our requests; returns the ids of

@@ -6,6 +6,7 @@ import psycopg2.errors
 from odoo import api, fields, models
 
 from ..centrapay.status import parse_timestamp
+from .centrapay_rate_limit import read_committed_cursor
 
 _logger = logging.getLogger(__name__)
 
@@ -13,13 +14,33 @@ _INSERT = """
 INSERT INTO centrapay_payment_activity
        (centrapay_request_id, activity_number, request_id, activity_type, amount,
         currency_id, asset_type, external_ref, short_code, merchant_id,
-        merchant_config_id, created_by, occurred_at, company_id,
-        create_uid, write_uid, create_date, write_date)
+        merchant_config_id, created_by, occurred_at, company_id, session_id,
+        config_id, create_uid, write_uid, create_date, write_date)
 VALUES %s
 ON CONFLICT (centrapay_request_id, activity_number) DO UPDATE
    SET request_id = COALESCE(centrapay_payment_activity.request_id,
-                             EXCLUDED.request_id)
+                             EXCLUDED.request_id),
+       session_id = COALESCE(centrapay_payment_activity.session_id,
+                             EXCLUDED.session_id),
+       config_id = COALESCE(centrapay_payment_activity.config_id,
+                            EXCLUDED.config_id)
 RETURNING id, (xmax = 0) AS inserted
+"""
+
+# Who owns Centrapay ids, as committed now (not as the caller's snapshot saw it).
+_OWNERS = """
+SELECT centrapay_id, id, company_id, currency_id, session_id, config_id
+  FROM centrapay_payment_request WHERE centrapay_id = ANY(%s)
+"""
+_NO_OWNER = (None, None, None, None, None)
+
+_LINK = """
+UPDATE centrapay_payment_activity a
+   SET request_id = r.id, company_id = r.company_id, session_id = r.session_id,
+       config_id = r.config_id
+  FROM centrapay_payment_request r
+ WHERE r.id = ANY(%s) AND a.request_id IS NULL
+   AND a.centrapay_request_id = r.centrapay_id
 """
 
 
@@ -79,14 +100,49 @@ class CentrapayPaymentActivity(models.Model):
         return float(minor.scaleb(-currency.decimal_places))
 
     @api.model
-    def _centrapay_store(self, items, request=None, company=None, by_cp_id=None):
+    def _centrapay_owners(self, centrapay_ids):
+        """{Centrapay id: (request, company, currency, session, POS) ids} of our
+        requests among ``centrapay_ids``, as committed now.
+
+        Read in a transaction of its own: the feed's began before its call, and
+        a create that committed its Centrapay id during that round trip is
+        invisible to it, while its patron may have paid by the time Centrapay
+        answers. Unlinked, that payment would be stored as another's and never
+        brought again.
+        """
+        if not centrapay_ids:
+            return {}
+        with read_committed_cursor(self.pool) as cr:
+            cr.execute(_OWNERS, [list(centrapay_ids)])
+            return {row[0]: row[1:] for row in cr.fetchall()}
+
+    @api.model
+    def _centrapay_link(self, requests):
+        """Link to ``requests`` their activities stored before they could be."""
+        if requests:
+            requests.flush_recordset(["centrapay_id"])
+            self.env.cr.execute(_LINK, [requests.ids])
+            self.invalidate_model()
+            requests.invalidate_recordset(["activity_ids"])
+
+    @api.model
+    def _centrapay_store(self, items, request=None, company=None, owners=None):
         """Store activities not stored yet; return the new ones.
 
         ``request``: the request they all belong to (E9). Otherwise each is
-        linked through ``by_cp_id`` (Centrapay id -> request), when ours.
-        Items without a request id or a number cannot be deduplicated: skipped.
+        linked to its request through ``owners`` (``_centrapay_owners``), when
+        ours. Items without a request id or a number cannot be deduplicated:
+        skipped.
         """
-        by_cp_id = by_cp_id or {}
+        owners = owners or {}
+        mine = request and (
+            request.id,
+            request.company_id.id,
+            request.currency_id.id,
+            request.session_id.id,
+            request.config_id.id,
+        )
+        Currency = self.env["res.currency"]
         rows = []
         uid = self.env.uid
         now = fields.Datetime.now()
@@ -101,23 +157,22 @@ class CentrapayPaymentActivity(models.Model):
                 continue
             if not cp_id or not isinstance(cp_id, str):
                 continue
-            owner = (
-                request or by_cp_id.get(cp_id) or self.env["centrapay.payment.request"]
+            owner_id, owner_company, owner_currency, session, pos = (
+                mine or owners.get(cp_id) or _NO_OWNER
             )
+            owner_currency = Currency.browse(owner_currency)
             value = item.get("value") if isinstance(item.get("value"), dict) else {}
-            code = value.get("currency") or owner.currency_id.name
+            code = value.get("currency") or owner_currency.name
             if code not in currencies:
-                currencies[code] = (
-                    self.env["res.currency"]
-                    .with_context(active_test=False)
-                    .search([("name", "=", code)], limit=1)
+                currencies[code] = Currency.with_context(active_test=False).search(
+                    [("name", "=", code)], limit=1
                 )
-            currency = currencies[code] or owner.currency_id
+            currency = currencies[code] or owner_currency
             rows.append(
                 (
                     cp_id,
                     number,
-                    owner.id or None,
+                    owner_id,
                     # Lower case once, here: readers compare it as it is.
                     str(item.get("type") or "")[:64].lower() or None,
                     self._centrapay_amount(value, currency) if currency else 0.0,
@@ -129,7 +184,9 @@ class CentrapayPaymentActivity(models.Model):
                     str(item.get("merchantConfigId") or "")[:64] or None,
                     str(item.get("createdBy") or "")[:128] or None,
                     parse_timestamp(item.get("createdAt")),
-                    (owner.company_id or company or self.env.company).id,
+                    owner_company or (company or self.env.company).id,
+                    session,
+                    pos,
                     uid,
                     uid,
                     now,

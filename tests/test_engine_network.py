@@ -547,19 +547,10 @@ class TestCentrapayFeedNeverWaits(TestCentrapayHonestCron):
         engine._centrapay_pass()
         self.assertEqual(self._status(ids[2]), "paid")
 
-    def test_a_payment_the_feed_brings_during_its_requests_create_is_ours(self):
-        created, ids = self._committed_request("late-1")
-        with self.registry.cursor() as cr:
-            # The create's first commit: a draft, its Centrapay id not known yet.
-            cr.execute(
-                "UPDATE centrapay_payment_request SET status = 'draft',"
-                " centrapay_id = NULL, next_poll_at = (now() at time zone 'UTC')"
-                " + interval '10 minutes' WHERE id = %s",
-                [ids[2]],
-            )
-        # Centrapay answers the feed's read 2 s after it was sent. Meanwhile
-        # the create commits the request's Centrapay id, the till shows its QR
-        # code, and the patron pays: the answer has the payment.
+    def _pay_during_the_feeds_round_trip(self, created, commit):
+        """A pass whose feed Centrapay answers 2 s after it was sent; meanwhile
+        ``commit`` (the create's commit) runs, the till shows the QR code and
+        the patron pays: the answer has the payment."""
         self.control.add_fault(
             method="GET", path="/api/payment-activities", kind="latency",
             seconds=2.0, times=1,
@@ -567,11 +558,7 @@ class TestCentrapayFeedNeverWaits(TestCentrapayHonestCron):
 
         def create_commits_and_patron_pays():
             with self.registry.cursor() as cr:
-                cr.execute(
-                    "UPDATE centrapay_payment_request SET status = 'new',"
-                    " centrapay_id = %s WHERE id = %s",
-                    [created["id"], ids[2]],
-                )
+                commit(api.Environment(cr, SUPERUSER_ID, {}))
             self.control.pay(created["id"])
 
         till = threading.Timer(0.7, create_commits_and_patron_pays)
@@ -579,17 +566,93 @@ class TestCentrapayFeedNeverWaits(TestCentrapayHonestCron):
         engine = api.Environment(self.env.cr, SUPERUSER_ID, {})["centrapay.engine"]
         engine._centrapay_pass()
         till.join()
+        return engine
+
+    def _remove_late(self, request_id):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "DELETE FROM centrapay_payment_activity WHERE request_id = %s",
+                [request_id],
+            )
+            cr.execute(
+                "DELETE FROM centrapay_payment_request WHERE id = %s", [request_id]
+            )
+
+    def _payment_owner(self, created):
         with self.registry.cursor() as cr:
             cr.execute(
                 "SELECT request_id FROM centrapay_payment_activity "
                 "WHERE centrapay_request_id = %s AND activity_type = 'payment'",
                 [created["id"]],
             )
-            self.assertEqual(cr.fetchall(), [(ids[2],)], "stored as another's")
+            return cr.fetchall()
+
+    def test_a_payment_the_feed_brings_during_its_requests_create_is_ours(self):
+        created, ids = self._committed_request("late-1")
+        with self.registry.cursor() as cr:
+            # The create's first commit: a draft, its Centrapay id not known yet;
+            # its routine read is far off, as with many requests waiting.
+            cr.execute(
+                "UPDATE centrapay_payment_request SET status = 'draft',"
+                " centrapay_id = NULL, next_poll_at = (now() at time zone 'UTC')"
+                " + interval '10 minutes' WHERE id = %s",
+                [ids[2]],
+            )
+        engine = self._pay_during_the_feeds_round_trip(
+            created,
+            lambda env: env.cr.execute(
+                "UPDATE centrapay_payment_request SET status = 'new',"
+                " centrapay_id = %s WHERE id = %s",
+                [created["id"], ids[2]],
+            ),
+        )
+        self.assertEqual(self._payment_owner(created), [(ids[2],)], "another's")
         # The feed will not bring it again: the next pass reads the request,
         # not its routine read ten minutes later.
         engine._centrapay_pass()
         self.assertEqual(self._status(ids[2]), "paid")
+
+    def test_a_payment_the_feed_brings_with_its_whole_request_is_ours(self):
+        created, ids = self._committed_request("late-2")
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            values = (
+                env["centrapay.payment.request"]
+                .browse(ids[2])
+                .read(
+                    ["amount", "currency_id", "external_ref", "payment_method_id"],
+                    load=None,
+                )[0]
+            )
+            env["centrapay.payment.request"].browse(ids[2]).unlink()
+        late = []
+
+        def create(env):
+            request = env["centrapay.payment.request"].create(
+                {
+                    **{k: v for k, v in values.items() if k != "id"},
+                    "centrapay_id": created["id"],
+                    "status": "new",
+                    "next_poll_at": "2099-01-01 00:00:00",
+                }
+            )
+            late.append(request.id)
+            self.addCleanup(self._remove_late, request.id)
+
+        engine = self._pay_during_the_feeds_round_trip(created, create)
+        # Stored, and linked and read at the next pass (its row was not there
+        # for the feed's transaction, which could not refer to it).
+        self.assertEqual(len(self._payment_owner(created)), 1)
+        engine._centrapay_pass()
+        self.assertEqual(self._payment_owner(created), [(late[0],)], "another's")
+        self.assertEqual(self._status(late[0]), "paid")
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT activity_type FROM centrapay_payment_activity "
+                "WHERE centrapay_request_id = %s AND request_id IS NULL",
+                [created["id"]],
+            )
+            self.assertEqual(cr.fetchall(), [], "its creation, too, is ours")
 
 
 @tagged("post_install", "-at_install")

@@ -16,6 +16,24 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         )
         self.assertEqual(stored.activity_type, "payment")
 
+    def test_the_feed_files_each_activity_under_its_session_and_pos(self):
+        state = self.create_request(4.0)
+        self.control.pay(state["centrapay_id"])
+        self.engine_pass()
+        activities = self.record(state).activity_ids
+        self.assertEqual(
+            set(activities.mapped("activity_type")), {"request", "payment"}
+        )
+        # What the back office groups them by (stored, though written in SQL).
+        self.assertEqual(activities.session_id, self.session)
+        self.assertEqual(activities.config_id, self.session.config_id)
+        self.assertEqual(
+            self.env["centrapay.payment.activity"].search_count(
+                [("session_id", "=", self.session.id)]
+            ),
+            len(activities),
+        )
+
     def test_create_paid_recorded(self):
         state = self.create_request(12.5)
         self.assertEqual(state["status"], "new")
