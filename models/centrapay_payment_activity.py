@@ -135,12 +135,16 @@ class CentrapayPaymentActivity(models.Model):
         skipped.
         """
         owners = owners or {}
-        mine = request and (
-            request.id,
-            request.company_id.id,
-            request.currency_id.id,
-            request.session_id.id,
-            request.config_id.id,
+        # As ``_centrapay_owners`` gives them: NULL (None) where it has none.
+        mine = request and tuple(
+            record.id or None
+            for record in (
+                request,
+                request.company_id,
+                request.currency_id,
+                request.session_id,
+                request.config_id,
+            )
         )
         Currency = self.env["res.currency"]
         rows = []
