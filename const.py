@@ -83,6 +83,14 @@ ENGINE_STALE_SECONDS = 5
 # A new request's draft is not due for the engine before its create call could
 # have ended (3 attempts of a (3.05 s, 10 s) timeout, backoff and a 5 s 429 wait).
 CREATE_CALL_MAX_SECONDS = 60
+# A create borrows two cursors of Odoo's pool besides its RPC's (its draft's,
+# then its call's, with a moment of the rate budget's). At most this many
+# creates run at once per process, so that a burst of tills on a threaded
+# server (one pool for every till) cannot empty the pool; a prefork worker
+# serves one request at a time. A create waits this long for its turn, then
+# the cashier is told to try again (nothing was stored or sent).
+CREATES_AT_ONCE = 16
+CREATE_TURN_WAIT_SECONDS = 10
 # With the engine stopped (no cron worker), the tills' status polls make the
 # engine's passes over their account: one pass per account this often, however
 # many tills poll, and no Centrapay call starts after its window.

@@ -369,6 +369,10 @@ ERROR_MESSAGES = {
         "stays on the POS. Remove the discount from its lines and take the payment "
         "again, or pay the whole order with the Farmlands card."
     ),
+    "create.busy": _lt(
+        "Too many payments are starting on this Odoo server at once. Try again in "
+        "a few seconds."
+    ),
     "condition.not_awaiting": _lt(
         "This check is no longer waiting for the till. Check the Centrapay window: "
         "it shows what Centrapay says now."

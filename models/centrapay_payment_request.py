@@ -1,6 +1,7 @@
 import json
 import logging
 import re
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,10 +18,17 @@ from ..centrapay.line_items import line_items as basket_line_items
 from ..centrapay.money import to_minor_units
 from ..centrapay.pending import GIVE_UP_NEVER_CREATED, void_or_give_up
 from ..centrapay.status import map_payment_request, refunded_after
-from ..error_messages import centrapay_code_message, centrapay_error_message
+from ..error_messages import (
+    ERROR_MESSAGES,
+    centrapay_code_message,
+    centrapay_error_message,
+)
 from ..locks import lock_rows
 
 _logger = logging.getLogger(__name__)
+
+# The creates of this process that hold their own cursors (const.CREATES_AT_ONCE).
+_CREATE_TURNS = threading.BoundedSemaphore(const.CREATES_AT_ONCE)
 
 STATUSES = [
     ("draft", "Creating"),
@@ -431,21 +439,27 @@ class CentrapayPaymentRequest(models.Model):
         method) must be committed, as a till's are. Returns the public state;
         raises UserError.
         """
-        values["next_poll_at"] = fields.Datetime.now() + timedelta(
-            seconds=const.CREATE_CALL_MAX_SECONDS
-        )
-        with self.pool.cursor() as cr:  # committed as the block ends
-            request_id = self.with_env(self.env(cr=cr)).create(values).id
-        with self.pool.cursor() as cr:
-            request = self.with_env(self.env(cr=cr)).browse(request_id)
-            request._centrapay_lock(wait=True)
-            refused = None
-            try:
-                request._centrapay_send_create(amount, line_items, barcode=barcode)
-            except UserError as exc:
-                # What Centrapay said is committed first; then the cashier is told.
-                refused = exc
-            state = request._centrapay_public_state()
+        if not _CREATE_TURNS.acquire(timeout=const.CREATE_TURN_WAIT_SECONDS):
+            # Nothing stored, nothing sent: the cashier presses Pay again.
+            raise UserError(self.env._(ERROR_MESSAGES["create.busy"]))
+        try:
+            values["next_poll_at"] = fields.Datetime.now() + timedelta(
+                seconds=const.CREATE_CALL_MAX_SECONDS
+            )
+            with self.pool.cursor() as cr:  # committed as the block ends
+                request_id = self.with_env(self.env(cr=cr)).create(values).id
+            with self.pool.cursor() as cr:
+                request = self.with_env(self.env(cr=cr)).browse(request_id)
+                request._centrapay_lock(wait=True)
+                refused = None
+                try:
+                    request._centrapay_send_create(amount, line_items, barcode=barcode)
+                except UserError as exc:
+                    # What Centrapay said is committed first; then the cashier is told.
+                    refused = exc
+                state = request._centrapay_public_state()
+        finally:
+            _CREATE_TURNS.release()
         if refused:
             raise refused
         return state

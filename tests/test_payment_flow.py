@@ -1,9 +1,12 @@
 import threading
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.tests import tagged
 
+from .. import const, error_messages
+from ..models import centrapay_payment_request
 from .common import CentrapayCommon, centrapay_method_vals
 
 
@@ -249,6 +252,29 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
             result = self.create_request(amount, payment_uuid=f"bad-{amount}")
             self.assertIn("error", result)
         self.assertFalse(self.calls("POST", "/api/payment-requests"))
+
+    def test_a_create_waits_its_turn_then_is_refused_with_nothing_stored(self):
+        # Every turn of this process is taken (creates holding their cursors):
+        # a create waits, then the cashier is told to try again.
+        turns = centrapay_payment_request._CREATE_TURNS
+        Request = self.env["centrapay.payment.request"]
+        before = Request.search_count([])
+        for _turn in range(const.CREATES_AT_ONCE):
+            self.assertTrue(turns.acquire(timeout=1))
+        try:
+            with patch.object(const, "CREATE_TURN_WAIT_SECONDS", 0.2):
+                result = self.create_request(3)
+        finally:
+            for _turn in range(const.CREATES_AT_ONCE):
+                turns.release()
+        self.assertEqual(
+            result["error"], str(error_messages.ERROR_MESSAGES["create.busy"])
+        )
+        self.assertEqual(Request.search_count([]), before)
+        self.assertFalse(self.calls("POST", "/api/payment-requests"))
+        # A turn free: the same line creates its request.
+        self.assertEqual(self.create_request(3)["status"], "new")
+        self.assertEqual(len(self.calls("POST", "/api/payment-requests")), 1)
 
     def test_bad_api_key_gives_a_clear_error(self):
         self.method.centrapay_api_key = "wrong-key"

@@ -827,11 +827,14 @@ HTTP_TIME_LIMIT = 120
 ODOO_TEST_PORT = 18069
 # Where the test command's topology tier looks for free ports.
 TOPOLOGY_TEST_PORT = 28269
-# The threaded demo's database pool, and its HTTP threads: three cursors at most
-# per request, and room for the status engine's (a connection per account
-# thread, and two per read at once: const.ENGINE_ACCOUNT_THREADS).
-THREADED_DB_MAXCONN = 80
-THREADED_HTTP_THREADS = 20
+# The threaded demo's database pool, under PostgreSQL's default 100 connections:
+# a cursor per RPC being served (a thread each, as many as come: Odoo's
+# default), two more per create running (const.CREATES_AT_ONCE) and the status
+# engine's (a connection per account thread, and two per read at once:
+# const.ENGINE_ACCOUNT_THREADS). The HTTP threads are not capped: a cap
+# (ODOO_MAX_HTTP_THREADS) counts each open websocket, a POS or customer display
+# that stays open, and 20 of them would leave no thread for the tills' calls.
+THREADED_DB_MAXCONN = 95
 # nginx's upstream timeouts: a websocket idles up to this long between frames.
 PROXY_TIMEOUT = 720
 
@@ -1261,16 +1264,7 @@ def cmd_demo(args):
                         str(THREADED_DB_MAXCONN),
                     )
                 ],
-                # Odoo's threaded server starts a thread per request unless this
-                # is set. A create holds up to three cursors (the RPC's, its own
-                # committed request's, a moment of the rate budget's): bounded
-                # so, 50 tills at once queue instead of emptying the pool.
-                {
-                    "env": dict(
-                        os.environ,
-                        ODOO_MAX_HTTP_THREADS=str(THREADED_HTTP_THREADS),
-                    )
-                },
+                {},
             )
             procs.append(("odoo", start_process(launch, "odoo")))
             describe()
