@@ -84,6 +84,11 @@ A real network, a chain of stores, no cron worker:
 * ``--no-cron`` switches the engine's cron off for the runs (and on again
   after), and waits until the engine has stopped: the tills' polls (set
   the server then asks for a poll a second) are then all that reads Centrapay.
+* ``--websockets W`` keeps W websockets open to Odoo during the runs, as the
+  shop's POS screens, customer displays and back-office tabs do (each holds
+  one for as long as it is open, and a threaded Odoo gives each a thread of
+  its own). Before each run it times ``/web/health`` with them open: a server
+  whose threads the websockets took answers late or not at all.
 
 ``--tills`` and ``--webhooks`` take comma-separated lists: one run (one table
 row) per combination, each repeating its wave of N tills ``--rounds`` times.
@@ -93,6 +98,7 @@ It only talks to 127.0.0.1.
 """
 
 import argparse
+import base64
 import json
 import math
 import os
@@ -102,6 +108,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -192,6 +199,49 @@ class DelayProxy:
 
     def close(self):
         self.listener.close()
+
+
+# --- The shop's open screens ---------------------------------------------------------
+
+
+class OpenWebsockets:
+    """``count`` websockets to Odoo's bus, open until ``close``: idle screens."""
+
+    def __init__(self, url, count):
+        parts = urlsplit(url)
+        self.sockets = []
+        for _ in range(count):
+            sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall(
+                (
+                    f"GET /websocket?version=18.0-1 HTTP/1.1\r\n"
+                    f"Host: {parts.netloc}\r\nOrigin: {url}\r\n"
+                    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                ).encode()
+            )
+            self.sockets.append(sock)
+        for sock in self.sockets:
+            status = sock.recv(4096).split(b"\r\n", 1)[0]
+            if b" 101 " not in status + b" ":
+                self.close()
+                raise SystemExit(f"Odoo refused a websocket: {status!r}")
+
+    def close(self):
+        for sock in self.sockets:
+            sock.close()
+
+
+def health_ms(url, timeout=10.0):
+    """How long ``/web/health`` takes to answer (ms), or None after ``timeout``."""
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(f"{url}/web/health", timeout=timeout) as answer:
+            answer.read()
+    except OSError:
+        return None
+    return (time.monotonic() - start) * 1000
 
 
 # --- The demo -------------------------------------------------------------------------
@@ -783,6 +833,7 @@ class Bench:
         self.watcher = None
         self.log_offset = None
         self.proxy = None
+        self.websockets = None
 
     def left(self):
         return self.deadline - time.monotonic()
@@ -887,6 +938,8 @@ class Bench:
         self.control.clear_calls()
         self.control.clear_deliveries()
         self.odoo_log_lines()  # skip what came before
+        # With the shop's screens open (--websockets): can Odoo still answer?
+        health = health_ms(args.url)
         payments = []
         started = time.time()
         for round_no in range(1, args.rounds + 1):
@@ -902,6 +955,8 @@ class Bench:
             "accounts": args.accounts,
             "rtt_ms": args.rtt,
             "no_cron": args.no_cron,
+            "websockets": args.websockets,
+            "health_ms": health,
             "proxy_connections": self.proxy.connections if self.proxy else None,
             "pending_before": leftover,
             "seconds": round(time.time() - started, 1),
@@ -997,6 +1052,12 @@ def notes(row):
             f"({row['proxy_connections']} connections through the proxy), "
             f"engine cron {'off' if row['no_cron'] else 'on'}"
         )
+    if row["websockets"]:
+        health = row["health_ms"]
+        out.append(
+            f"  {row['websockets']} websockets open: /web/health "
+            + ("did not answer in 10 s" if health is None else f"in {health:.0f} ms")
+        )
     if any(row["odoo_log"].values()):
         out.append(f"  Odoo log: {row['odoo_log']} {row['odoo_log_samples']}")
     return out
@@ -1056,9 +1117,15 @@ def parse_args(argv=None):
     parser.add_argument(
         "--no-cron", action="store_true", help="the engine's cron off for the runs"
     )
+    parser.add_argument(
+        "--websockets", type=int, default=0, help="idle websockets open to Odoo"
+    )
     args = parser.parse_args(argv)
-    if args.accounts < 1 or args.rtt < 0:
-        parser.error("--accounts takes a positive number, --rtt a positive delay")
+    if args.accounts < 1 or args.rtt < 0 or args.websockets < 0:
+        parser.error(
+            "--accounts takes a positive number, --rtt a positive delay, "
+            "--websockets a count"
+        )
     for url in (args.url, args.sandbox):
         if urlsplit(url).hostname != "127.0.0.1":
             parser.error(f"{url}: this benchmark only targets 127.0.0.1")
@@ -1093,6 +1160,9 @@ def set_the_scene(bench, control, cron_id):
         bench.proxy = DelayProxy(target.hostname, target.port, args.rtt / 1000)
         demo.set_base_url(f"http://127.0.0.1:{bench.proxy.port}", args.accounts)
         say(f"Centrapay through a {args.rtt:.0f} ms proxy on {bench.proxy.port}")
+    if args.websockets:
+        bench.websockets = OpenWebsockets(args.url, args.websockets)
+        say(f"{args.websockets} websockets open to Odoo")
     if cron_id:
         demo.admin.call("ir.cron", "write", [cron_id], {"active": False})
         # A call under way ends its window; the tills then see no engine.
@@ -1103,6 +1173,8 @@ def set_the_scene(bench, control, cron_id):
 def clear_the_scene(bench, cron_id):
     """Centrapay's URL and the cron as they were."""
     demo = bench.demo
+    if bench.websockets:
+        bench.websockets.close()
     if bench.proxy:
         demo.set_base_url(demo.centrapay_url, bench.args.accounts)
         bench.proxy.close()
