@@ -256,7 +256,9 @@ class CentrapayPaymentRequest(models.Model):
         """The only place that changes ``status``. Returns False if refused.
 
         A move outside TRANSITIONS is refused and logged. A change is pushed to
-        the POS once; a final status also wakes the engine, which then brings
+        the POS once, but for a draft becoming new: the till that created it
+        shows the QR code from its create's answer, and a push would only make
+        it ask again. A final status also wakes the engine, which then brings
         the request's activities into the ledger. No Centrapay call here.
         """
         self.ensure_one()
@@ -269,6 +271,7 @@ class CentrapayPaymentRequest(models.Model):
             )
             return False
         changed = status != self.status
+        created = self.status == "draft" and status == "new"
         if status == "error":
             values["last_error"] = message or self.last_error
         if changed:
@@ -278,7 +281,8 @@ class CentrapayPaymentRequest(models.Model):
         if values:
             self.sudo().write(values)
         if changed:
-            self._centrapay_notify_pos()
+            if not created:
+                self._centrapay_notify_pos()
             if status in const.FINAL_STATUSES:
                 self.env["centrapay.engine"]._centrapay_wake()
         return True

@@ -1,3 +1,4 @@
+import json
 import threading
 from datetime import timedelta
 from unittest.mock import patch
@@ -90,6 +91,26 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         self.assertEqual(
             request.pos_payment_id.centrapay_short_code, state["short_code"]
         )
+
+    def test_the_till_is_pushed_what_its_own_create_did_not_tell_it(self):
+        def pushed():
+            self.env.flush_all()
+            messages = (
+                self.env["bus.bus"]
+                .sudo()
+                .search([("message", "like", const.BUS_CHANNEL)], order="id")
+            )
+            return [json.loads(m.message)["payload"]["status"] for m in messages]
+
+        before = pushed()
+        state = self.create_request()
+        # Its answer shows the QR code: a push of "new" would make it ask again.
+        self.assertEqual(state["status"], "new")
+        self.assertEqual(pushed(), before)
+        self.control.pay(state["centrapay_id"])
+        self.make_stale(self.record(state))
+        self.engine_pass()
+        self.assertEqual(pushed(), [*before, "paid"])
 
     def test_same_line_and_amount_reuses_the_request(self):
         first = self.create_request(5)
