@@ -656,12 +656,7 @@ class CentrapayEngine(models.AbstractModel):
                     # Set for a longer period, before a request or a till came:
                     # it no longer holds.
                     next_at = None
-                # Passes come every ENGINE_PASS_SECONDS: a feed due before the
-                # middle of the next one is read now, not a whole pass late, so
-                # that the period holds on average (it was 0.62 s, not 0.5 s).
-                if next_at and next_at > now + timedelta(
-                    seconds=const.ENGINE_PASS_SECONDS / 2
-                ):
+                if next_at and next_at > now:
                     if values:
                         account.write(values)
                     return account.feed_ok, False

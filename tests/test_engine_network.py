@@ -677,24 +677,6 @@ class TestCentrapayFeedPace(CentrapayCommon):
                 "a period under a second is not rounded to a whole second",
             )
 
-    def test_a_feed_due_before_the_middle_of_the_next_pass_is_read_now(self):
-        # Passes come every ENGINE_PASS_SECONDS: a feed due a little after this
-        # one is read now, or the half-second period would stretch to 0.75 s.
-        self.create_request()
-        self.engine_pass()
-        for due_in, reads in ((const.ENGINE_PASS_SECONDS, 0), (0.09, 1)):
-            self.env.flush_all()
-            self.env.cr.execute(
-                "UPDATE centrapay_account SET feed_next_at = "
-                "(clock_timestamp() AT TIME ZONE 'UTC') + %s * interval '1 second'",
-                [due_in],
-            )
-            self.control.clear_calls()
-            self.engine_pass()
-            self.assertEqual(
-                len(self.calls("GET", "/api/payment-activities")), reads, due_in
-            )
-
     def fill_window(self, calls):
         """As if the account had made ``calls`` calls in the last few seconds."""
         self.env.flush_all()
