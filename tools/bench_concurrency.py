@@ -224,7 +224,7 @@ class OpenWebsockets:
             self.sockets.append(sock)
         for sock in self.sockets:
             status = sock.recv(4096).split(b"\r\n", 1)[0]
-            if b" 101 " not in status + b" ":
+            if status.split()[1:2] != [b"101"]:
                 self.close()
                 raise SystemExit(f"Odoo refused a websocket: {status!r}")
 
@@ -939,7 +939,7 @@ class Bench:
         self.control.clear_deliveries()
         self.odoo_log_lines()  # skip what came before
         # With the shop's screens open (--websockets): can Odoo still answer?
-        health = health_ms(args.url)
+        health = health_ms(args.url) if args.websockets else None
         payments = []
         started = time.time()
         for round_no in range(1, args.rounds + 1):
