@@ -715,30 +715,30 @@ def call_kind(call):
 
 def stages(payments, calls):
     """Where a paid payment's time went, from the sandbox's call log (its
-    timestamps are when it answered): paid -> the first feed read answered
-    after it -> the first read of that request after that -> Odoo knew.
+    timestamps are when it answered): paid -> the first read of its account's
+    feed answered after it -> the first read of that request after that ->
+    Odoo knew.
     Percentiles (p50, p95) in ms of each stage; a payment learnt another way
     (no such feed read) is left out.
     """
-    feeds = sorted(
-        parse_ts(c["timestamp"])
-        for c in calls
-        if c["path"].startswith("/api/payment-activities")
-    )
+    feeds = defaultdict(list)  # per account: another store's feed is no news
     gets = defaultdict(list)
-    for call in calls:
-        if call_kind(call) == "get":
-            gets[call["path"].split("?", 1)[0].rsplit("/", 1)[-1]].append(
-                parse_ts(call["timestamp"])
-            )
+    account_of = {}
+    for call in sorted(calls, key=lambda c: parse_ts(c["timestamp"])):
+        at = parse_ts(call["timestamp"])
+        if call["path"].startswith("/api/payment-activities"):
+            feeds[call.get("account")].append(at)
+        elif call_kind(call) == "get":
+            request = call["path"].split("?", 1)[0].rsplit("/", 1)[-1]
+            gets[request].append(at)
+            account_of.setdefault(request, call.get("account"))
     parts = defaultdict(list)
     for p in payments:
         if not (p.get("paid_at") and p.get("known_at")):
             continue
-        feed = next((t for t in feeds if t > p["paid_at"]), None)
-        get = feed and next(
-            (t for t in sorted(gets[p["centrapay_id"]]) if t > feed), None
-        )
+        account = account_of.get(p["centrapay_id"])
+        feed = next((t for t in feeds[account] if t > p["paid_at"]), None)
+        get = feed and next((t for t in gets[p["centrapay_id"]] if t > feed), None)
         if not get or get > p["known_at"]:
             continue
         parts["paid_to_feed"].append((feed - p["paid_at"]) * 1000)
