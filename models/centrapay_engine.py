@@ -385,7 +385,6 @@ class CentrapayEngine(models.AbstractModel):
                     "ledger": [],
                     "external": [],
                     "open": False,
-                    "account_id": None,
                 }
             )
             for method in methods:
@@ -403,11 +402,6 @@ class CentrapayEngine(models.AbstractModel):
                 accounts[key_of[request.payment_method_id]]["external"].append(
                     request.id
                 )
-            # Each account's row once per pass, not once per account step.
-            for account in env["centrapay.account"].search_fetch(
-                [("key", "in", list(accounts))], ["key"]
-            ):
-                accounts[account.key]["account_id"] = account.id
         for key, work in accounts.items():
             if not work["methods"] or only_key not in (None, key):
                 continue
@@ -593,20 +587,23 @@ class CentrapayEngine(models.AbstractModel):
         """Follow the account's feed if due: (whether it works, whether it was read)."""
         now = _clock()
         try:
-            account_id = work.get("account_id")
-            if not account_id:
-                with self.pool.cursor() as cr:
-                    account_id = (
-                        self.env(cr=cr, su=True)["centrapay.account"]
-                        ._centrapay_for_key(key)
-                        .id
-                    )
+            with self.pool.cursor() as cr:
+                account_id = (
+                    self.env(cr=cr, su=True)["centrapay.account"]
+                    ._centrapay_for_key(key)
+                    .id
+                )
             with self._centrapay_own_row("centrapay.account", account_id) as account:
                 if not account:
-                    # Another has it (or it is gone).
-                    return account.browse(account_id).exists().feed_ok, False
+                    return account.browse(account_id).feed_ok, False  # another has it
                 env = account.env
+                methods = env["pos.payment.method"].browse(work["methods"])
                 pending = env["centrapay.payment.request"].browse(work["pending"])
+                merchant_id = (
+                    next((m.centrapay_merchant_id for m in methods if m.active), None)
+                    or account.merchant_id
+                    or next((r.merchant_id for r in pending if r.merchant_id), None)
+                )
                 # A till's poll standing in for the engine is not the engine.
                 # Once a second is enough to say it is alive (ENGINE_STALE_SECONDS),
                 # not at every pass.
@@ -636,6 +633,12 @@ class CentrapayEngine(models.AbstractModel):
                     account.feed_due_ids = (
                         sorted(self._centrapay_make_due(news)) or False
                     )
+                if merchant_id != account.merchant_id:
+                    values["merchant_id"] = merchant_id or False
+                if not merchant_id:
+                    values.update(feed_ok=False, feed_error=False)
+                    account.write(values)
+                    return False, False
                 # Every half second while requests wait (a second when the
                 # budget is busy, below), every 30 s while a till is open, once
                 # an hour otherwise (see IDLE_SWEEP_SECONDS).
@@ -657,22 +660,6 @@ class CentrapayEngine(models.AbstractModel):
                     if values:
                         account.write(values)
                     return account.feed_ok, False
-                # Only once the feed is due (most passes stop above): the
-                # method records are wide, and loading them at every pass was
-                # a third of this step's own time.
-                methods = env["pos.payment.method"].browse(work["methods"])
-                methods.fetch(["active", "centrapay_merchant_id"])
-                merchant_id = (
-                    next((m.centrapay_merchant_id for m in methods if m.active), None)
-                    or account.merchant_id
-                    or next((r.merchant_id for r in pending if r.merchant_id), None)
-                )
-                if merchant_id != account.merchant_id:
-                    values["merchant_id"] = merchant_id or False
-                if not merchant_id:
-                    values.update(feed_ok=False, feed_error=False)
-                    account.write(values)
-                    return False, False
                 # Half a second while the budget has room; a second once the
                 # window is so full that routine reads get no slot.
                 if pending and (

@@ -1,5 +1,4 @@
 import logging
-import re
 import threading
 import time
 from datetime import timedelta
@@ -677,46 +676,6 @@ class TestCentrapayFeedPace(CentrapayCommon):
                 n,
                 "a period under a second is not rounded to a whole second",
             )
-
-    def test_a_pass_between_two_feed_reads_touches_only_the_account_row(self):
-        """Most passes come between two feed reads. Their feed step neither
-        loads the wide method records nor looks the account up by its key (the
-        pass hands it over): in production each is a query of its own cursor,
-        at every pass of every account."""
-        self.create_request()
-        self.engine_pass()  # reads the feed: the next read is half a second away
-        queries = []
-        execute = sql_db.Cursor.execute
-
-        def spy(cr, query, params=None, log_exceptions=None):
-            queries.append(query.code if isinstance(query, SQL) else str(query))
-            return execute(cr, query, params, log_exceptions)
-
-        Engine = type(self.env["centrapay.engine"])
-        feed_step = Engine._centrapay_feed_step
-
-        ours = self.method._centrapay_rate_key()
-
-        def watched(engine, key, work, deadline):
-            if key != ours:
-                return feed_step(engine, key, work, deadline)
-            with patch.object(sql_db.Cursor, "execute", spy):
-                return feed_step(engine, key, work, deadline)
-
-        self.control.clear_calls()
-        with patch.object(Engine, "_centrapay_feed_step", watched):
-            self.engine_pass()
-        self.assertEqual(self.calls("GET", "/api/payment-activities"), [])
-        self.assertTrue(queries, "the step ran")
-        tables = {
-            table
-            for query in queries
-            for table in re.findall(r'(?:FROM|UPDATE|JOIN)\s+"(\w+)"', query, re.I)
-        }
-        self.assertEqual(tables, {"centrapay_account"}, queries)
-        self.assertFalse(
-            [query for query in queries if re.search(r'"key"\s*(=|IN)', query)]
-        )
 
     def fill_window(self, calls):
         """As if the account had made ``calls`` calls in the last few seconds."""
