@@ -357,8 +357,17 @@ class CentrapayEngine(models.AbstractModel):
             pending = env["centrapay.payment.request"].search(
                 [("status", "in", const.PENDING_STATUSES)]
             )
+            # An ended request has no read to come (``next_poll_at`` is cleared
+            # as it ends): there, it is when a failed ledger read may be tried
+            # again (``_centrapay_ledger_step``).
             ledger = env["centrapay.payment.request"].search(
-                [("ledger_pending", "=", True), ("centrapay_id", "!=", False)],
+                [
+                    ("ledger_pending", "=", True),
+                    ("centrapay_id", "!=", False),
+                    "|",
+                    ("next_poll_at", "=", False),
+                    ("next_poll_at", "<=", _clock()),
+                ],
                 limit=50,
             )
             external = env["centrapay.payment.request"].search(
@@ -1021,6 +1030,12 @@ class CentrapayEngine(models.AbstractModel):
                     except cp_errors.CentrapayBudgetExhausted:
                         return
                     except cp_errors.CentrapayError as exc:
+                        # Tried again as the retry policy says, not at every
+                        # pass: a refusal that lasts (a key that no longer
+                        # reaches the request) would spend the budget.
                         request._centrapay_note_error(exc)
+                        request.next_poll_at = _clock() + timedelta(
+                            seconds=retry.later("read", request.error_count)
+                        )
             except psycopg2.errors.SerializationFailure:
                 continue

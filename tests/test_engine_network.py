@@ -677,6 +677,31 @@ class TestCentrapayFeedPace(CentrapayCommon):
                 "a period under a second is not rounded to a whole second",
             )
 
+    def test_a_refused_ledger_read_waits_as_the_retry_policy_says(self):
+        """An ended request whose activities Centrapay refuses (E9) is tried
+        again 1, 2, 4 ... 30 s later, not at every pass: a refusal that lasts
+        would spend the account's budget four times a second."""
+        self.create_request(payment_uuid="line-waiting")  # the passes go on
+        state = self.create_request(payment_uuid="line-paid")
+        request = self.record(state)
+        ledger = f"/api/payment-requests/{state['centrapay_id']}/activities"
+        # No feed: the ledger is read directly; and Centrapay refuses it.
+        self.control.add_fault(
+            kind="status", status=500, path="/api/payment-activities", times=None
+        )
+        self.control.add_fault(kind="status", status=403, path=ledger, times=None)
+        self.control.pay(state["centrapay_id"])
+        self.make_stale(request)
+        self.control.clear_calls()
+        for _ in range(4):
+            self.engine_pass()
+        self.assertEqual(request.status, "paid")
+        self.assertTrue(request.ledger_pending)
+        self.assertEqual(len(self.calls("GET", ledger)), 1)
+        time.sleep(1.1)
+        self.engine_pass()
+        self.assertEqual(len(self.calls("GET", ledger)), 2, "tried again later")
+
     def fill_window(self, calls):
         """As if the account had made ``calls`` calls in the last few seconds."""
         self.env.flush_all()
