@@ -104,6 +104,7 @@ import math
 import os
 import queue
 import random
+import signal
 import socket
 import sys
 import threading
@@ -1184,6 +1185,10 @@ def clear_the_scene(bench, cron_id):
 
 def main():
     args = parse_args()
+    # A bench stopped with kill still puts the demo back (its ``finally``): a
+    # method left pointing at a closed proxy, with the till open, would make
+    # the next ``dev.py demo`` fail to configure it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     random.seed(args.seed)
     control = SandboxControl(args.sandbox)
     try:
