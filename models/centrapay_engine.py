@@ -358,20 +358,23 @@ class CentrapayEngine(models.AbstractModel):
                 [("status", "in", const.PENDING_STATUSES)]
             )
             # An ended request has no read to come (``next_poll_at`` is cleared
-            # as it ends): there, it is when a failed ledger read may be tried
-            # again (``_centrapay_ledger_step``).
+            # as it ends): there, it is when a failed call of the steps below
+            # may be tried again (``_centrapay_try_later``).
+            not_waiting = [
+                "|",
+                ("next_poll_at", "=", False),
+                ("next_poll_at", "<=", _clock()),
+            ]
             ledger = env["centrapay.payment.request"].search(
                 [
                     ("ledger_pending", "=", True),
                     ("centrapay_id", "!=", False),
-                    "|",
-                    ("next_poll_at", "=", False),
-                    ("next_poll_at", "<=", _clock()),
+                    *not_waiting,
                 ],
                 limit=50,
             )
             external = env["centrapay.payment.request"].search(
-                [("external_pending", "=", True)], limit=50
+                [("external_pending", "=", True), *not_waiting], limit=50
             )
             # Each method's account once per pass, not once per request.
             key_of = {
@@ -999,7 +1002,7 @@ class CentrapayEngine(models.AbstractModel):
                     except cp_errors.CentrapayBudgetExhausted:
                         return
                     except cp_errors.CentrapayError as exc:
-                        request._centrapay_note_error(exc)  # tried again next pass
+                        self._centrapay_try_later(request, exc)
             except psycopg2.errors.SerializationFailure:
                 continue
 
@@ -1030,12 +1033,16 @@ class CentrapayEngine(models.AbstractModel):
                     except cp_errors.CentrapayBudgetExhausted:
                         return
                     except cp_errors.CentrapayError as exc:
-                        # Tried again as the retry policy says, not at every
-                        # pass: a refusal that lasts (a key that no longer
-                        # reaches the request) would spend the budget.
-                        request._centrapay_note_error(exc)
-                        request.next_poll_at = _clock() + timedelta(
-                            seconds=retry.later("read", request.error_count)
-                        )
+                        self._centrapay_try_later(request, exc)
             except psycopg2.errors.SerializationFailure:
                 continue
+
+    def _centrapay_try_later(self, request, exc):
+        """A call of the steps for ended requests failed: tried again as the
+        retry policy says (1, 2, 4 ... 30 s), not at every pass, where a
+        failure that lasts (a key that no longer reaches the request, an
+        outage) would spend the account's budget four times a second."""
+        request._centrapay_note_error(exc)
+        request.next_poll_at = _clock() + timedelta(
+            seconds=retry.later("read", request.error_count)
+        )

@@ -139,7 +139,8 @@ class CentrapayPaymentRequest(models.Model):
 
         A refusal Centrapay will repeat (the request is no longer partly paid,
         the asset type is not the merchant's) ends the attempt, kept on the
-        request; anything else is tried again at the next pass.
+        request; anything else is tried again as the retry policy says (the
+        engine's step, ``_centrapay_try_later``).
         """
         self.ensure_one()
         if not self._centrapay_partly_paid():

@@ -1,3 +1,5 @@
+import time
+
 from odoo import Command, fields
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
@@ -186,6 +188,29 @@ class TestCentrapayPartialConditions(CentrapayCommon):
         self.control.clear_calls()
         self.engine_pass()
         self.assertEqual(self.calls("POST", "/pay"), [], "recorded once")
+
+    def test_a_failed_record_of_the_rest_waits_as_the_retry_policy_says(self):
+        """A record of the rest that fails (Centrapay errs) is tried again 1,
+        2, 4 ... 30 s later, not at every pass: an outage would otherwise spend
+        the account's budget four times a second."""
+        self.new_request(payment_uuid="still-waiting")  # the passes go on
+        state, request = self.pay_part(payment_uuid="external-fails")
+        self.sale(request, amount=8.0, other=[(self.cash, 12.0)])
+        pay = f"/api/payment-requests/{state['centrapay_id']}/pay"
+        self.control.add_fault(kind="status", status=500, path=pay, times=None)
+        self.control.clear_calls()
+        for _ in range(4):
+            self.engine_pass()
+        self.assertEqual(len(self.calls("POST", pay)), 1)
+        request.invalidate_recordset()
+        self.assertTrue(request.external_pending)
+        self.control.clear_faults()
+        time.sleep(1.1)
+        self.engine_pass()
+        self.assertEqual(len(self.calls("POST", pay)), 2, "tried again later")
+        request.invalidate_recordset()
+        self.assertFalse(request.external_pending)
+        self.assertEqual(request.remaining_amount, 0.0)
 
     def test_the_latest_remaining_amount_while_polled(self):
         """CP-EXT-14: the remainder shown is the one of the latest read."""
