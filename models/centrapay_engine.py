@@ -1032,6 +1032,16 @@ class CentrapayEngine(models.AbstractModel):
                         request._centrapay_sync_ledger()
                     except cp_errors.CentrapayBudgetExhausted:
                         return
+                    except (
+                        cp_errors.CentrapayForbidden,
+                        cp_errors.CentrapayNotFound,
+                    ) as exc:
+                        # Refused for this request (the key is now another
+                        # account's): asking again would only spend the budget.
+                        # The error stays on the request; a working feed brings
+                        # what the ledger lacks, and reconciliation shows it.
+                        request._centrapay_note_error(exc)
+                        request.ledger_pending = False
                     except cp_errors.CentrapayError as exc:
                         self._centrapay_try_later(request, exc)
             except psycopg2.errors.SerializationFailure:

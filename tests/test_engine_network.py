@@ -677,10 +677,10 @@ class TestCentrapayFeedPace(CentrapayCommon):
                 "a period under a second is not rounded to a whole second",
             )
 
-    def test_a_refused_ledger_read_waits_as_the_retry_policy_says(self):
-        """An ended request whose activities Centrapay refuses (E9) is tried
-        again 1, 2, 4 ... 30 s later, not at every pass: a refusal that lasts
-        would spend the account's budget four times a second."""
+    def test_a_failed_ledger_read_waits_as_the_retry_policy_says(self):
+        """An ended request whose activities Centrapay fails to give (E9) is
+        tried again 1, 2, 4 ... 30 s later, not at every pass: an outage would
+        spend the account's budget four times a second."""
         self.create_request(payment_uuid="line-waiting")  # the passes go on
         state = self.create_request(payment_uuid="line-paid")
         request = self.record(state)
@@ -689,7 +689,7 @@ class TestCentrapayFeedPace(CentrapayCommon):
         self.control.add_fault(
             kind="status", status=500, path="/api/payment-activities", times=None
         )
-        self.control.add_fault(kind="status", status=403, path=ledger, times=None)
+        self.control.add_fault(kind="status", status=500, path=ledger, times=None)
         self.control.pay(state["centrapay_id"])
         self.make_stale(request)
         self.control.clear_calls()
@@ -701,6 +701,30 @@ class TestCentrapayFeedPace(CentrapayCommon):
         time.sleep(1.1)
         self.engine_pass()
         self.assertEqual(len(self.calls("GET", ledger)), 2, "tried again later")
+
+    def test_a_ledger_read_refused_for_good_is_not_asked_again(self):
+        """403 (the key no longer reaches the request) or 404: asked once, then
+        left, with the error on the request; not every 30 s for ever."""
+        self.create_request(payment_uuid="line-waiting")  # the passes go on
+        state = self.create_request(payment_uuid="line-paid")
+        request = self.record(state)
+        ledger = f"/api/payment-requests/{state['centrapay_id']}/activities"
+        self.control.add_fault(
+            kind="status", status=500, path="/api/payment-activities", times=None
+        )
+        self.control.add_fault(kind="status", status=403, path=ledger, times=None)
+        self.control.pay(state["centrapay_id"])
+        self.make_stale(request)
+        self.control.clear_calls()
+        for _ in range(3):  # paid, then its ledger
+            self.engine_pass()
+        self.assertEqual(request.status, "paid")
+        self.assertEqual(len(self.calls("GET", ledger)), 1)
+        self.assertFalse(request.ledger_pending)
+        self.assertTrue(request.last_error)
+        time.sleep(1.1)
+        self.engine_pass()
+        self.assertEqual(len(self.calls("GET", ledger)), 1, "not asked again")
 
     def fill_window(self, calls):
         """As if the account had made ``calls`` calls in the last few seconds."""
