@@ -677,25 +677,32 @@ class TestCentrapayFeedPace(CentrapayCommon):
                 "a period under a second is not rounded to a whole second",
             )
 
-    def test_a_failed_ledger_read_waits_as_the_retry_policy_says(self):
-        """An ended request whose activities Centrapay fails to give (E9) is
-        tried again 1, 2, 4 ... 30 s later, not at every pass: an outage would
-        spend the account's budget four times a second."""
-        self.create_request(payment_uuid="line-waiting")  # the passes go on
+    def paid_with_ledger_answering(self, status):
+        """A paid request whose activities (E9) Centrapay answers with
+        ``status``, and no feed (so the ledger is read directly), while
+        another request waits (so the passes go on); returns it, the ledger's
+        path, after the passes that make it paid and read its ledger once."""
+        self.create_request(payment_uuid="line-waiting")
         state = self.create_request(payment_uuid="line-paid")
         request = self.record(state)
         ledger = f"/api/payment-requests/{state['centrapay_id']}/activities"
-        # No feed: the ledger is read directly; and Centrapay refuses it.
         self.control.add_fault(
             kind="status", status=500, path="/api/payment-activities", times=None
         )
-        self.control.add_fault(kind="status", status=500, path=ledger, times=None)
+        self.control.add_fault(kind="status", status=status, path=ledger, times=None)
         self.control.pay(state["centrapay_id"])
         self.make_stale(request)
         self.control.clear_calls()
         for _ in range(4):
             self.engine_pass()
         self.assertEqual(request.status, "paid")
+        return request, ledger
+
+    def test_a_failed_ledger_read_waits_as_the_retry_policy_says(self):
+        """An ended request whose activities Centrapay fails to give (E9) is
+        tried again 1, 2, 4 ... 30 s later, not at every pass: an outage would
+        spend the account's budget four times a second."""
+        request, ledger = self.paid_with_ledger_answering(500)
         self.assertTrue(request.ledger_pending)
         self.assertEqual(len(self.calls("GET", ledger)), 1)
         time.sleep(1.1)
@@ -705,20 +712,7 @@ class TestCentrapayFeedPace(CentrapayCommon):
     def test_a_ledger_read_refused_for_good_is_not_asked_again(self):
         """403 (the key no longer reaches the request) or 404: asked once, then
         left, with the error on the request; not every 30 s for ever."""
-        self.create_request(payment_uuid="line-waiting")  # the passes go on
-        state = self.create_request(payment_uuid="line-paid")
-        request = self.record(state)
-        ledger = f"/api/payment-requests/{state['centrapay_id']}/activities"
-        self.control.add_fault(
-            kind="status", status=500, path="/api/payment-activities", times=None
-        )
-        self.control.add_fault(kind="status", status=403, path=ledger, times=None)
-        self.control.pay(state["centrapay_id"])
-        self.make_stale(request)
-        self.control.clear_calls()
-        for _ in range(3):  # paid, then its ledger
-            self.engine_pass()
-        self.assertEqual(request.status, "paid")
+        request, ledger = self.paid_with_ledger_answering(403)
         self.assertEqual(len(self.calls("GET", ledger)), 1)
         self.assertFalse(request.ledger_pending)
         self.assertTrue(request.last_error)
