@@ -31,7 +31,8 @@ class Policy:
     ``later_max``: after failed calls, the next try is 1, 2, 4 ... s later, at
     most this (0: the call is the cashier's, who tries again). The engine asks
     it for its reads (``later("read", n)``), whose failures a void it makes
-    shares; an unsent refund is sent again at the give-back step's next pass.
+    shares, and its steps for ended requests (the ledger, the rest of a
+    partly paid request, the give-back of an abandoned one) likewise.
     """
 
     budget: str

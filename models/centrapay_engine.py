@@ -480,12 +480,19 @@ class CentrapayEngine(models.AbstractModel):
         # Cancelled by the till and paid anyway (never told paid: once no order
         # claimed it in the window), or partly paid and then dropped by the
         # cashier, who deleted its order (at once: doc §10.3).
+        # Not while a failed try waits (``_centrapay_try_later``), nor once
+        # Centrapay refused the refund (``_centrapay_give_back``).
         abandoned = SQL(
             "status = 'paid' AND pos_payment_id IS NULL"
             " AND NOT COALESCE(refunded_by_void, FALSE)"
             " AND ((void_requested AND NOT COALESCE(pos_told_paid, FALSE)"
-            "       AND status_changed_at < %s) OR pos_abandoned_at IS NOT NULL)",
+            "       AND status_changed_at < %s) OR pos_abandoned_at IS NOT NULL)"
+            " AND (next_poll_at IS NULL OR next_poll_at <= %s)"
+            " AND NOT EXISTS (SELECT 1 FROM centrapay_refund f"
+            "  WHERE f.request_id = centrapay_payment_request.id"
+            "  AND f.origin = 'abandoned' AND f.state = 'failed')",
             before,
+            _clock(),
         )
         with self.pool.cursor() as cr:
             cr.execute(
@@ -499,11 +506,19 @@ class CentrapayEngine(models.AbstractModel):
             with self._centrapay_own_row(
                 "centrapay.payment.request", request_id, abandoned
             ) as request:
-                if request:
-                    try:
-                        request._centrapay_give_back()
-                    except (UserError, cp_errors.CentrapayError) as exc:
-                        request._centrapay_note_error(exc)
+                if not request:
+                    continue
+                try:
+                    request._centrapay_give_back()
+                except (UserError, cp_errors.CentrapayError) as exc:
+                    self._centrapay_try_later(request, exc)
+                    continue
+                if request.refund_ids.filtered(
+                    lambda r: r.state in ("draft", "unknown")
+                ):
+                    # Not sent, or its outcome unknown: sent again (its
+                    # externalRef makes that safe) as the retry policy says.
+                    self._centrapay_try_later(request)
 
     def _centrapay_take_webhooks(self):
         """Requests that new webhooks are about are read first, this pass."""
@@ -1047,12 +1062,18 @@ class CentrapayEngine(models.AbstractModel):
             except psycopg2.errors.SerializationFailure:
                 continue
 
-    def _centrapay_try_later(self, request, exc):
+    def _centrapay_try_later(self, request, exc=None):
         """A call of the steps for ended requests failed: tried again as the
         retry policy says (1, 2, 4 ... 30 s), not at every pass, where a
         failure that lasts (a key that no longer reaches the request, an
-        outage) would spend the account's budget four times a second."""
-        request._centrapay_note_error(exc)
+        outage) would spend the account's budget four times a second.
+
+        ``exc``: the failure, kept on the request; none when the call kept
+        its own (a refund's ``error``)."""
+        if exc is None:
+            request.error_count += 1
+        else:
+            request._centrapay_note_error(exc)
         request.next_poll_at = _clock() + timedelta(
             seconds=retry.later("read", request.error_count)
         )

@@ -775,6 +775,13 @@ class CentrapayPaymentRequest(models.Model):
         if unsent:
             unsent[:1]._centrapay_send()
             return
+        if self.refund_ids.filtered(
+            lambda r: r.origin == "abandoned" and r.state == "failed"
+        ):
+            # Centrapay refused it, and would refuse a new one: the refund
+            # keeps its answer, and a manager decides, from reconciliation
+            # ("Paid at Centrapay, no POS payment", to check).
+            return
         left = self._centrapay_refundable()
         if self.currency_id.compare_amounts(left, 0) <= 0:
             return

@@ -284,6 +284,52 @@ class TestCentrapayPartialConditions(CentrapayCommon):
         )
         self.assertEqual(item.kind, "matched")
 
+    def abandoned_with_refunds_answering(self, status, payment_uuid):
+        """A partly paid payment the cashier dropped, whose refund Centrapay
+        answers with ``status``, while another request waits (so the passes
+        go on); returns it and the refund's path."""
+        state, request = self.pay_part(payment_uuid=payment_uuid)
+        self.method.with_user(self.cashier).centrapay_abandon_request(
+            state["centrapay_id"], self.session.id
+        )
+        refund = f"/api/payment-requests/{state['centrapay_id']}/refund"
+        self.control.add_fault(kind="status", status=status, path=refund, times=None)
+        self.new_request(payment_uuid=f"{payment_uuid}-other")
+        self.control.clear_calls()
+        return request, refund
+
+    def test_a_refused_give_back_is_not_started_again(self):
+        """Centrapay refuses the refund of an abandoned payment: one refund,
+        kept failed with its answer, not a new one at every pass."""
+        request, refund = self.abandoned_with_refunds_answering(403, "refused-back")
+        for _ in range(4):
+            self.engine_pass()
+        self.assertEqual(request.refund_ids.mapped("state"), ["failed"])
+        self.assertTrue(request.refund_ids.error)
+        self.assertEqual(len(self.calls("POST", refund)), 1)
+        time.sleep(1.1)
+        self.engine_pass()
+        self.assertEqual(len(request.refund_ids), 1)
+        self.assertEqual(len(self.calls("POST", refund)), 1, "not sent again")
+
+    def test_a_give_back_not_sent_waits_as_the_retry_policy_says(self):
+        """Centrapay fails the refund of an abandoned payment: the same refund
+        is sent again 1, 2, 4 ... 30 s later, not at every pass."""
+        request, refund = self.abandoned_with_refunds_answering(500, "failing-back")
+        with self.assertLogs("odoo.addons.pos_centrapay", "WARNING"):
+            self.engine_pass()  # the refund call's own retries, then no answer
+        sent = len(self.calls("POST", refund))
+        self.assertTrue(sent)
+        for _ in range(3):
+            self.engine_pass()
+        self.assertEqual(len(self.calls("POST", refund)), sent, "not at every pass")
+        self.control.clear_faults()
+        time.sleep(1.1)
+        self.engine_pass()
+        self.assertEqual(len(request.refund_ids), 1, "the same refund, sent again")
+        self.assertIn(request.refund_ids.state, ("initiated", "completed"))
+        self.assertEqual(request._centrapay_refundable(), 0)
+
     def test_a_claimed_or_full_payment_is_never_given_back(self):
         """Only a partly paid payment that no order took can be abandoned; an
         order that claims it later keeps it."""
