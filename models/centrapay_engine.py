@@ -376,6 +376,16 @@ class CentrapayEngine(models.AbstractModel):
             external = env["centrapay.payment.request"].search(
                 [("external_pending", "=", True), *not_waiting], limit=50
             )
+            abandoned = self._centrapay_abandoned(env)
+            cr.execute(
+                SQL(
+                    "SELECT id FROM centrapay_payment_request WHERE %s LIMIT 20",
+                    abandoned,
+                )
+            )
+            give_back = env["centrapay.payment.request"].browse(
+                [row[0] for row in cr.fetchall()]
+            )
             # Each method's account once per pass, not once per request.
             key_of = {
                 method: method._centrapay_rate_key()
@@ -383,6 +393,7 @@ class CentrapayEngine(models.AbstractModel):
                 | pending.payment_method_id
                 | ledger.payment_method_id
                 | external.payment_method_id
+                | give_back.payment_method_id
             }
             # The methods of a till that is open (or opening, or closing).
             open_methods = (
@@ -396,11 +407,15 @@ class CentrapayEngine(models.AbstractModel):
                     "pending": [],
                     "ledger": [],
                     "external": [],
+                    "give_back": [],
+                    "abandoned": abandoned,
                     "open": False,
                 }
             )
             for method in methods:
-                if method.active or method in pending.payment_method_id:
+                if method.active or method in (
+                    pending.payment_method_id | give_back.payment_method_id
+                ):
                     accounts[key_of[method]]["methods"].append(method.id)
                 if method in open_methods:
                     accounts[key_of[method]]["open"] = True
@@ -414,6 +429,10 @@ class CentrapayEngine(models.AbstractModel):
                 accounts[key_of[request.payment_method_id]]["external"].append(
                     request.id
                 )
+            for request in give_back:
+                accounts[key_of[request.payment_method_id]]["give_back"].append(
+                    request.id
+                )
         for key, work in accounts.items():
             if not work["methods"] or only_key not in (None, key):
                 continue
@@ -423,7 +442,6 @@ class CentrapayEngine(models.AbstractModel):
                 )
             else:
                 self._centrapay_account_pass(key, work, deadline)
-        self._centrapay_give_back_step()
         return set(pending.ids)
 
     @api.model
@@ -467,10 +485,10 @@ class CentrapayEngine(models.AbstractModel):
             )
         return taken
 
-    def _centrapay_give_back_step(self):
-        """Refund payments the tills abandoned (``_centrapay_give_back``)."""
+    def _centrapay_abandoned(self, env):
+        """The SQL condition of a payment the give-back step refunds."""
         window = (
-            self.env["ir.config_parameter"]
+            env["ir.config_parameter"]
             .sudo()
             .get_param(
                 "pos_centrapay.abandoned_after_seconds", const.ABANDONED_AFTER_SECONDS
@@ -482,7 +500,7 @@ class CentrapayEngine(models.AbstractModel):
         # cashier, who deleted its order (at once: doc §10.3).
         # Not while a failed try waits (``_centrapay_try_later``), nor once
         # Centrapay refused the refund (``_centrapay_give_back``).
-        abandoned = SQL(
+        return SQL(
             "status = 'paid' AND pos_payment_id IS NULL"
             " AND NOT COALESCE(refunded_by_void, FALSE)"
             " AND ((void_requested AND NOT COALESCE(pos_told_paid, FALSE)"
@@ -494,15 +512,13 @@ class CentrapayEngine(models.AbstractModel):
             before,
             _clock(),
         )
-        with self.pool.cursor() as cr:
-            cr.execute(
-                SQL(
-                    "SELECT id FROM centrapay_payment_request WHERE %s LIMIT 20",
-                    abandoned,
-                )
-            )
-            request_ids = [row[0] for row in cr.fetchall()]
+
+    def _centrapay_give_back_step(self, request_ids, abandoned, deadline):
+        """Refund an account's payments its tills abandoned (``_centrapay_give_back``);
+        ``abandoned``: their SQL condition, as of the pass."""
         for request_id in request_ids:
+            if time.monotonic() >= deadline:
+                return
             with self._centrapay_own_row(
                 "centrapay.payment.request", request_id, abandoned
             ) as request:
@@ -598,6 +614,10 @@ class CentrapayEngine(models.AbstractModel):
         )
         if budget_left and time.monotonic() < deadline:
             self._centrapay_external_step(work["external"], deadline)
+        if budget_left and time.monotonic() < deadline:
+            self._centrapay_give_back_step(
+                work["give_back"], work["abandoned"], deadline
+            )
         if budget_left and time.monotonic() < deadline:
             self._centrapay_ledger_step(work["ledger"], feed_ok, deadline)
         if budget_left and time.monotonic() < deadline:

@@ -411,14 +411,9 @@ class TestCentrapayIndependentAccounts(TestCentrapayHonestCron):
     test_the_calls_of_one_run_share_its_time_and_report_progress = None
     test_no_listening_connection_is_left_in_the_pool = None
 
-    def test_a_slow_account_does_not_delay_another(self):
-        # Store A: Centrapay takes 6 s to answer each read of its request.
-        slow, slow_ids = self._committed_request("slow-store", merchant_id=False)
-        self.control.add_fault(
-            method="GET", path=f"/api/payment-requests/{slow['id']}",
-            kind="latency", seconds=6.0, times=10,
-        )  # fmt: skip
-        # Store B: another Centrapay account, served as usual.
+    def _fast_store_request(self):
+        """Store B: a pending request on another Centrapay account, served as
+        usual; returns its Centrapay id and its record's id."""
         other = self.control.add_account("Fast store")
         created = CentrapayClient(
             self.sandbox.base_url, other["api_key"]
@@ -457,18 +452,61 @@ class TestCentrapayIndependentAccounts(TestCentrapayHonestCron):
                 .id
             )
         self.addCleanup(self._remove_committed, journal.id, method.id, fast_id)
+        return created["id"], fast_id
+
+    def _seconds_to_know_paid(self, centrapay_id, request_id):
+        """Run a cron call; 1.5 s in, the patron pays ``centrapay_id``: the
+        seconds until the server knows (at most 10), once the call ended."""
         call = threading.Thread(target=self._runner_call, args=["2026-01-01"])
         call.start()
-        time.sleep(1.5)  # A's first read is under way
-        self.control.pay(created["id"])
+        time.sleep(1.5)  # the slow account's first call is under way
+        self.control.pay(centrapay_id)
         paid_at = time.monotonic()
-        while self._status(fast_id) != "paid" and time.monotonic() - paid_at < 10:
+        while self._status(request_id) != "paid" and time.monotonic() - paid_at < 10:
             time.sleep(0.05)
         known_after = time.monotonic() - paid_at
         call.join(30)
-        self.assertEqual(self._status(fast_id), "paid")
+        self.assertEqual(self._status(request_id), "paid")
+        return known_after
+
+    def test_a_slow_account_does_not_delay_another(self):
+        # Store A: Centrapay takes 6 s to answer each read of its request.
+        slow, slow_ids = self._committed_request("slow-store", merchant_id=False)
+        self.control.add_fault(
+            method="GET", path=f"/api/payment-requests/{slow['id']}",
+            kind="latency", seconds=6.0, times=10,
+        )  # fmt: skip
+        fast = self._fast_store_request()
+        known_after = self._seconds_to_know_paid(*fast)
         self.assertLess(known_after, 2.0, "B waited for A's slow Centrapay")
         self.assertEqual(self._status(slow_ids[2]), "new")
+
+    def test_a_slow_give_back_does_not_delay_another_account(self):
+        """Store A's till abandoned a paid payment, and Centrapay takes 6 s to
+        answer its refund: B's payments are not held up by it."""
+        paid, paid_ids = self._committed_request("slow-give-back", merchant_id=False)
+        self.control.pay(paid["id"])
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "UPDATE centrapay_payment_request SET status = 'paid',"
+                " void_requested = TRUE, status_changed_at = %s WHERE id = %s",
+                [fields.Datetime.now() - timedelta(days=1), paid_ids[2]],
+            )
+        self.addCleanup(self._remove_refunds, paid_ids[2])
+        refund = f"/api/payment-requests/{paid['id']}/refund"
+        self.control.add_fault(
+            method="POST", path=refund, kind="latency", seconds=6.0, times=10
+        )
+        fast = self._fast_store_request()
+        known_after = self._seconds_to_know_paid(*fast)
+        self.assertTrue(self.calls("POST", refund), "A's give-back was under way")
+        self.assertLess(known_after, 2.0, "B waited for A's slow give-back")
+
+    def _remove_refunds(self, request_id):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "DELETE FROM centrapay_refund WHERE request_id = %s", [request_id]
+            )
 
 
 @tagged("post_install", "-at_install")
