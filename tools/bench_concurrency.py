@@ -725,8 +725,11 @@ def stages(payments, calls):
     feeds = defaultdict(list)  # per account: another store's feed is no news
     gets = defaultdict(list)
     account_of = {}
-    for call in sorted(calls, key=lambda c: parse_ts(c["timestamp"])):
-        at = parse_ts(call["timestamp"])
+    timed = sorted(
+        ((parse_ts(c["timestamp"]), n, c) for n, c in enumerate(calls)),
+        key=lambda t: t[:2],
+    )
+    for at, _n, call in timed:
         if call["path"].startswith("/api/payment-activities"):
             feeds[call.get("account")].append(at)
         elif call_kind(call) == "get":
