@@ -54,6 +54,9 @@ ENGINE_READS_PER_PASS_SECONDS = 0.5
 # An account's due requests are read this many at once (each in a thread and a
 # transaction of its own).
 ENGINE_READS_AT_ONCE = 3
+# The ended requests a pass takes for each of its background steps (the ledger,
+# the rest of a partly paid request, the give-back); more wait for the next pass.
+ENGINE_STEP_BATCH = 20
 # The feed is read every half second while requests wait (a payment is then
 # known in about half a second plus two round trips: the feed, then the
 # request), every 30 s while a till of the account is open and nothing waits.

@@ -371,16 +371,18 @@ class CentrapayEngine(models.AbstractModel):
                     ("centrapay_id", "!=", False),
                     *not_waiting,
                 ],
-                limit=50,
+                limit=const.ENGINE_STEP_BATCH,
             )
             external = env["centrapay.payment.request"].search(
-                [("external_pending", "=", True), *not_waiting], limit=50
+                [("external_pending", "=", True), *not_waiting],
+                limit=const.ENGINE_STEP_BATCH,
             )
             abandoned = self._centrapay_abandoned(env)
             cr.execute(
                 SQL(
-                    "SELECT id FROM centrapay_payment_request WHERE %s LIMIT 20",
+                    "SELECT id FROM centrapay_payment_request WHERE %s LIMIT %s",
                     abandoned,
+                    const.ENGINE_STEP_BATCH,
                 )
             )
             give_back = env["centrapay.payment.request"].browse(
@@ -499,16 +501,14 @@ class CentrapayEngine(models.AbstractModel):
         # claimed it in the window), or partly paid and then dropped by the
         # cashier, who deleted its order (at once: doc §10.3).
         # Not while a failed try waits (``_centrapay_try_later``), nor once
-        # Centrapay refused the refund (``_centrapay_give_back``).
+        # given back (``_centrapay_give_back``: refunded, or refused).
         return SQL(
             "status = 'paid' AND pos_payment_id IS NULL"
+            " AND given_back IS NOT TRUE"
             " AND NOT COALESCE(refunded_by_void, FALSE)"
             " AND ((void_requested AND NOT COALESCE(pos_told_paid, FALSE)"
             "       AND status_changed_at < %s) OR pos_abandoned_at IS NOT NULL)"
-            " AND (next_poll_at IS NULL OR next_poll_at <= %s)"
-            " AND NOT EXISTS (SELECT 1 FROM centrapay_refund f"
-            "  WHERE f.request_id = centrapay_payment_request.id"
-            "  AND f.origin = 'abandoned' AND f.state = 'failed')",
+            " AND (next_poll_at IS NULL OR next_poll_at <= %s)",
             before,
             _clock(),
         )

@@ -163,6 +163,12 @@ class CentrapayPaymentRequest(models.Model):
         readonly=True,
         help="The patron paid just before our void, which refunded the payment.",
     )
+    given_back = fields.Boolean(
+        "Given Back",
+        readonly=True,
+        help="The till abandoned this payment, and Odoo is done giving it "
+        "back: refunded, refused by Centrapay, or nothing left to refund.",
+    )
     ledger_pending = fields.Boolean(
         readonly=True, help="Final, and its activities are not in the ledger yet."
     )
@@ -772,29 +778,31 @@ class CentrapayPaymentRequest(models.Model):
         ):
             return
         unsent = self.refund_ids.filtered(lambda r: r.state in ("draft", "unknown"))
+        left = self._centrapay_refundable()
         if unsent:
             unsent[:1]._centrapay_send()
-            return
-        if self.refund_ids.filtered(
+        elif self.refund_ids.filtered(
             lambda r: r.origin == "abandoned" and r.state == "failed"
         ):
             # Centrapay refused it, and would refuse a new one: the refund
             # keeps its answer, and a manager decides, from reconciliation
             # ("Paid at Centrapay, no POS payment", to check).
-            return
-        left = self._centrapay_refundable()
-        if self.currency_id.compare_amounts(left, 0) <= 0:
-            return
-        _logger.info(
-            "Centrapay request %s: paid after the till cancelled it; refunding",
-            self.id,
-        )
-        self.env["centrapay.refund"]._centrapay_start(
-            self,
-            Decimal(float_repr(left, self.currency_id.decimal_places)),
-            "abandoned",
-            reason=self._centrapay_give_back_reason(),
-        )
+            pass
+        elif self.currency_id.compare_amounts(left, 0) > 0:
+            _logger.info(
+                "Centrapay request %s: paid after the till cancelled it; refunding",
+                self.id,
+            )
+            self.env["centrapay.refund"]._centrapay_start(
+                self,
+                Decimal(float_repr(left, self.currency_id.decimal_places)),
+                "abandoned",
+                reason=self._centrapay_give_back_reason(),
+            )
+        # Done once no refund waits to be sent (again): the engine's step then
+        # never selects it again, and a done one never crowds out a new one.
+        if not self.refund_ids.filtered(lambda r: r.state in ("draft", "unknown")):
+            self.given_back = True
 
     def _centrapay_till_abandoned(self):
         """Whether the till gave this payment up: the cashier cancelled and no

@@ -1,10 +1,11 @@
 import time
+from unittest.mock import patch
 
 from odoo import Command, fields
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 
-from .. import error_messages
+from .. import const, error_messages
 from ..centrapay.sandbox import barcodes
 from .common import CASHIER, CentrapayCommon, centrapay_method_vals
 
@@ -329,6 +330,27 @@ class TestCentrapayPartialConditions(CentrapayCommon):
         self.assertEqual(len(request.refund_ids), 1, "the same refund, sent again")
         self.assertIn(request.refund_ids.state, ("initiated", "completed"))
         self.assertEqual(request._centrapay_refundable(), 0)
+
+    def test_payments_given_back_never_crowd_out_a_new_one(self):
+        """More payments given back than a pass takes (``ENGINE_STEP_BATCH``):
+        one abandoned after them is still given back at the next pass."""
+        with patch.object(const, "ENGINE_STEP_BATCH", 2):
+            dropped = []
+            for n in range(3):
+                state, request = self.pay_part(payment_uuid=f"crowd-{n}")
+                self.method.with_user(self.cashier).centrapay_abandon_request(
+                    state["centrapay_id"], self.session.id
+                )
+                dropped.append(request)
+                self.engine_pass()
+            self.assertTrue(all(request.refund_ids for request in dropped))
+            state, request = self.pay_part(payment_uuid="crowd-last")
+            self.method.with_user(self.cashier).centrapay_abandon_request(
+                state["centrapay_id"], self.session.id
+            )
+            self.engine_pass()
+        self.assertEqual(request.refund_ids.origin, "abandoned")
+        self.assertIn(request.refund_ids.state, ("initiated", "completed"))
 
     def test_a_claimed_or_full_payment_is_never_given_back(self):
         """Only a partly paid payment that no order took can be abandoned; an
