@@ -594,7 +594,7 @@ class Wave:
         rpc = till["rpc"]
         data = self._payload(till)
         self.go.wait()
-        sent = time.time()
+        sent = payment["sent_at"] = time.time()
         state = self._call(rpc, payment, "centrapay_create_request", data)
         payment["create_s"] = time.time() - sent
         if state is None:
@@ -754,6 +754,25 @@ def stages(payments, calls):
     }
 
 
+def slowest(payments, count=5):
+    """The slowest payments: (ms, creates being served when it was paid), a
+    payment made during a burst of creates waits for the engine behind them."""
+    creating = [
+        (p["sent_at"], p["sent_at"] + p["create_s"])
+        for p in payments
+        if "create_s" in p and "sent_at" in p
+    ]
+    known = [p for p in payments if p.get("paid_at") and p.get("known_at")]
+    known.sort(key=lambda p: p["known_at"] - p["paid_at"], reverse=True)
+    return [
+        (
+            round((p["known_at"] - p["paid_at"]) * 1000),
+            sum(1 for start, end in creating if start <= p["paid_at"] < end),
+        )
+        for p in known[:count]
+    ]
+
+
 def summarize(n, webhooks, rounds, payments, calls, deliveries, extra):
     latencies = [
         (p["known_at"] - p["paid_at"]) * 1000
@@ -793,6 +812,7 @@ def summarize(n, webhooks, rounds, payments, calls, deliveries, extra):
         "refusal_messages": dict(refusals),
         "latencies_ms": sorted(round(ms) for ms in latencies),
         "stages_ms": stages(payments, api_calls),
+        "slowest": slowest(payments),
         "create_p50_ms": percentile(creates, 0.5),
         "create_max_ms": max(creates) if creates else None,
         # The first wave also opens the connections to Centrapay (two more
@@ -1034,6 +1054,7 @@ def notes(row):
         + "/".join("-" if ms is None else f"{ms:.0f}" for ms in row["sandbox_ms"])
         + " ms",
         f"  stages p50/p95 ms (paid > feed > read > known): {row['stages_ms']}",
+        f"  slowest (ms, creates being served as it was paid): {row['slowest']}",
     ]
     for key in (
         "refusal_messages",
