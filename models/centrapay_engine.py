@@ -501,7 +501,8 @@ class CentrapayEngine(models.AbstractModel):
         # claimed it in the window), or partly paid and then dropped by the
         # cashier, who deleted its order (at once: doc §10.3).
         # Not while a failed try waits (``_centrapay_try_later``), nor once
-        # given back (``_centrapay_give_back``: refunded, or refused).
+        # given back (``_centrapay_give_back``: refunded, or refused). The
+        # index of the requests' ``init`` holds the few that match.
         return SQL(
             "status = 'paid' AND pos_payment_id IS NULL"
             " AND given_back IS NOT TRUE"

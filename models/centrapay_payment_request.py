@@ -8,6 +8,7 @@ from decimal import Decimal
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, float_repr
+from odoo.tools.sql import create_index
 
 from .. import const
 from ..centrapay import errors as cp_errors
@@ -233,6 +234,23 @@ class CentrapayPaymentRequest(models.Model):
             ids = candidates.filtered(lambda r: r.refund_status not in values).ids
             return [("id", operator, ids)]
         return [("id", "in" if operator in ("=", "in") else "not in", ids)]
+
+    def init(self):
+        # The engine looks four times a second for the few requests its steps
+        # have work for, among every request ever made: small indexes of those
+        # few, so that a pass costs the same after a year as on the first day.
+        cr = self.env.cr
+        for name, where in (
+            ("ledger", "ledger_pending"),
+            ("external", "external_pending"),
+            ("abandoned", "status = 'paid' AND pos_payment_id IS NULL"
+             " AND given_back IS NOT TRUE"
+             " AND (void_requested OR pos_abandoned_at IS NOT NULL)"),
+        ):  # fmt: skip
+            create_index(
+                cr, f"centrapay_payment_request_{name}_idx", self._table, ["id"],
+                where=where,
+            )  # fmt: skip
 
     def _centrapay_taken(self):
         """What Centrapay took for this request: its amount, unless only part

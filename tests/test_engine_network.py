@@ -8,7 +8,7 @@ from unittest.mock import patch
 import psycopg2.errors
 
 from odoo import SUPERUSER_ID, Command, api, fields, sql_db
-from odoo.tests import tagged
+from odoo.tests import TransactionCase, tagged
 from odoo.tools import SQL
 
 from .. import const
@@ -240,6 +240,34 @@ class TestCentrapayIdle(CentrapayCommon):
         swept = self._calls_of(closed["merchant_account_id"])
         self.assertTrue(any("/payment-activities" in c for c in swept), swept)
         self.assertTrue(any("/settlements" in c for c in swept), swept)
+
+
+@tagged("post_install", "-at_install")
+class TestCentrapayPassCost(TransactionCase):
+    """A pass finds its background work without reading every request ever
+    made (benchmarks §8.9)."""
+
+    def test_the_background_steps_find_their_work_through_indexes(self):
+        Request = self.env["centrapay.payment.request"]
+        searches = {
+            "centrapay_payment_request_ledger_idx": Request._search(
+                [("ledger_pending", "=", True), ("centrapay_id", "!=", False)]
+            ).select(),
+            "centrapay_payment_request_external_idx": Request._search(
+                [("external_pending", "=", True)]
+            ).select(),
+            "centrapay_payment_request_abandoned_idx": SQL(
+                "SELECT id FROM centrapay_payment_request WHERE %s",
+                self.env["centrapay.engine"]._centrapay_abandoned(self.env),
+            ),
+        }
+        # As with a year of requests, where reading them all costs the most.
+        self.env.cr.execute("SET LOCAL enable_seqscan = off")
+        for index, search in searches.items():
+            self.env.cr.execute(SQL("EXPLAIN %s", search))
+            plan = "\n".join(row[0] for row in self.env.cr.fetchall())
+            self.assertIn(index, plan)
+        self.env.cr.execute("RESET enable_seqscan")
 
 
 @tagged("post_install", "-at_install")
