@@ -73,7 +73,7 @@ class CentrapayPaymentActivity(models.Model):
     merchant_id = fields.Char(readonly=True)
     merchant_config_id = fields.Char(readonly=True)
     created_by = fields.Char(readonly=True)
-    occurred_at = fields.Datetime(readonly=True)
+    occurred_at = fields.Datetime(readonly=True, index=True)
     company_id = fields.Many2one("res.company", readonly=True, index=True)
     session_id = fields.Many2one(
         related="request_id.session_id", store=True, string="Session"
