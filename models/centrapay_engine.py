@@ -365,12 +365,15 @@ class CentrapayEngine(models.AbstractModel):
                 ("next_poll_at", "=", False),
                 ("next_poll_at", "<=", _clock()),
             ]
+            # Oldest first: the step leaves one that ended under 10 s ago to
+            # the feed, and a batch of those must not hold up an older one.
             ledger = env["centrapay.payment.request"].search(
                 [
                     ("ledger_pending", "=", True),
                     ("centrapay_id", "!=", False),
                     *not_waiting,
                 ],
+                order="status_changed_at, id",
                 limit=const.ENGINE_STEP_BATCH,
             )
             external = env["centrapay.payment.request"].search(

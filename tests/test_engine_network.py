@@ -775,6 +775,32 @@ class TestCentrapayFeedPace(CentrapayCommon):
         self.engine_pass()
         self.assertEqual(len(self.calls("GET", ledger)), 2, "tried again later")
 
+    def test_requests_just_ended_never_hold_up_an_older_ledger(self):
+        """The ledger step leaves a request that ended under 10 s ago to the
+        feed; more of those than a pass takes (``ENGINE_STEP_BATCH``) never
+        keep an older one from its read (E9)."""
+        requests = self.env["centrapay.payment.request"]
+        for n in range(3):
+            state = self.create_request(payment_uuid=f"ended-{n}")
+            self.control.pay(state["centrapay_id"])
+            requests |= self.record(state)
+        self.make_stale(requests)
+        self.engine_pass()
+        self.assertEqual(set(requests.mapped("status")), {"paid"})
+        # Their activities not yet stored: the oldest ended a minute ago.
+        requests.activity_ids.sudo().unlink()
+        now = fields.Datetime.now()
+        requests.sudo().write({"ledger_pending": True, "status_changed_at": now})
+        requests[:1].sudo().status_changed_at = now - timedelta(minutes=1)
+        oldest = requests.sorted("status_changed_at")[:1]
+        self.control.clear_calls()
+        with patch.object(const, "ENGINE_STEP_BATCH", 2):
+            self.engine_pass()
+        ledger = f"/api/payment-requests/{oldest.centrapay_id}/activities"
+        self.assertEqual(len(self.calls("GET", ledger)), 1)
+        self.assertFalse(oldest.ledger_pending)
+        self.assertTrue(oldest.activity_ids)
+
     def test_a_ledger_read_refused_for_good_is_not_asked_again(self):
         """403 (the key no longer reaches the request) or 404: asked once, then
         left, with the error on the request; not every 30 s for ever."""
