@@ -795,31 +795,40 @@ class CentrapayPaymentRequest(models.Model):
             or self.refunded_by_void
         ):
             return
-        unsent = self.refund_ids.filtered(lambda r: r.state in ("draft", "unknown"))
-        left = self._centrapay_refundable()
-        if unsent:
-            unsent[:1]._centrapay_send()
-        elif self.refund_ids.filtered(
-            lambda r: r.origin == "abandoned" and r.state == "failed"
-        ):
+
+        def unsent():
+            return self.refund_ids.filtered(lambda r: r.state in ("draft", "unknown"))
+
+        def refused():
             # Centrapay refused it, and would refuse a new one: the refund
             # keeps its answer, and a manager decides, from reconciliation
             # ("Paid at Centrapay, no POS payment", to check).
-            pass
-        elif self.currency_id.compare_amounts(left, 0) > 0:
+            return self.refund_ids.filtered(
+                lambda r: r.origin == "abandoned" and r.state == "failed"
+            )
+
+        def left():
+            return self._centrapay_refundable()
+
+        if unsent():
+            unsent()[:1]._centrapay_send()
+        elif not refused() and self.currency_id.compare_amounts(left(), 0) > 0:
             _logger.info(
                 "Centrapay request %s: paid after the till cancelled it; refunding",
                 self.id,
             )
             self.env["centrapay.refund"]._centrapay_start(
                 self,
-                Decimal(float_repr(left, self.currency_id.decimal_places)),
+                Decimal(float_repr(left(), self.currency_id.decimal_places)),
                 "abandoned",
                 reason=self._centrapay_give_back_reason(),
             )
-        # Done once no refund waits to be sent (again): the engine's step then
-        # never selects it again, and a done one never crowds out a new one.
-        if not self.refund_ids.filtered(lambda r: r.state in ("draft", "unknown")):
+        # Done once nothing waits to be sent and nothing is left to give back
+        # (or Centrapay refused it): the engine's step never selects it again,
+        # and a done one never crowds out a new one.
+        if not unsent() and (
+            refused() or self.currency_id.compare_amounts(left(), 0) <= 0
+        ):
             self.given_back = True
 
     def _centrapay_till_abandoned(self):

@@ -1,4 +1,5 @@
 import time
+from decimal import Decimal
 from unittest.mock import patch
 
 from odoo import Command, fields
@@ -351,6 +352,32 @@ class TestCentrapayPartialConditions(CentrapayCommon):
             self.engine_pass()
         self.assertEqual(request.refund_ids.origin, "abandoned")
         self.assertIn(request.refund_ids.state, ("initiated", "completed"))
+
+    def test_a_refund_left_unsent_is_sent_then_the_rest_given_back(self):
+        """An abandoned payment with a back-office refund of part of it whose
+        outcome is unknown: the give-back sends that refund again, then gives
+        back the rest, and only then is done with it."""
+        state, request = self.pay_part(payment_uuid="part-refunded")
+        refund = f"/api/payment-requests/{state['centrapay_id']}/refund"
+        self.control.add_fault(kind="status", status=500, path=refund, times=None)
+        with self.assertLogs("odoo.addons.pos_centrapay", "WARNING"):
+            self.env["centrapay.refund"].sudo()._centrapay_start(
+                request, Decimal("3.00"), "backoffice"
+            )
+        self.assertEqual(request.refund_ids.state, "unknown")
+        self.control.clear_faults()
+        self.method.with_user(self.cashier).centrapay_abandon_request(
+            state["centrapay_id"], self.session.id
+        )
+        self.engine_pass()
+        self.engine_pass()
+        self.assertEqual(
+            sorted(request.refund_ids.mapped(lambda r: (r.origin, r.amount))),
+            [("abandoned", 5.0), ("backoffice", 3.0)],
+        )
+        self.assertNotIn("unknown", request.refund_ids.mapped("state"))
+        self.assertEqual(request._centrapay_refundable(), 0)
+        self.assertTrue(request.given_back)
 
     def test_a_claimed_or_full_payment_is_never_given_back(self):
         """Only a partly paid payment that no order took can be abandoned; an
