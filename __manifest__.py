@@ -1,6 +1,6 @@
 {
     "name": "POS Centrapay",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Sales/Point of Sale",
     "sequence": 6,
     "summary": "Take Centrapay payments in the Point of Sale with the QR Code Flow",

@@ -81,6 +81,11 @@ class AccountThreads:
             _in_thread, self.dbname, function, key, *args
         )
 
+    def busy(self):
+        """The accounts whose pass still runs."""
+        self._collect()
+        return set(self._running)
+
     def _collect(self):
         for key, future in list(self._running.items()):
             if future.done():
@@ -357,6 +362,16 @@ class CentrapayEngine(models.AbstractModel):
             pending = env["centrapay.payment.request"].search(
                 [("status", "in", const.PENDING_STATUSES)]
             )
+            # The background steps' batches, of the accounts this pass goes
+            # over: never filled with another's work (a till's poll is for its
+            # own account; a slow account's pass still running keeps its own).
+            busy = accounts_running.busy() if accounts_running is not None else set()
+            method_keys = {method: method._centrapay_rate_key() for method in methods}
+            passed = [
+                method.id
+                for method, key in method_keys.items()
+                if only_key in (None, key) and key not in busy
+            ]
             # An ended request has no read to come (``next_poll_at`` is cleared
             # as it ends): there, it is when a failed call of the steps below
             # may be tried again (``_centrapay_try_later``).
@@ -371,20 +386,27 @@ class CentrapayEngine(models.AbstractModel):
                 [
                     ("ledger_pending", "=", True),
                     ("centrapay_id", "!=", False),
+                    ("payment_method_id", "in", passed),
                     *not_waiting,
                 ],
                 order="status_changed_at, id",
                 limit=const.ENGINE_STEP_BATCH,
             )
             external = env["centrapay.payment.request"].search(
-                [("external_pending", "=", True), *not_waiting],
+                [
+                    ("external_pending", "=", True),
+                    ("payment_method_id", "in", passed),
+                    *not_waiting,
+                ],
                 limit=const.ENGINE_STEP_BATCH,
             )
             abandoned = self._centrapay_abandoned(env)
             cr.execute(
                 SQL(
-                    "SELECT id FROM centrapay_payment_request WHERE %s LIMIT %s",
+                    "SELECT id FROM centrapay_payment_request"
+                    " WHERE %s AND payment_method_id = ANY(%s) LIMIT %s",
                     abandoned,
+                    passed,
                     const.ENGINE_STEP_BATCH,
                 )
             )
@@ -393,7 +415,7 @@ class CentrapayEngine(models.AbstractModel):
             )
             # Each method's account once per pass, not once per request.
             key_of = {
-                method: method._centrapay_rate_key()
+                method: method_keys.get(method) or method._centrapay_rate_key()
                 for method in methods
                 | pending.payment_method_id
                 | ledger.payment_method_id
@@ -419,7 +441,10 @@ class CentrapayEngine(models.AbstractModel):
             )
             for method in methods:
                 if method.active or method in (
-                    pending.payment_method_id | give_back.payment_method_id
+                    pending.payment_method_id
+                    | ledger.payment_method_id
+                    | external.payment_method_id
+                    | give_back.payment_method_id
                 ):
                     accounts[key_of[method]]["methods"].append(method.id)
                 if method in open_methods:
@@ -523,22 +548,27 @@ class CentrapayEngine(models.AbstractModel):
         for request_id in request_ids:
             if time.monotonic() >= deadline:
                 return
-            with self._centrapay_own_row(
-                "centrapay.payment.request", request_id, abandoned
-            ) as request:
-                if not request:
-                    continue
-                try:
-                    request._centrapay_give_back()
-                except (UserError, cp_errors.CentrapayError) as exc:
-                    self._centrapay_try_later(request, exc)
-                    continue
-                if request.refund_ids.filtered(
-                    lambda r: r.state in ("draft", "unknown")
-                ):
-                    # Not sent, or its outcome unknown: sent again (its
-                    # externalRef makes that safe) as the retry policy says.
-                    self._centrapay_try_later(request)
+            try:
+                with self._centrapay_own_row(
+                    "centrapay.payment.request", request_id, abandoned
+                ) as request:
+                    if not request:
+                        continue
+                    try:
+                        request._centrapay_give_back()
+                    except (UserError, cp_errors.CentrapayError) as exc:
+                        self._centrapay_try_later(request, exc)
+                        continue
+                    if request.refund_ids.filtered(
+                        lambda r: r.state in ("draft", "unknown")
+                    ):
+                        # Not sent, or its outcome unknown: sent again (its
+                        # externalRef makes that safe) as the retry policy says.
+                        self._centrapay_try_later(request)
+            except psycopg2.errors.TransactionRollbackError:
+                # Lost a race on the request (a webhook recorded its refund
+                # meanwhile): the refund's externalRef makes the next try safe.
+                continue
 
     def _centrapay_take_webhooks(self):
         """Requests that new webhooks are about are read first, this pass."""
@@ -556,6 +586,11 @@ class CentrapayEngine(models.AbstractModel):
                         Request.search([("centrapay_id", "=", centrapay_id)], limit=1),
                         external_ref,
                     )
+                env.flush_all()
+                # A request held for a Centrapay call (a refund to a slow
+                # Centrapay) must not hold up every account's pass: past this,
+                # the notifications wait for the next pass.
+                cr.execute("SET LOCAL lock_timeout = '500ms'")
                 # All or none: a conflict leaves the notifications to the next pass.
                 self._centrapay_update_unlocked(
                     Request.search(
@@ -573,7 +608,10 @@ class CentrapayEngine(models.AbstractModel):
                     SQL("ledger_pending = true"),
                     wait=True,
                 )
-        except psycopg2.errors.SerializationFailure:
+        except (
+            psycopg2.errors.SerializationFailure,
+            psycopg2.errors.LockNotAvailable,
+        ):
             return  # another engine took them; or the next pass will
 
     @api.model

@@ -23,6 +23,9 @@ REFUND_STATES = [
 
 # The only moves ``state`` may make (see _centrapay_set_state). Money Centrapay
 # accepted never becomes "refused" again: that would free it for a second refund.
+# Errors after which a refund stays to be sent: nothing was refused.
+_NOT_TAKEN_YET = (cp_errors.CentrapayBudgetExhausted, cp_errors.CentrapayRateLimited)
+
 TRANSITIONS = {
     "draft": {"unknown", "initiated", "completed", "failed"},
     "unknown": {"initiated", "completed", "failed"},
@@ -265,12 +268,9 @@ class CentrapayRefund(models.Model):
             _logger.info("Centrapay refund %s: %r", self.external_ref, exc)
             return
         except cp_errors.CentrapayError as exc:
-            # Definite: Centrapay refused it, or our budget kept it from being sent.
-            state = (
-                "draft"
-                if isinstance(exc, cp_errors.CentrapayBudgetExhausted)
-                else "failed"
-            )
+            # Definite: Centrapay refused it; or it was not sent, or not taken,
+            # for now (our budget, Centrapay's rate limit), and stays to send.
+            state = "draft" if isinstance(exc, _NOT_TAKEN_YET) else "failed"
             self._centrapay_set_state(state, error=self._centrapay_message(exc))
             _logger.info("Centrapay refund %s refused: %r", self.external_ref, exc)
             return

@@ -353,6 +353,22 @@ class TestCentrapayPartialConditions(CentrapayCommon):
         self.assertEqual(request.refund_ids.origin, "abandoned")
         self.assertIn(request.refund_ids.state, ("initiated", "completed"))
 
+    def test_a_give_back_centrapay_rate_limits_is_sent_again_later(self):
+        """A 429 is no refusal: the give-back refund stays to be sent, and is
+        sent again later, not kept failed for good."""
+        request, refund = self.abandoned_with_refunds_answering(429, "limited-back")
+        with self.assertLogs("odoo.addons.pos_centrapay", "WARNING"):
+            self.engine_pass()
+        self.assertEqual(request.refund_ids.state, "draft")
+        self.assertFalse(request.given_back)
+        self.control.clear_faults()
+        self.env["centrapay.rate.limit"].sudo().search([]).blocked_until = 0
+        time.sleep(1.1)
+        self.engine_pass()
+        self.assertEqual(len(request.refund_ids), 1, "the same refund, sent again")
+        self.assertIn(request.refund_ids.state, ("initiated", "completed"))
+        self.assertTrue(request.given_back)
+
     def test_a_refund_left_unsent_is_sent_then_the_rest_given_back(self):
         """An abandoned payment with a back-office refund of part of it whose
         outcome is unknown: the give-back sends that refund again, then gives
