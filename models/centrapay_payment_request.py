@@ -737,7 +737,9 @@ class CentrapayPaymentRequest(models.Model):
             )
         if self.status != "new":
             return
-        self.void_attempted_at = fields.Datetime.now()
+        # The first attempt's time: a refund since then is our void's, even
+        # when every answer of that void was lost and the cashier cancels again.
+        self.void_attempted_at = self.void_attempted_at or fields.Datetime.now()
         try:
             activity = client.void_payment_request(self.centrapay_id)
             if str(activity.get("type", "")).lower() == "refund":

@@ -1,5 +1,6 @@
 import json
 import threading
+import time
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -193,6 +194,35 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         self.make_stale(request)
         self.engine_pass()
         self.assertEqual(request.status, "cancelled")
+
+    def test_a_void_refund_older_than_the_last_cancel_still_counts(self):
+        """The cashier cancels again long after a void whose answers were lost:
+        the refund that void made still decides, not the last attempt's time
+        (the fault soak: a refund 43 s before the cashier's third cancel)."""
+        state = self.create_request(3)
+        centrapay_id = state["centrapay_id"]
+        request = self.record(state)
+        self.env.cr.execute(
+            "UPDATE centrapay_payment_request SET void_requested = true, "
+            "void_attempted_at = (now() at time zone 'UTC') - interval '1 minute'"
+            " WHERE id = %s",
+            [request.id],
+        )
+        self.env.invalidate_all()
+        self.control.pay(centrapay_id)
+        self.sandbox_client().void_payment_request(centrapay_id)
+        time.sleep(1.1)
+        # The cancel's first read cannot list the activities; its void is
+        # refused (already refunded); its last read can.
+        activities = f"/api/payment-requests/{centrapay_id}/activities"
+        self.control.add_fault(kind="status", status=503, path=activities, times=3)
+        with (
+            patch.object(centrapay_payment_request, "_VOID_CLOCK_SKEW", timedelta(0)),
+            self.assertLogs("odoo.addons.pos_centrapay", "WARNING"),
+        ):
+            result = self.cancel(state)
+        self.assertEqual(result["status"], "cancelled")
+        self.assertEqual(result["cancellation_reason"], "REFUNDED_BY_VOID")
 
     def test_a_new_amount_after_the_old_qr_was_paid_keeps_that_payment(self):
         first = self.create_request(5)
