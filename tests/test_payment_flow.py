@@ -170,21 +170,25 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         self.assertEqual(request.status, "cancelled")
         self.assertIn("refund", request.activity_ids.mapped("activity_type"))
 
-    def test_a_void_whose_answers_were_lost_never_turns_paid_later(self):
+    def refunded_by_a_lost_void(self, ago):
+        """A request whose earlier void (``ago`` before now) had all its
+        answers lost (its own, then the activities): it refunded a payment
+        made meanwhile, and Centrapay still says "paid" (the fault soak's
+        race). Returns the POS state and the record."""
         state = self.create_request(3)
-        centrapay_id = state["centrapay_id"]
         request = self.record(state)
-        # An earlier void of the cashier's whose answers were all lost (its own,
-        # then the activities): it refunded a payment made meanwhile, and
-        # Centrapay still says "paid" (the fault soak's race).
         self.env.cr.execute(
             "UPDATE centrapay_payment_request SET void_requested = true, "
-            "void_attempted_at = (now() at time zone 'UTC') WHERE id = %s",
-            [request.id],
+            "void_attempted_at = (now() at time zone 'UTC') - %s WHERE id = %s",
+            [ago, request.id],
         )
         self.env.invalidate_all()
-        self.control.pay(centrapay_id)
-        self.sandbox_client().void_payment_request(centrapay_id)
+        self.control.pay(state["centrapay_id"])
+        self.sandbox_client().void_payment_request(state["centrapay_id"])
+        return state, request
+
+    def test_a_void_whose_answers_were_lost_never_turns_paid_later(self):
+        state, request = self.refunded_by_a_lost_void(timedelta(0))
         # The cashier presses Cancel again: the refund since the first void
         # decides, not the "paid" read first.
         result = self.cancel(state)
@@ -199,18 +203,8 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         """The cashier cancels again long after a void whose answers were lost:
         the refund that void made still decides, not the last attempt's time
         (the fault soak: a refund 43 s before the cashier's third cancel)."""
-        state = self.create_request(3)
+        state, _request = self.refunded_by_a_lost_void(timedelta(minutes=1))
         centrapay_id = state["centrapay_id"]
-        request = self.record(state)
-        self.env.cr.execute(
-            "UPDATE centrapay_payment_request SET void_requested = true, "
-            "void_attempted_at = (now() at time zone 'UTC') - interval '1 minute'"
-            " WHERE id = %s",
-            [request.id],
-        )
-        self.env.invalidate_all()
-        self.control.pay(centrapay_id)
-        self.sandbox_client().void_payment_request(centrapay_id)
         time.sleep(1.1)
         # The cancel's first read cannot list the activities; its void is
         # refused (already refunded); its last read can.
