@@ -413,14 +413,17 @@ class CentrapayEngine(models.AbstractModel):
             give_back = env["centrapay.payment.request"].browse(
                 [row[0] for row in cr.fetchall()]
             )
-            # Each method's account once per pass, not once per request.
-            key_of = {
-                method: method_keys.get(method) or method._centrapay_rate_key()
-                for method in methods
-                | pending.payment_method_id
+            # The methods with work this pass, archived or not.
+            working = (
+                pending.payment_method_id
                 | ledger.payment_method_id
                 | external.payment_method_id
                 | give_back.payment_method_id
+            )
+            # Each method's account once per pass, not once per request.
+            key_of = {
+                method: method_keys.get(method) or method._centrapay_rate_key()
+                for method in methods | working
             }
             # The methods of a till that is open (or opening, or closing).
             open_methods = (
@@ -440,12 +443,7 @@ class CentrapayEngine(models.AbstractModel):
                 }
             )
             for method in methods:
-                if method.active or method in (
-                    pending.payment_method_id
-                    | ledger.payment_method_id
-                    | external.payment_method_id
-                    | give_back.payment_method_id
-                ):
+                if method.active or method in working:
                     accounts[key_of[method]]["methods"].append(method.id)
                 if method in open_methods:
                     accounts[key_of[method]]["open"] = True
@@ -555,13 +553,11 @@ class CentrapayEngine(models.AbstractModel):
                     if not request:
                         continue
                     try:
-                        request._centrapay_give_back()
+                        waits = request._centrapay_give_back()
                     except (UserError, cp_errors.CentrapayError) as exc:
                         self._centrapay_try_later(request, exc)
                         continue
-                    if request.refund_ids.filtered(
-                        lambda r: r.state in ("draft", "unknown")
-                    ):
+                    if waits:
                         # Not sent, or its outcome unknown: sent again (its
                         # externalRef makes that safe) as the retry policy says.
                         self._centrapay_try_later(request)

@@ -787,7 +787,7 @@ class CentrapayPaymentRequest(models.Model):
         payment within ``ABANDONED_AFTER_SECONDS``. A refund, not a void: its
         externalRef makes a resend safe when an answer is lost (doc §8). It is
         recorded (origin "abandoned"), and reconciliation shows the request
-        refunded.
+        refunded. Returns whether a refund of it still waits to be sent.
         """
         self.ensure_one()
         if (
@@ -796,7 +796,7 @@ class CentrapayPaymentRequest(models.Model):
             or self.status != "paid"
             or self.refunded_by_void
         ):
-            return
+            return False
 
         def unsent():
             return self.refund_ids.filtered(lambda r: r.state in ("draft", "unknown"))
@@ -809,29 +809,31 @@ class CentrapayPaymentRequest(models.Model):
                 lambda r: r.origin == "abandoned" and r.state == "failed"
             )
 
-        def left():
-            return self._centrapay_refundable()
-
+        left = self._centrapay_refundable()
         if unsent():
             unsent()[:1]._centrapay_send()
-        elif not refused() and self.currency_id.compare_amounts(left(), 0) > 0:
+        elif not refused() and self.currency_id.compare_amounts(left, 0) > 0:
             _logger.info(
                 "Centrapay request %s: paid after the till cancelled it; refunding",
                 self.id,
             )
             self.env["centrapay.refund"]._centrapay_start(
                 self,
-                Decimal(float_repr(left(), self.currency_id.decimal_places)),
+                Decimal(float_repr(left, self.currency_id.decimal_places)),
                 "abandoned",
                 reason=self._centrapay_give_back_reason(),
             )
         # Done once nothing waits to be sent and nothing is left to give back
         # (or Centrapay refused it): the engine's step never selects it again,
         # and a done one never crowds out a new one.
-        if not unsent() and (
-            refused() or self.currency_id.compare_amounts(left(), 0) <= 0
+        if unsent():
+            return True
+        if (
+            refused()
+            or self.currency_id.compare_amounts(self._centrapay_refundable(), 0) <= 0
         ):
             self.given_back = True
+        return False
 
     def _centrapay_till_abandoned(self):
         """Whether the till gave this payment up: the cashier cancelled and no
