@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from .errors import (
@@ -129,11 +130,73 @@ def shared_session(base_url: str, api_key: str) -> requests.Session:
     return session
 
 
+# The pools kept warm (:meth:`CentrapayClient.keep_warm`): how many connections,
+# until when (``time.monotonic()``); and how often their connections are checked.
+_warming: dict = {}
+WARM_CHECK_SECONDS = 1.0
+_warming_lock = threading.Lock()
+
+
+def _keep_warm(pool, entry, connect_timeout: float, log: logging.Logger) -> None:
+    """The thread of :meth:`CentrapayClient.keep_warm` for one pool. It holds
+    no client: a client of Odoo's holds a transaction's environment."""
+    while True:
+        with _warming_lock:
+            if time.monotonic() > entry["until"]:
+                del _warming[pool]
+                return
+            count = min(entry["count"], SHARED_POOL_SIZE)
+        try:
+            _warm_up(pool, count, connect_timeout, log)
+        except urllib3.exceptions.ClosedPoolError:
+            # The session was closed: nothing left to keep warm.
+            with _warming_lock:
+                del _warming[pool]
+            return
+        time.sleep(WARM_CHECK_SECONDS)
+
+
+def _warm_up(pool, count: int, connect_timeout: float, log: logging.Logger) -> int:
+    """Open the closed among the ``count`` connections the next calls will
+    take from ``pool``; returns how many it opened."""
+    # The pool is a LIFO queue of connections and empty slots (None): the
+    # connections last used are on top, and the first ``count`` taken are
+    # those the next calls get. A dropped one comes back closed; a slot, new.
+    taken = [pool._get_conn(timeout=0) for _ in range(count)]
+    cold = [conn for conn in taken if getattr(conn, "sock", None) is None]
+    for conn in reversed(taken):  # back in their order
+        if conn not in cold:
+            pool._put_conn(conn)
+
+    def open_one(conn):
+        try:
+            conn.timeout = connect_timeout
+            conn.connect()
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            # The call that needs it opens it again, and reports what fails.
+            log.info(
+                "Centrapay: could not open a connection ahead of a call: %s",
+                type(exc).__name__,
+            )
+            conn.close()
+        finally:
+            pool._put_conn(conn)
+
+    threads = [threading.Thread(target=open_one, args=(conn,)) for conn in cold]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(cold)
+
+
 def _forget_shared_sessions() -> None:
     # The parent's sockets are not the child's to use.
-    global _shared_sessions_lock
+    global _shared_sessions_lock, _warming_lock
     _shared_sessions.clear()
     _shared_sessions_lock = threading.Lock()
+    _warming.clear()
+    _warming_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_shared_sessions)
@@ -431,6 +494,41 @@ class CentrapayClient:
         self.close()
 
     # ------------------------------------------------------------------ HTTP
+
+    def keep_warm(self, count: int, seconds: float) -> None:
+        """Keep ``count`` connections (TCP, then TLS) to Centrapay open in this
+        client's pool for the next ``seconds``, so that a create finds one.
+
+        No HTTP request is sent, so Centrapay counts no call. A create that
+        finds an open connection pays one round trip instead of three. A
+        connection the server closes while idle (it reads as EOF) is opened
+        again within ``WARM_CHECK_SECONDS``. One thread per pool does it; a
+        later call renews the time and sets the count.
+        """
+        pool = self._connection_pool()
+        until = time.monotonic() + seconds
+        with _warming_lock:
+            entry = _warming.get(pool)
+            if entry is not None:
+                entry.update(count=count, until=until)
+                return
+            entry = _warming[pool] = {"count": count, "until": until}
+        threading.Thread(
+            target=_keep_warm,
+            args=(pool, entry, self.timeout[0], self._log),
+            name="centrapay-warm",
+            daemon=True,
+        ).start()
+
+    def _connection_pool(self):
+        adapter = self._session.get_adapter(self.base_url)
+        # requests >= 2.32 picks the pool by TLS context; older ones by URL.
+        if hasattr(adapter, "get_connection_with_tls_context"):
+            request = requests.Request("GET", self.base_url).prepare()
+            return adapter.get_connection_with_tls_context(
+                request, self._session.verify, None, None
+            )
+        return adapter.get_connection(self.base_url)
 
     def _scrub(self, text: str, limit: int = 300) -> str:
         text = text.replace(self._api_key.reveal(), "***")

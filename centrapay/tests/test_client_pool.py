@@ -2,6 +2,7 @@
 
 import os
 import threading
+import time
 from decimal import Decimal
 
 from centrapay import client as client_module
@@ -83,3 +84,78 @@ def test_a_forked_child_opens_its_own_connections(sandbox):
     os.close(read_end)
     os.waitpid(pid, 0)
     assert inherited == b"0"
+
+
+def open_connections(client):
+    """The connections of the client's pool that are open, as taken next."""
+    pool = client._connection_pool()
+    return [c for c in list(pool.pool.queue) if getattr(c, "sock", None) is not None]
+
+
+def wait_for(condition, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.02)
+
+
+def test_a_pool_kept_warm_serves_calls_at_once_without_a_handshake(sandbox, control):
+    client = make_client(sandbox)
+    created = client.create_payment_request(
+        config_id=sandbox.merchant_config_id,
+        amount=Decimal("2.00"),
+        currency="NZD",
+        external_ref="pool-warm",
+    )
+    control.clear_calls()
+    client.keep_warm(3, seconds=0.5)
+    wait_for(lambda: len(open_connections(client)) == 3)
+    # Its thread done, the calls below have the pool to themselves.
+    wait_for(lambda: client._connection_pool() not in client_module._warming)
+    # TCP connections, no HTTP request: Centrapay counts no call.
+    assert api_connections(control) == []
+    opened_before = sandbox._httpd.connections_accepted
+    warm = {id(c): c.sock for c in open_connections(client)}
+    barrier = threading.Barrier(3)
+
+    def read():
+        barrier.wait(5)
+        make_client(sandbox).get_payment_request(created["id"])
+
+    threads = [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    # Three calls at once, on connections opened before them (the sandbox
+    # numbers connections as it accepts them), the three kept warm.
+    used = set(api_connections(control))
+    assert len(used) == 3
+    assert max(used) <= opened_before
+    assert {id(c): c.sock for c in open_connections(client)} == warm
+
+
+def test_a_warm_connection_the_server_closed_is_opened_again(sandbox):
+    client = make_client(sandbox)
+    client.keep_warm(2, seconds=5)
+    wait_for(lambda: len(open_connections(client)) == 2)
+    before = {c.sock for c in open_connections(client)}
+    sandbox._httpd.close_connections()  # as a server closes idle keep-alives
+    wait_for(
+        lambda: (
+            len(open_connections(client)) == 2
+            and not before & {c.sock for c in open_connections(client)}
+        )
+    )
+
+
+def test_keeping_warm_ends_with_its_time(sandbox):
+    client = make_client(sandbox)
+    client.keep_warm(1, seconds=0.2)
+    wait_for(lambda: len(open_connections(client)) == 1)
+    wait_for(lambda: client._connection_pool() not in client_module._warming)
+    before = {c.sock for c in open_connections(client)}
+    sandbox._httpd.close_connections()
+    time.sleep(2 * client_module.WARM_CHECK_SECONDS)
+    # Nothing opened it again: the closed connection is still the one on top.
+    assert {c.sock for c in open_connections(client)} == before
