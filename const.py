@@ -94,6 +94,11 @@ CREATE_CALL_MAX_SECONDS = 60
 # the cashier is told to try again (nothing was stored or sent).
 CREATES_AT_ONCE = 16
 CREATE_TURN_WAIT_SECONDS = 10
+# Each pass over an account with a till open keeps a connection open for each
+# of its tills for this long (engine ``_centrapay_keep_warm``). An idle engine
+# asks for a pass every FEED_IDLE_SECONDS, but Odoo's cron runner wakes up only
+# about once a minute (SLEEP_INTERVAL): a wake-up missed still finds them open.
+KEEP_WARM_SECONDS = 150
 # With the engine stopped (no cron worker), the tills' status polls make the
 # engine's passes over their account: one pass per account this often, however
 # many tills poll, and no Centrapay call starts after its window.

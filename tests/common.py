@@ -201,6 +201,27 @@ class CentrapayCommon(
             self.registry.enter_test_mode(self.cr)
             self.addCleanup(self.registry.leave_test_mode)
 
+    def another_account_method(self, name, env=None):
+        """A Centrapay method of another store, on a sandbox account of its
+        own; returns it and the account (its keys and ids)."""
+        env = env or self.env
+        account = self.control.add_account(name)
+        journal = env["account.journal"].create(
+            {"name": f"Centrapay {name}", "type": "bank"}
+        )
+        method = env["pos.payment.method"].create(
+            centrapay_method_vals(
+                self.sandbox,
+                journal,
+                name=f"Centrapay {name}",
+                centrapay_api_key=account["api_key"],
+                centrapay_merchant_config_id=account["merchant_config_id"],
+                centrapay_merchant_id=account["merchant_id"],
+                centrapay_merchant_account_id=account["merchant_account_id"],
+            )
+        )
+        return method, account
+
     def create_request(
         self, amount=12.5, payment_uuid="line-1", method=None, session=None, **extra
     ):

@@ -12,6 +12,7 @@ from odoo.tests import TransactionCase, tagged
 from odoo.tools import SQL
 
 from .. import const
+from ..centrapay import client as client_module
 from ..centrapay.client import CentrapayClient
 from ..centrapay.pending import POS_TIMEOUT_GRACE_SECONDS
 from .common import CentrapayCommon, CommittedRequestMixin, centrapay_method_vals
@@ -38,6 +39,24 @@ class TestCentrapayConnections(CentrapayCommon):
         # on the connection the first call opened.
         self.assertGreaterEqual(len(connections), 3)
         self.assertEqual(len(set(connections)), 1, connections)
+
+    def open_connections(self, method):
+        pool = method._centrapay_client("read")._connection_pool()
+        return [c for c in list(pool.pool.queue) if getattr(c, "sock", None)]
+
+    def test_an_open_till_keeps_a_connection_open_for_each_device(self):
+        for device in ("till-1", "till-2", "till-3"):
+            self.create_request(payment_uuid=device, device_id=device)
+        # Another store's method, on no open till: none kept for it.
+        closed, _account = self.another_account_method("No till open")
+        self.engine_pass()
+        # The three tills' creates find a connection each (CentrapayClient.keep_warm).
+        deadline = time.monotonic() + 5
+        while len(self.open_connections(self.method)) < 3:
+            self.assertLess(time.monotonic(), deadline, "not kept open")
+            time.sleep(0.05)
+        pool = closed._centrapay_client("read")._connection_pool()
+        self.assertNotIn(pool, client_module._warming)
 
 
 @tagged("post_install", "-at_install")
