@@ -9,7 +9,9 @@ from .common import MANAGER, CentrapayHttpCommon, CentrapayTillCommon
 def engine_beside(test):
     """The status engine running beside a tour, as its cron makes it on a
     server with a cron worker (the server then tells the till not to poll while
-    the bus delivers); returns the event that stops it."""
+    the bus delivers); returns a function that stops it and waits for its last
+    pass: a test cursor runs on the test's own, so a query of the test made
+    during a pass could read the pass's result instead of its own."""
     stop = threading.Event()
 
     def one_pass():
@@ -38,7 +40,13 @@ def engine_beside(test):
     thread.start()
     test.addCleanup(thread.join, 5)
     test.addCleanup(stop.set)
-    return stop
+
+    def stop_and_join():
+        stop.set()
+        thread.join(30)  # no call starts after a pass's window (8 s)
+        test.assertFalse(thread.is_alive(), "the engine's last pass did not end")
+
+    return stop_and_join
 
 
 @tagged("post_install", "-at_install")
@@ -86,7 +94,7 @@ class TestCentrapayTours(CentrapayHttpCommon):
         stop = engine_beside(self)
         # About 70 s of it waits on purpose: longer than the 60 s default.
         self.start_pos_tour("CentrapayTimersTour", timeout=180)
-        stop.set()
+        stop()
         requests = self.Request.search(
             [("payment_method_id", "=", self.centrapay_method.id)]
         )
@@ -325,7 +333,7 @@ class TestCentrapayTimerEnds(CentrapayTillCommon):
         while its QR waits, and a closed terminal, read no more."""
         stop = engine_beside(self)
         self.start_pos_tour("CentrapayTimerEndsTour", timeout=180)
-        stop.set()
+        stop()
         first = self._requests()[:1]
         # Centrapay expired it, or the till (or the engine) voided it first.
         self.assertIn(first.status, ("expired", "cancelled"))
