@@ -223,21 +223,7 @@ class TestCentrapayIdle(CentrapayCommon):
 
     def test_no_calls_while_no_till_is_open_and_nothing_waits(self):
         # A second store whose till is closed, beside the open one.
-        closed = self.control.add_account("Closed store")
-        journal = self.env["account.journal"].create(
-            {"name": "Centrapay Closed", "code": "CPC", "type": "bank"}
-        )
-        self.env["pos.payment.method"].create(
-            centrapay_method_vals(
-                self.sandbox,
-                journal,
-                name="Centrapay closed store",
-                centrapay_api_key=closed["api_key"],
-                centrapay_merchant_config_id=closed["merchant_config_id"],
-                centrapay_merchant_id=closed["merchant_id"],
-                centrapay_merchant_account_id=closed["merchant_account_id"],
-            )
-        )
+        _method, closed = self.another_account_method("Closed store")
         open_account = self.sandbox.merchant_account_id
         self.engine_pass()
         # The first pass sweeps both: the feed and the settlements.
@@ -794,20 +780,25 @@ class TestCentrapayFeedPace(CentrapayCommon):
         self.engine_pass()
         self.assertEqual(len(self.calls("GET", ledger)), 2, "tried again later")
 
-    def test_requests_just_ended_never_hold_up_an_older_ledger(self):
-        """The ledger step leaves a request that ended under 10 s ago to the
-        feed; more of those than a pass takes (``ENGINE_STEP_BATCH``) never
-        keep an older one from its read (E9)."""
+    def paid_without_ledger(self, prefix):
+        """Three requests paid, their activities not yet in the ledger."""
         requests = self.env["centrapay.payment.request"]
         for n in range(3):
-            state = self.create_request(payment_uuid=f"ended-{n}")
+            state = self.create_request(payment_uuid=f"{prefix}-{n}")
             self.control.pay(state["centrapay_id"])
             requests |= self.record(state)
         self.make_stale(requests)
         self.engine_pass()
         self.assertEqual(set(requests.mapped("status")), {"paid"})
-        # Their activities not yet stored: the oldest ended a minute ago.
         requests.activity_ids.sudo().unlink()
+        return requests
+
+    def test_requests_just_ended_never_hold_up_an_older_ledger(self):
+        """The ledger step leaves a request that ended under 10 s ago to the
+        feed; more of those than a pass takes (``ENGINE_STEP_BATCH``) never
+        keep an older one from its read (E9)."""
+        requests = self.paid_without_ledger("ended")
+        # The oldest ended a minute ago.
         now = fields.Datetime.now()
         requests.sudo().write({"ledger_pending": True, "status_changed_at": now})
         requests[:1].sudo().status_changed_at = now - timedelta(minutes=1)
@@ -819,6 +810,35 @@ class TestCentrapayFeedPace(CentrapayCommon):
         self.assertEqual(len(self.calls("GET", ledger)), 1)
         self.assertFalse(oldest.ledger_pending)
         self.assertTrue(oldest.activity_ids)
+
+    def test_another_accounts_work_never_fills_a_poll_passes_batch(self):
+        """A till's poll makes a pass over its own account (no cron worker):
+        the background steps' batches hold only that account's work, however
+        much older work another account has (``ENGINE_STEP_BATCH``)."""
+        requests = self.paid_without_ledger("two")
+        other_method, _account = self.another_account_method("Other store")
+        ours, theirs = requests[2:], requests[:2]
+        now = fields.Datetime.now()
+        requests.sudo().write({"ledger_pending": True})
+        # The other account's two ended first: the oldest in any one batch.
+        theirs.sudo().write(
+            {
+                "payment_method_id": other_method.id,
+                "status_changed_at": now - timedelta(minutes=5),
+            }
+        )
+        ours.sudo().status_changed_at = now - timedelta(minutes=1)
+        self.env.flush_all()
+        self.control.clear_calls()
+        with patch.object(const, "ENGINE_STEP_BATCH", 2):
+            self.env["centrapay.engine"]._centrapay_pass(
+                only_key=self.method._centrapay_rate_key()
+            )
+        self.env.invalidate_all()
+        ledger = f"/api/payment-requests/{ours.centrapay_id}/activities"
+        self.assertEqual(len(self.calls("GET", ledger)), 1)
+        self.assertFalse(ours.ledger_pending)
+        self.assertTrue(all(theirs.mapped("ledger_pending")))
 
     def test_a_ledger_read_refused_for_good_is_not_asked_again(self):
         """403 (the key no longer reaches the request) or 404: asked once, then
