@@ -857,6 +857,7 @@ class Bench:
         self.watcher = None
         self.log_offset = None
         self.proxy = None
+        self.warmed = None
         self.websockets = None
 
     def left(self):
@@ -982,6 +983,8 @@ class Bench:
             "websockets": args.websockets,
             "health_ms": health,
             "proxy_connections": self.proxy.connections if self.proxy else None,
+            # Open before the first wave: (connections, seconds waited for them).
+            "warmed": self.warmed,
             "pending_before": leftover,
             "seconds": round(time.time() - started, 1),
             "watch": self.watch_mode,
@@ -1077,6 +1080,11 @@ def notes(row):
             f"({row['proxy_connections']} connections through the proxy), "
             f"engine cron {'off' if row['no_cron'] else 'on'}"
         )
+    if row["warmed"]:
+        out.append(
+            f"  before the first wave: {row['warmed'][0]} connections open "
+            f"through the proxy, {row['warmed'][1]} s after Odoo was pointed at it"
+        )
     if row["websockets"]:
         health = row["health_ms"]
         out.append(
@@ -1145,6 +1153,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--websockets", type=int, default=0, help="idle websockets open to Odoo"
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="with --rtt: the first wave at once, before the engine has opened "
+        "the tills' connections (as just after Odoo starts)",
+    )
     args = parser.parse_args(argv)
     if args.accounts < 1 or args.rtt < 0 or args.websockets < 0:
         parser.error(
@@ -1185,6 +1199,17 @@ def set_the_scene(bench, control, cron_id):
         bench.proxy = DelayProxy(target.hostname, target.port, args.rtt / 1000)
         demo.set_base_url(f"http://127.0.0.1:{bench.proxy.port}", args.accounts)
         say(f"Centrapay through a {args.rtt:.0f} ms proxy on {bench.proxy.port}")
+    if args.rtt and not args.cold and not cron_id:
+        # A shop's tills are open a while before their first payment: the
+        # engine's next pass opens a connection for each
+        # (``_centrapay_keep_warm``); an idle engine asks for one every 30 s,
+        # and Odoo's cron runner wakes about once a minute.
+        per_account = max(1, min(max(args.tills) // args.accounts, 16))
+        want, started = per_account * args.accounts, time.time()
+        while bench.proxy.connections < want and time.time() - started < 75:
+            time.sleep(0.2)
+        bench.warmed = (bench.proxy.connections, round(time.time() - started, 1))
+        say(f"{bench.warmed[0]} connections open after {bench.warmed[1]} s")
     if args.websockets:
         bench.websockets = OpenWebsockets(args.url, args.websockets)
         say(f"{args.websockets} websockets open to Odoo")
