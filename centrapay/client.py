@@ -40,6 +40,7 @@ from .errors import (
     CentrapayValidationError,
 )
 from .money import line_items_sum_ok, parse_minor_units, to_minor_units
+from .retry import later
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -133,13 +134,18 @@ def shared_session(base_url: str, api_key: str) -> requests.Session:
 # The pools kept warm (:meth:`CentrapayClient.keep_warm`): how many connections,
 # until when (``time.monotonic()``); and how often their connections are checked.
 _warming: dict = {}
-WARM_CHECK_SECONDS = 1.0
 _warming_lock = threading.Lock()
+WARM_CHECK_SECONDS = 1.0
+# A connection kept warm is opened again after this long, before a server's
+# idle timeout (60 s for our sandbox and for AWS load balancers by default) can
+# close it just as a call takes it: that call's outcome would be unknown.
+WARM_MAX_AGE_SECONDS = 45.0
 
 
 def _keep_warm(pool, entry, connect_timeout: float, log: logging.Logger) -> None:
     """The thread of :meth:`CentrapayClient.keep_warm` for one pool. It holds
     no client: a client of Odoo's holds a transaction's environment."""
+    failures = 0
     while True:
         with _warming_lock:
             if time.monotonic() > entry["until"]:
@@ -147,37 +153,54 @@ def _keep_warm(pool, entry, connect_timeout: float, log: logging.Logger) -> None
                 return
             count = min(entry["count"], SHARED_POOL_SIZE)
         try:
-            _warm_up(pool, count, connect_timeout, log)
+            errors = _warm_up(pool, count, connect_timeout)
         except urllib3.exceptions.ClosedPoolError:
             # The session was closed: nothing left to keep warm.
             with _warming_lock:
                 del _warming[pool]
             return
-        time.sleep(WARM_CHECK_SECONDS)
+        if errors and not failures:
+            # Once per outage; the call that needs a connection reports its own.
+            log.info(
+                "Centrapay: could not open %d connection(s) to %s:%s ahead of "
+                "calls: %s",
+                len(errors),
+                pool.host,
+                pool.port,
+                ", ".join(sorted(set(errors))),
+            )
+        failures = failures + 1 if errors else 0
+        time.sleep(later("read", failures) if failures else WARM_CHECK_SECONDS)
 
 
-def _warm_up(pool, count: int, connect_timeout: float, log: logging.Logger) -> int:
-    """Open the closed among the ``count`` connections the next calls will
-    take from ``pool``; returns how many it opened."""
+def _warm_up(pool, count: int, connect_timeout: float) -> list[str]:
+    """Open the closed or old among the ``count`` connections the next calls
+    will take from ``pool``; returns the errors of those it could not open."""
     # The pool is a LIFO queue of connections and empty slots (None): the
     # connections last used are on top, and the first ``count`` taken are
     # those the next calls get. A dropped one comes back closed; a slot, new.
     taken = [pool._get_conn(timeout=0) for _ in range(count)]
+    now = time.monotonic()
+    for conn in taken:
+        sock = getattr(conn, "sock", None)
+        if sock is None:
+            continue
+        if getattr(conn, "_centrapay_sock", None) is not sock:
+            conn._centrapay_sock, conn._centrapay_since = sock, now  # first seen
+        elif now - conn._centrapay_since > WARM_MAX_AGE_SECONDS:
+            conn.close()
     cold = [conn for conn in taken if getattr(conn, "sock", None) is None]
     for conn in reversed(taken):  # back in their order
         if conn not in cold:
             pool._put_conn(conn)
+    errors = []
 
     def open_one(conn):
         try:
             conn.timeout = connect_timeout
             conn.connect()
         except (OSError, urllib3.exceptions.HTTPError) as exc:
-            # The call that needs it opens it again, and reports what fails.
-            log.info(
-                "Centrapay: could not open a connection ahead of a call: %s",
-                type(exc).__name__,
-            )
+            errors.append(type(exc).__name__)
             conn.close()
         finally:
             pool._put_conn(conn)
@@ -187,7 +210,7 @@ def _warm_up(pool, count: int, connect_timeout: float, log: logging.Logger) -> i
         thread.start()
     for thread in threads:
         thread.join()
-    return len(cold)
+    return errors
 
 
 def _forget_shared_sessions() -> None:
@@ -502,8 +525,10 @@ class CentrapayClient:
         No HTTP request is sent, so Centrapay counts no call. A create that
         finds an open connection pays one round trip instead of three. A
         connection the server closes while idle (it reads as EOF) is opened
-        again within ``WARM_CHECK_SECONDS``. One thread per pool does it; a
-        later call renews the time and sets the count.
+        again within ``WARM_CHECK_SECONDS``, and one open for
+        ``WARM_MAX_AGE_SECONDS``, before the server's idle timeout. One thread
+        per pool does it, backing off as the retry policy says while Centrapay
+        cannot be reached; a later call renews the time and sets the count.
         """
         pool = self._connection_pool()
         until = time.monotonic() + seconds

@@ -1,6 +1,8 @@
 """One pooled HTTP session per account and process: calls reuse connections."""
 
+import logging
 import os
+import socket
 import threading
 import time
 from decimal import Decimal
@@ -159,3 +161,32 @@ def test_keeping_warm_ends_with_its_time(sandbox):
     time.sleep(2 * client_module.WARM_CHECK_SECONDS)
     # Nothing opened it again: the closed connection is still the one on top.
     assert {c.sock for c in open_connections(client)} == before
+
+
+def test_a_warm_connection_is_opened_again_before_a_servers_idle_timeout(
+    sandbox, monkeypatch
+):
+    monkeypatch.setattr(client_module, "WARM_MAX_AGE_SECONDS", 0.3)
+    client = make_client(sandbox)
+    client.keep_warm(1, seconds=5)
+    wait_for(lambda: len(open_connections(client)) == 1)
+    first = open_connections(client)[0].sock
+    # The server never closed it: it is replaced for its age alone.
+    wait_for(lambda: open_connections(client) and open_connections(client)[0].sock
+             is not first)  # fmt: skip
+
+
+def test_an_unreachable_centrapay_is_said_once_and_tried_less_often(caplog):
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    client = CentrapayClient(url, "key", session=shared_session(url, "key"))
+    with caplog.at_level(logging.INFO):
+        client.keep_warm(4, seconds=3.5)
+        pool = client._connection_pool()
+        wait_for(lambda: pool not in client_module._warming, seconds=10)
+    said = [r for r in caplog.records if f":{port} ahead of calls" in r.getMessage()]
+    # One line for the outage (four connections), not four every second.
+    assert len(said) == 1, [r.getMessage() for r in said]
+    assert "4 connection(s)" in said[0].getMessage()
