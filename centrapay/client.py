@@ -9,6 +9,7 @@ anything whose effect is unknown raises
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import http.cookiejar
@@ -16,6 +17,8 @@ import json
 import logging
 import math
 import os
+import queue
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -146,47 +149,76 @@ def _keep_warm(pool, entry, connect_timeout: float, log: logging.Logger) -> None
     """The thread of :meth:`CentrapayClient.keep_warm` for one pool. It holds
     no client: a client of Odoo's holds a transaction's environment."""
     failures = 0
-    while True:
-        with _warming_lock:
-            if time.monotonic() > entry["until"]:
-                del _warming[pool]
-                return
+    try:
+        while time.monotonic() <= entry["until"]:
             count = min(entry["count"], SHARED_POOL_SIZE)
-        try:
             errors = _warm_up(pool, count, connect_timeout)
-        except urllib3.exceptions.ClosedPoolError:
-            # The session was closed: nothing left to keep warm.
-            with _warming_lock:
+            if errors and not failures:
+                # Once per outage; the call that needs a connection says its own.
+                log.info(
+                    "Centrapay: could not open %d connection(s) to %s:%s ahead "
+                    "of calls: %s",
+                    len(errors),
+                    pool.host,
+                    pool.port,
+                    ", ".join(sorted(set(errors))),
+                )
+            failures = failures + 1 if errors else 0
+            time.sleep(later("read", failures) if failures else WARM_CHECK_SECONDS)
+    except urllib3.exceptions.ClosedPoolError:
+        pass  # the session was closed: nothing left to keep warm
+    finally:
+        with _warming_lock:
+            if _warming.get(pool) is entry:
                 del _warming[pool]
-            return
-        if errors and not failures:
-            # Once per outage; the call that needs a connection reports its own.
-            log.info(
-                "Centrapay: could not open %d connection(s) to %s:%s ahead of "
-                "calls: %s",
-                len(errors),
-                pool.host,
-                pool.port,
-                ", ".join(sorted(set(errors))),
-            )
-        failures = failures + 1 if errors else 0
-        time.sleep(later("read", failures) if failures else WARM_CHECK_SECONDS)
+
+
+def _idle_and_open(conn) -> bool:
+    """Whether an idle pooled connection can carry the next call.
+
+    urllib3 asks whether the socket is readable, which a TLS 1.3 connection
+    that never carried a request is: the server's session tickets wait there
+    unread. Reading without blocking lets TLS take them in; an idle HTTP
+    connection has nothing else to read, so anything else (the end of the
+    stream, an answer to no request) means it is done.
+    """
+    sock = getattr(conn, "sock", None)
+    if sock is None:
+        return False
+    timeout = sock.gettimeout()
+    try:
+        sock.settimeout(0)
+        try:
+            sock.recv(1)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return True
+        except OSError:
+            return False
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(timeout)
 
 
 def _warm_up(pool, count: int, connect_timeout: float) -> list[str]:
     """Open the closed or old among the ``count`` connections the next calls
     will take from ``pool``; returns the errors of those it could not open."""
-    # The pool is a LIFO queue of connections and empty slots (None): the
-    # connections last used are on top, and the first ``count`` taken are
-    # those the next calls get. A dropped one comes back closed; a slot, new.
-    taken = [pool._get_conn(timeout=0) for _ in range(count)]
+    # The pool is a LIFO queue of idle connections and empty slots (None): the
+    # connections last used are on top, and the first ``count`` are those the
+    # next calls get. Never more than its slots are taken: a call that finds
+    # the queue empty opens a connection of its own.
+    taken = []
+    with contextlib.suppress(queue.Empty):
+        while len(taken) < count:
+            taken.append(pool.pool.get_nowait())
     now = time.monotonic()
-    for conn in taken:
-        sock = getattr(conn, "sock", None)
-        if sock is None:
-            continue
-        if getattr(conn, "_centrapay_sock", None) is not sock:
-            conn._centrapay_sock, conn._centrapay_since = sock, now  # first seen
+    for index, conn in enumerate(taken):
+        if conn is None:
+            taken[index] = conn = pool._new_conn()
+        if not _idle_and_open(conn):
+            conn.close()
+        elif getattr(conn, "_centrapay_sock", None) is not conn.sock:
+            conn._centrapay_sock, conn._centrapay_since = conn.sock, now  # first seen
         elif now - conn._centrapay_since > WARM_MAX_AGE_SECONDS:
             conn.close()
     cold = [conn for conn in taken if getattr(conn, "sock", None) is None]
@@ -199,7 +231,10 @@ def _warm_up(pool, count: int, connect_timeout: float) -> list[str]:
         try:
             conn.timeout = connect_timeout
             conn.connect()
-        except (OSError, urllib3.exceptions.HTTPError) as exc:
+        except Exception as exc:  # noqa: BLE001 (counted, said once by the keeper)
+            # Whatever failed (a certificate for another name is a ValueError),
+            # the connection goes back closed: the call that takes it opens
+            # and checks it again, and says what fails.
             errors.append(type(exc).__name__)
             conn.close()
         finally:
@@ -531,6 +566,8 @@ class CentrapayClient:
         cannot be reached; a later call renews the time and sets the count.
         """
         pool = self._connection_pool()
+        if pool is None:
+            return
         until = time.monotonic() + seconds
         with _warming_lock:
             entry = _warming.get(pool)
@@ -546,14 +583,24 @@ class CentrapayClient:
         ).start()
 
     def _connection_pool(self):
+        """The urllib3 pool this client's calls use, or None through a proxy
+        (its connections go to the proxy, not to Centrapay)."""
+        settings = self._session.merge_environment_settings(
+            self.base_url, {}, None, None, None
+        )
+        if requests.utils.select_proxy(self.base_url, settings["proxies"]):
+            return None
         adapter = self._session.get_adapter(self.base_url)
+        request = requests.Request("GET", self.base_url).prepare()
         # requests >= 2.32 picks the pool by TLS context; older ones by URL.
         if hasattr(adapter, "get_connection_with_tls_context"):
-            request = requests.Request("GET", self.base_url).prepare()
             return adapter.get_connection_with_tls_context(
-                request, self._session.verify, None, None
+                request, settings["verify"], None, settings["cert"]
             )
-        return adapter.get_connection(self.base_url)
+        pool = adapter.get_connection(self.base_url)
+        # As a call does before it sends: the certificates its TLS checks.
+        adapter.cert_verify(pool, self.base_url, settings["verify"], settings["cert"])
+        return pool
 
     def _scrub(self, text: str, limit: int = 300) -> str:
         text = text.replace(self._api_key.reveal(), "***")

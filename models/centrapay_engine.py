@@ -506,10 +506,19 @@ class CentrapayEngine(models.AbstractModel):
             tills[key_of[method]] += max(devices.get(method.id, 0), opened)
             method_of.setdefault(key_of[method], method)
         for key, method in method_of.items():
-            method._centrapay_client("read").keep_warm(
-                min(tills[key], const.CREATES_AT_ONCE),
-                seconds=const.KEEP_WARM_SECONDS,
-            )
+            try:
+                method._centrapay_client("read").keep_warm(
+                    min(tills[key], const.CREATES_AT_ONCE),
+                    seconds=const.KEEP_WARM_SECONDS,
+                )
+            except Exception:  # noqa: BLE001
+                # Only a head start for creates, never worth a pass: a method
+                # whose URL or key the client refuses says so at each call.
+                _logger.debug(
+                    "Centrapay: connections of account %s not kept open",
+                    key,
+                    exc_info=True,
+                )
 
     @api.model
     def _centrapay_poll(self, key):

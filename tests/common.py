@@ -6,6 +6,7 @@ from odoo.tests import new_test_user
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 from odoo.addons.point_of_sale.tests.test_frontend import TestPointOfSaleHttpCommon
 
+from ..centrapay import client as client_module
 from ..centrapay.client import CentrapayClient
 from ..centrapay.sandbox.server import Sandbox
 
@@ -192,6 +193,8 @@ class CentrapayCommon(
         super().setUp()
         self.control.clear_faults()
         self.control.clear_calls()
+        # The connections a pass keeps open for the tills end with the test.
+        self.addCleanup(self._stop_keeping_warm)
         # The rate budget lives in its own committed transactions (by design):
         # give each test a full one.
         with self.registry.cursor() as cr:
@@ -200,6 +203,11 @@ class CentrapayCommon(
         if self.centrapay_test_mode:
             self.registry.enter_test_mode(self.cr)
             self.addCleanup(self.registry.leave_test_mode)
+
+    @staticmethod
+    def _stop_keeping_warm():
+        for entry in list(client_module._warming.values()):
+            entry["until"] = 0
 
     def another_account_method(self, name, env=None):
         """A Centrapay method of another store, on a sandbox account of its

@@ -3,12 +3,18 @@
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import urllib3
 
 from centrapay import client as client_module
 from centrapay.client import CentrapayClient, shared_session
+from centrapay.errors import CentrapayUnknownOutcome
 
 
 def api_connections(control):
@@ -88,6 +94,17 @@ def test_a_forked_child_opens_its_own_connections(sandbox):
     assert inherited == b"0"
 
 
+TLS = Path(__file__).parent / "tls"
+
+
+@pytest.fixture(autouse=True)
+def _no_warm_pool_left():
+    """Each test's warm pools end with it (the keepers' threads stop)."""
+    yield
+    for entry in list(client_module._warming.values()):
+        entry["until"] = 0
+
+
 def open_connections(client):
     """The connections of the client's pool that are open, as taken next."""
     pool = client._connection_pool()
@@ -110,6 +127,8 @@ def test_a_pool_kept_warm_serves_calls_at_once_without_a_handshake(sandbox, cont
         external_ref="pool-warm",
     )
     control.clear_calls()
+    # Each call waits, so that the three are served at the same time.
+    control.add_fault(method="GET", kind="latency", seconds=0.3, times=3)
     client.keep_warm(3, seconds=0.5)
     wait_for(lambda: len(open_connections(client)) == 3)
     # Its thread done, the calls below have the pool to themselves.
@@ -190,3 +209,81 @@ def test_an_unreachable_centrapay_is_said_once_and_tried_less_often(caplog):
     # One line for the outage (four connections), not four every second.
     assert len(said) == 1, [r.getMessage() for r in said]
     assert "4 connection(s)" in said[0].getMessage()
+
+
+class TlsServer:
+    """A TLS 1.3 server on 127.0.0.1 that keeps every connection open and
+    records what comes on it (the post-handshake session tickets it sends by
+    default are what a warm connection must take in)."""
+
+    def __init__(self, name):
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.context.load_cert_chain(TLS / f"{name}.crt", TLS / f"{name}.key")
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted, self.received = 0, b""
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                raw, _address = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._hold, args=(raw,), daemon=True).start()
+
+    def _hold(self, raw):
+        try:
+            with self.context.wrap_socket(raw, server_side=True) as conn:
+                while data := conn.recv(4096):
+                    self.received += data
+        except OSError:
+            return
+
+    def close(self):
+        self.listener.close()
+
+
+def tls_client(server, monkeypatch, trusted):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(TLS / f"{trusted}.crt"))
+    url = f"https://127.0.0.1:{server.port}"
+    return CentrapayClient(url, "tls-key", session=shared_session(url, "tls-key"))
+
+
+def test_a_tls_connection_kept_warm_stays_open_and_ready(monkeypatch):
+    server = TlsServer("localhost")
+    try:
+        client = tls_client(server, monkeypatch, "localhost")
+        client.keep_warm(2, seconds=5)
+        wait_for(lambda: len(open_connections(client)) == 2)
+        first = {c.sock for c in open_connections(client)}
+        time.sleep(3 * client_module.WARM_CHECK_SECONDS)
+        # Not opened again at each check (the tickets read as "dropped" to
+        # urllib3), and a call would take them as they are.
+        assert server.accepted == 2
+        assert {c.sock for c in open_connections(client)} == first
+        assert not any(
+            urllib3.util.connection.is_connection_dropped(c)
+            for c in open_connections(client)
+        )
+    finally:
+        server.close()
+
+
+def test_a_server_with_a_certificate_for_another_name_never_gets_the_key(
+    monkeypatch,
+):
+    server = TlsServer("other")
+    try:
+        client = tls_client(server, monkeypatch, "other")
+        client.keep_warm(1, seconds=5)
+        wait_for(lambda: server.accepted >= 1)
+        time.sleep(client_module.WARM_CHECK_SECONDS)
+        assert open_connections(client) == []
+        with pytest.raises(CentrapayUnknownOutcome):
+            client.get_payment_request("pr-1")
+        assert b"tls-key" not in server.received
+    finally:
+        server.close()
