@@ -591,11 +591,13 @@ class CentrapayClient:
         if requests.utils.select_proxy(self.base_url, settings["proxies"]):
             return None
         adapter = self._session.get_adapter(self.base_url)
-        request = requests.Request("GET", self.base_url).prepare()
         # requests >= 2.32 picks the pool by TLS context; older ones by URL.
         if hasattr(adapter, "get_connection_with_tls_context"):
             return adapter.get_connection_with_tls_context(
-                request, settings["verify"], None, settings["cert"]
+                requests.Request("GET", self.base_url).prepare(),
+                settings["verify"],
+                None,
+                settings["cert"],
             )
         pool = adapter.get_connection(self.base_url)
         # As a call does before it sends: the certificates its TLS checks.

@@ -810,8 +810,8 @@ class CentrapayPaymentRequest(models.Model):
             )
 
         left = self._centrapay_refundable()
-        if unsent():
-            unsent()[:1]._centrapay_send()
+        if waiting := unsent():
+            waiting[:1]._centrapay_send()
         elif not refused() and self.currency_id.compare_amounts(left, 0) > 0:
             _logger.info(
                 "Centrapay request %s: paid after the till cancelled it; refunding",

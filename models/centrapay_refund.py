@@ -23,9 +23,6 @@ REFUND_STATES = [
 
 # The only moves ``state`` may make (see _centrapay_set_state). Money Centrapay
 # accepted never becomes "refused" again: that would free it for a second refund.
-# Errors after which a refund stays to be sent: nothing was refused.
-_NOT_TAKEN_YET = (cp_errors.CentrapayBudgetExhausted, cp_errors.CentrapayRateLimited)
-
 TRANSITIONS = {
     "draft": {"unknown", "initiated", "completed", "failed"},
     "unknown": {"initiated", "completed", "failed"},
@@ -34,6 +31,9 @@ TRANSITIONS = {
     # Only the ledger moves a refused refund on: Centrapay made it after all.
     "failed": {"initiated"},
 }
+
+# Errors after which a refund stays to be sent: nothing was refused.
+_NOT_TAKEN_YET = (cp_errors.CentrapayBudgetExhausted, cp_errors.CentrapayRateLimited)
 
 
 class CentrapayRefund(models.Model):

@@ -1203,7 +1203,8 @@ def set_the_scene(bench, control, cron_id):
         # A shop's tills are open a while before their first payment: the
         # engine's next pass opens a connection for each
         # (``_centrapay_keep_warm``); an idle engine asks for one every 30 s,
-        # and Odoo's cron runner wakes about once a minute.
+        # and Odoo's cron runner wakes about once a minute. At most 16 per
+        # account: the engine's cap (const.CREATES_AT_ONCE).
         per_account = max(1, min(max(args.tills) // args.accounts, 16))
         want, started = per_account * args.accounts, time.time()
         while bench.proxy.connections < want and time.time() - started < 75:
