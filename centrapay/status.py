@@ -60,7 +60,8 @@ def map_payment_request(
       totals;
     * ``conditions``: every condition, ``{id, name, message, status}`` as
       strings, ``message`` verbatim; ``awaiting_merchant``: those the cashier
-      must accept or decline; ``awaiting_patron``: those to show as information.
+      must accept or decline; ``awaiting_patron``: those to show as information
+      (only when the body has ``merchantConditions``).
 
     Raises :class:`CentrapayUnknownOutcome` (``malformed``) for a body that
     cannot be trusted: not an object, an unknown status, a ``paidBy`` that is
@@ -101,7 +102,8 @@ def map_payment_request(
     remaining = payment_request.get("remainingAmount")
     if remaining is not None:
         values["remaining_amount"] = _minor_units(remaining, "remainingAmount")
-    values.update(_conditions(payment_request.get("merchantConditions")))
+    if "merchantConditions" in payment_request:
+        values.update(_conditions(payment_request["merchantConditions"]))
     if totals:
         centrapay, external = 0, 0
         for total in totals:

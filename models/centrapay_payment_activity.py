@@ -1,3 +1,4 @@
+import json
 import logging
 from decimal import Decimal, InvalidOperation
 
@@ -14,8 +15,8 @@ _INSERT = """
 INSERT INTO centrapay_payment_activity
        (centrapay_request_id, activity_number, request_id, activity_type, amount,
         currency_id, asset_type, external_ref, short_code, merchant_id,
-        merchant_config_id, created_by, occurred_at, company_id, session_id,
-        config_id, create_uid, write_uid, create_date, write_date)
+        merchant_config_id, created_by, occurred_at, paid_by_json, company_id,
+        session_id, config_id, create_uid, write_uid, create_date, write_date)
 VALUES %s
 ON CONFLICT (centrapay_request_id, activity_number) DO UPDATE
    SET request_id = COALESCE(centrapay_payment_activity.request_id,
@@ -74,6 +75,12 @@ class CentrapayPaymentActivity(models.Model):
     merchant_config_id = fields.Char(readonly=True)
     created_by = fields.Char(readonly=True)
     occurred_at = fields.Datetime(readonly=True, index=True)
+    paid_by_json = fields.Text(
+        "Paid By",
+        readonly=True,
+        help="The paidBy Centrapay gives on the payment that made its request "
+        "paid: what paid, and when it settles.",
+    )
     company_id = fields.Many2one("res.company", readonly=True, index=True)
     session_id = fields.Many2one(
         related="request_id.session_id", store=True, string="Session"
@@ -188,6 +195,9 @@ class CentrapayPaymentActivity(models.Model):
                     str(item.get("merchantConfigId") or "")[:64] or None,
                     str(item.get("createdBy") or "")[:128] or None,
                     parse_timestamp(item.get("createdAt")),
+                    json.dumps(item["paidBy"])
+                    if isinstance(item.get("paidBy"), dict)
+                    else None,
                     owner_company or (company or self.env.company).id,
                     session,
                     pos,

@@ -603,6 +603,12 @@ class CentrapayPaymentRequest(models.Model):
         )
         if self.read_now:
             self.read_now = False
+        paid = not interactive and self._centrapay_paid_in_ledger()
+        if paid:
+            # The feed brought the payment that made it paid: a read would
+            # spend a call and a round trip to say the same (doc §15.25).
+            self._centrapay_apply(paid)
+            return
         try:
             if self.centrapay_id:
                 self._centrapay_apply_read(
@@ -616,6 +622,58 @@ class CentrapayPaymentRequest(models.Model):
             self._centrapay_note_error(exc, unknown=True)
         except cp_errors.CentrapayError as exc:
             self._centrapay_note_error(exc)
+
+    def _centrapay_paid_in_ledger(self):
+        """What a read of this pending request would say, built from the
+        payment in the ledger that made it paid, or None when only a read can
+        tell (doc §15.25).
+
+        Centrapay gives ``paidBy`` on that payment alone. It is taken only when
+        it covers the whole amount (nothing left for another tender, no
+        discount) and no void of ours is under way (its read decides then).
+        """
+        self.ensure_one()
+        if (
+            self.status not in const.PENDING_STATUSES
+            or not self.centrapay_id
+            or self.void_requested
+        ):
+            return None
+        payment = (
+            self.env["centrapay.payment.activity"]
+            .sudo()
+            .search(
+                [
+                    ("centrapay_request_id", "=", self.centrapay_id),
+                    ("activity_type", "in", ("payment", "paid")),
+                    ("paid_by_json", "!=", False),
+                ],
+                limit=1,
+            )
+        )
+        if not payment:
+            return None
+        body = {
+            "id": self.centrapay_id,
+            "status": "paid",
+            "paidBy": json.loads(payment.paid_by_json),
+            "remainingAmount": "0",
+        }
+        try:
+            got = map_payment_request(body)["values"]
+        except cp_errors.CentrapayUnknownOutcome:
+            return None  # a paidBy we cannot trust: the read tells
+        taken = got.get("centrapay_amount", 0) + got.get("external_amount", 0)
+        return body if taken == self._centrapay_minor_amount() else None
+
+    def _centrapay_minor_amount(self):
+        """The amount asked, in Centrapay's minor units (an int)."""
+        return int(
+            to_minor_units(
+                Decimal(float_repr(self.amount, self.currency_id.decimal_places)),
+                self.currency_id.name,
+            )
+        )
 
     def _centrapay_recover_lost_create(self, client):
         """Find the request whose create answer was lost, by its externalRef.
@@ -638,10 +696,7 @@ class CentrapayPaymentRequest(models.Model):
             self.external_ref, method.centrapay_merchant_account_id
         )
         value = {
-            "amount": to_minor_units(
-                Decimal(float_repr(self.amount, self.currency_id.decimal_places)),
-                self.currency_id.name,
-            ),
+            "amount": str(self._centrapay_minor_amount()),
             "currency": self.currency_id.name,
         }
         found = next(

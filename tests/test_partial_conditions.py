@@ -226,6 +226,69 @@ class TestCentrapayPartialConditions(CentrapayCommon):
         self.assertEqual(status["status"], "new")
         self.assertEqual(status["remaining_amount"], 15.0)
 
+    # --- A payment the feed brings (doc §15.25) -------------------------------------
+
+    def paid_through_the_feed(self, state, **pay):
+        """Pay, then one pass in which the feed, not a routine read, is due:
+        the calls that pass made."""
+        request = self.record(state)
+        self.engine_pass()
+        self.control.pay(state["centrapay_id"], **pay)
+        request.sudo().next_poll_at = fields.Datetime.add(
+            fields.Datetime.now(), minutes=5
+        )
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE centrapay_account SET feed_next_at = NULL")
+        self.control.clear_calls()
+        self.engine_pass()
+        return [(c["method"], c["path"].split("?")[0]) for c in self.control.calls()]
+
+    def test_a_whole_payment_the_feed_brings_is_known_without_a_read(self):
+        """The payment that made the request paid carries paidBy: the feed
+        alone says it is paid and what paid, in one call, not two; the ledger
+        has it, so no list of its activities (E9) follows."""
+        state = self.new_request(20.0, payment_uuid="fed")
+        calls = self.paid_through_the_feed(state)
+        self.assertEqual(calls, [("GET", "/api/payment-activities")])
+        status = self.read_status(state)
+        self.assertEqual(status["status"], "paid")
+        self.assertEqual(status["paid_amount"], 20.0)
+        self.assertEqual(status["remaining_amount"], 0.0)
+        request = self.record(state)
+        self.assertTrue(request.paid_by_description)
+        self.assertEqual(request._centrapay_taken(), 20.0)
+        self.control.clear_calls()
+        time.sleep(0.6)
+        self.engine_pass()
+        self.assertFalse(request.ledger_pending)
+        self.assertEqual(self.calls("GET", f"{state['centrapay_id']}/activities"), [])
+
+    def test_a_payment_in_parts_is_known_from_the_feed_once_whole(self):
+        """A payment of part (one asset of several) leaves the request waiting:
+        the read says what is left. The one that completes it carries paidBy
+        over both, and is taken without a read."""
+        state = self.new_request(20.0, payment_uuid="parts")
+        cp_id = state["centrapay_id"]
+        calls = self.paid_through_the_feed(
+            state, amount=500, mode="multi-asset-payment"
+        )
+        self.assertIn(("GET", f"/api/payment-requests/{cp_id}"), calls)
+        self.assertEqual(self.read_status(state)["remaining_amount"], 15.0)
+        calls = self.paid_through_the_feed(state, amount=1500)
+        self.assertNotIn(("GET", f"/api/payment-requests/{cp_id}"), calls)
+        self.assertEqual(self.read_status(state)["status"], "paid")
+        self.assertEqual(self.record(state).paid_amount, 20.0)
+
+    def test_a_partial_payment_the_feed_brings_is_read(self):
+        """A partial payment's paidBy covers less than asked: only the read
+        gives remainingAmount, so the request is read as before."""
+        state = self.new_request(20.0, payment_uuid="fed-part")
+        calls = self.paid_through_the_feed(state, amount=800, mode="partial-payment")
+        self.assertIn(("GET", f"/api/payment-requests/{state['centrapay_id']}"), calls)
+        status = self.read_status(state)
+        self.assertEqual(status["status"], "paid")
+        self.assertEqual(status["remaining_amount"], 12.0)
+
     def test_refunds_are_limited_to_what_centrapay_took(self):
         """A partly paid request refunds at most what Centrapay took."""
         _state, request = self.pay_part(payment_uuid="refund-part")

@@ -110,7 +110,16 @@ def test_conditions_values():
     assert [c["id"] for c in values["conditions"]] == ["1", "2", "3"]
     assert [c["id"] for c in values["awaiting_merchant"]] == ["1"]
     assert values["awaiting_patron"][0]["message"] == " Ünïcode, verbatim "
-    assert map_payment_request(_pr())["values"]["conditions"] == []
+    assert map_payment_request(_pr(merchantConditions=[]))["values"]["conditions"] == []
+
+
+def test_a_body_without_conditions_says_nothing_of_them():
+    """A body built from a payment activity has no ``merchantConditions``: the
+    request keeps the conditions of its last read."""
+    assert "conditions" not in map_payment_request(_pr())["values"]
+    assert (
+        map_payment_request(_pr(merchantConditions=None))["values"]["conditions"] == []
+    )
 
 
 @pytest.mark.parametrize(
