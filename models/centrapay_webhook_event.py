@@ -139,7 +139,8 @@ class CentrapayWebhookEvent(models.Model):
         ``unavailable``: the signing keys could not be fetched; Centrapay retries.
         ``ignored``: valid, but not about a request of ours, or webhooks are off.
         ``duplicate``: that notification id was recorded before.
-        ``processed``: recorded; the engine, woken, reads the request first.
+        ``processed``: recorded; the engine, woken, reads the request first
+        (a paid one it need not read: ``_centrapay_keep_payment``).
         """
         Request = self.env["centrapay.payment.request"]
         request = Request.search([("centrapay_id", "=", payment_request_id)], limit=1)
@@ -172,6 +173,23 @@ class CentrapayWebhookEvent(models.Model):
             return "ignored"
         if not self._centrapay_register(notification, request):
             return "duplicate"
+        self._centrapay_keep_payment(notification, request)
         # Nothing else here: no Centrapay call, and no write on the request.
         self.env["centrapay.engine"]._centrapay_wake()
         return "processed"
+
+    @api.model
+    def _centrapay_keep_payment(self, notification, request):
+        """Put in the ledger the payment a paid notification carries: with
+        its ``paidBy``, the engine then applies it without reading the request
+        (doc §15.25), one call and one round trip less per payment."""
+        data = notification.get("data")
+        if (
+            notification.get("type") == "payment-request:paid"
+            and isinstance(data, dict)
+            and data.get("paymentRequestId") == request.centrapay_id
+            and isinstance(data.get("paidBy"), dict)
+        ):
+            self.env["centrapay.payment.activity"].sudo()._centrapay_store(
+                [data], request=request
+            )

@@ -76,6 +76,29 @@ class TestCentrapayWebhook(CentrapayHttpCommon):
         again = self.post(body, token)
         self.assertEqual(again.json()["result"], "duplicate")
 
+    def test_the_payment_a_paid_webhook_carries_needs_no_read(self):
+        """The paid notification carries the payment that made the request
+        paid, with its paidBy (doc §15.25): the ledger keeps it, and the engine
+        applies it without reading the request, even with no feed."""
+        cp_id = self.state["centrapay_id"]
+        self.control.add_fault(
+            kind="status", status=500, path="/api/payment-activities", times=None
+        )
+        payment = self.control.pay(cp_id)
+        self.assertTrue(payment.get("paidBy"))
+        body = json.loads(self.notification("n-with-payment"))
+        body["data"] = payment
+        raw = json.dumps(body).encode()
+        response = self.post(raw, f"Bearer {self.control.sign(raw, self.audience)}")
+        self.assertEqual(response.json()["result"], "processed")
+        self.assertTrue(self.request.sudo().activity_ids.paid_by_json)
+        self.control.clear_calls()
+        self.env["centrapay.engine"]._centrapay_pass()
+        self.request.invalidate_recordset()
+        self.assertEqual(self.request.status, "paid")
+        self.assertTrue(self.request.paid_by_description)
+        self.assertEqual(self.calls_to(cp_id), [], "no read, no list of activities")
+
     def test_data_as_a_json_string_is_accepted(self):
         self.control.pay(self.state["centrapay_id"])
         body = json.loads(self.notification("n-str"))
