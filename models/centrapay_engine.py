@@ -122,8 +122,9 @@ class CentrapayEngine(models.AbstractModel):
 
     A pass, per Centrapay account (API key):
 
-    1. follows the merchant's activity feed (E10) about once a second while
-       anything waits, every 30 s while a till is open, once an hour otherwise
+    1. follows the merchant's activity feed (E10) every half second while
+       anything waits, every 30 s while a till is open (about every minute
+       where the cron runner wakes only then), once an hour otherwise
        (``IDLE_SWEEP_SECONDS``: with no till open and nothing waiting, the
        hourly feed and settlement reads are its only calls), paging back to the
        last activity already in the ledger; an activity of a pending request
