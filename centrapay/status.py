@@ -60,13 +60,13 @@ def map_payment_request(
       totals;
     * ``conditions``: every condition, ``{id, name, message, status}`` as
       strings, ``message`` verbatim; ``awaiting_merchant``: those the cashier
-      must accept or decline; ``awaiting_patron``: those to show as information
-      (only when the body has ``merchantConditions``).
+      must accept or decline; ``awaiting_patron``: those to show as information.
 
     Raises :class:`CentrapayUnknownOutcome` (``malformed``) for a body that
     cannot be trusted: not an object, an unknown status, a ``paidBy`` that is
-    not an object, a ``remainingAmount`` that is no amount, conditions that are
-    not a list of objects with an id and a status.
+    not an object or whose totals are not monetary objects, a
+    ``remainingAmount`` that is no amount, conditions that are not a list of
+    objects with an id and a status.
     """
     if not isinstance(payment_request, Mapping):
         raise _malformed("the payment request is not an object")
@@ -74,12 +74,7 @@ def map_payment_request(
     status = CENTRAPAY_STATUSES.get(raw_status) if isinstance(raw_status, str) else None
     if status is None:
         raise _malformed(f"unexpected status {raw_status!r}")
-    paid_by = payment_request.get("paidBy")
-    if paid_by is not None and not isinstance(paid_by, Mapping):
-        raise _malformed("paidBy is not an object")
-    totals = (paid_by or {}).get("assetTotals") or []
-    if not isinstance(totals, list) or not all(isinstance(t, Mapping) for t in totals):
-        raise _malformed("paidBy.assetTotals is not a list of objects")
+    paid_by_values = _paid_by(payment_request.get("paidBy"))
     reason = payment_request.get("cancellationReason")
     reason = reason if isinstance(reason, str) and reason else None
     if status == "paid" and refunded_by_void:
@@ -102,27 +97,44 @@ def map_payment_request(
     remaining = payment_request.get("remainingAmount")
     if remaining is not None:
         values["remaining_amount"] = _minor_units(remaining, "remainingAmount")
-    if "merchantConditions" in payment_request:
-        values.update(_conditions(payment_request["merchantConditions"]))
-    if totals:
-        centrapay, external = 0, 0
-        for total in totals:
-            amount = (total.get("total") or {}).get("amount")
-            amount = _minor_units(amount, "paidBy total") if amount is not None else 0
-            if str(total.get("type") or "").startswith("external."):
-                external += amount
-            else:
-                centrapay += amount
-        values["centrapay_amount"] = centrapay
-        values["external_amount"] = external
-        values["paid_by"] = dict(paid_by)
-        values["paid_by_description"] = ", ".join(
-            str(t.get("description") or t.get("type") or "") for t in totals
-        )
-        values["asset_types"] = ", ".join(
-            sorted({str(t.get("type")) for t in totals if t.get("type")})
-        )
+    values.update(_conditions(payment_request.get("merchantConditions")))
+    values.update(paid_by_values)
     return {"status": status, "values": values}
+
+
+def _paid_by(paid_by: Any) -> dict:
+    """What paid, from a ``paidBy`` (doc §4): the totals Centrapay took and
+    those of tenders recorded as ``external.*``, in minor units, and the
+    descriptions; empty without totals."""
+    if paid_by is not None and not isinstance(paid_by, Mapping):
+        raise _malformed("paidBy is not an object")
+    totals = (paid_by or {}).get("assetTotals") or []
+    if not isinstance(totals, list) or not all(isinstance(t, Mapping) for t in totals):
+        raise _malformed("paidBy.assetTotals is not a list of objects")
+    if not totals:
+        return {}
+    centrapay, external = 0, 0
+    for total in totals:
+        money = total.get("total") or {}
+        if not isinstance(money, Mapping):
+            raise _malformed("a paidBy total is not an object")
+        amount = money.get("amount")
+        amount = _minor_units(amount, "paidBy total") if amount is not None else 0
+        if str(total.get("type") or "").startswith("external."):
+            external += amount
+        else:
+            centrapay += amount
+    return {
+        "centrapay_amount": centrapay,
+        "external_amount": external,
+        "paid_by": dict(paid_by),
+        "paid_by_description": ", ".join(
+            str(t.get("description") or t.get("type") or "") for t in totals
+        ),
+        "asset_types": ", ".join(
+            sorted({str(t.get("type")) for t in totals if t.get("type")})
+        ),
+    }
 
 
 def _minor_units(value: Any, what: str) -> int:

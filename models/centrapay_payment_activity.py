@@ -24,7 +24,9 @@ ON CONFLICT (centrapay_request_id, activity_number) DO UPDATE
        session_id = COALESCE(centrapay_payment_activity.session_id,
                              EXCLUDED.session_id),
        config_id = COALESCE(centrapay_payment_activity.config_id,
-                            EXCLUDED.config_id)
+                            EXCLUDED.config_id),
+       paid_by_json = COALESCE(centrapay_payment_activity.paid_by_json,
+                               EXCLUDED.paid_by_json)
 RETURNING id, (xmax = 0) AS inserted
 """
 

@@ -583,7 +583,9 @@ class CentrapayPaymentRequest(models.Model):
     # --- Reads and voids ----------------------------------------------------------
 
     def _centrapay_refresh(self, interactive=False):
-        """Read the request from Centrapay (E2), or find a lost create (E4).
+        """Read the request from Centrapay (E2), or find a lost create (E4);
+        for the engine, not when the feed or a webhook brought the payment that
+        made it paid (``_centrapay_known_paid``).
 
         Failures are kept on the request. Raises CentrapayBudgetExhausted, with
         nothing sent, when the account's budget is spent. A request the feed or
@@ -603,10 +605,10 @@ class CentrapayPaymentRequest(models.Model):
         )
         if self.read_now:
             self.read_now = False
-        paid = not interactive and self._centrapay_paid_in_ledger()
+        paid = not interactive and self._centrapay_known_paid()
         if paid:
-            # The feed brought the payment that made it paid: a read would
-            # spend a call and a round trip to say the same (doc §15.25).
+            # The feed or a webhook brought the payment that made it paid: a
+            # read would spend a call and a round trip to say the same.
             self._centrapay_apply(paid)
             return
         try:
@@ -623,10 +625,10 @@ class CentrapayPaymentRequest(models.Model):
         except cp_errors.CentrapayError as exc:
             self._centrapay_note_error(exc)
 
-    def _centrapay_paid_in_ledger(self):
+    def _centrapay_known_paid(self):
         """What a read of this pending request would say, built from the
-        payment in the ledger that made it paid, or None when only a read can
-        tell (doc §15.25).
+        payment that made it paid, as the feed (the ledger) or a paid webhook
+        brought it; None when only a read can tell (doc §15.25).
 
         Centrapay gives ``paidBy`` on that payment alone. It is taken only when
         it covers the whole amount (nothing left for another tender, no
@@ -639,16 +641,17 @@ class CentrapayPaymentRequest(models.Model):
             or self.void_requested
         ):
             return None
+        told = [("centrapay_request_id", "=", self.centrapay_id)]
+        told.append(("paid_by_json", "!=", False))
         payment = (
             self.env["centrapay.payment.activity"]
             .sudo()
+            .search(told + [("activity_type", "in", ("payment", "paid"))], limit=1)
+        ) or (
+            self.env["centrapay.webhook.event"]
+            .sudo()
             .search(
-                [
-                    ("centrapay_request_id", "=", self.centrapay_id),
-                    ("activity_type", "in", ("payment", "paid")),
-                    ("paid_by_json", "!=", False),
-                ],
-                limit=1,
+                told + [("notification_type", "=", "payment-request:paid")], limit=1
             )
         )
         if not payment:
@@ -661,8 +664,15 @@ class CentrapayPaymentRequest(models.Model):
         }
         try:
             got = map_payment_request(body)["values"]
-        except cp_errors.CentrapayUnknownOutcome:
-            return None  # a paidBy we cannot trust: the read tells
+        except cp_errors.CentrapayUnknownOutcome as exc:
+            # Not one to trust: the read tells, as before this shortcut.
+            _logger.info(
+                "Centrapay request %s: paidBy of %s refused: %r",
+                self.id,
+                payment._name,
+                exc,
+            )
+            return None
         taken = got.get("centrapay_amount", 0) + got.get("external_amount", 0)
         return body if taken == self._centrapay_minor_amount() else None
 

@@ -1,3 +1,4 @@
+import json
 import logging
 
 import psycopg2.errors
@@ -13,8 +14,10 @@ class CentrapayWebhookEvent(models.Model):
     """A verified Centrapay notification (doc §11), kept to drop duplicates.
 
     Webhooks only accelerate the engine: a verified notification is recorded and
-    wakes the engine, which reads the request (its status is the truth). No
-    Centrapay call happens while Centrapay waits for our answer (CP-POS-14).
+    wakes the engine, which reads the request (its status is the truth), or
+    applies the payment a paid notification carries when its ``paidBy`` covers
+    the whole amount (doc §15.25). No Centrapay call happens while Centrapay
+    waits for our answer (CP-POS-14).
     """
 
     _name = "centrapay.webhook.event"
@@ -25,7 +28,9 @@ class CentrapayWebhookEvent(models.Model):
     notification_type = fields.Char(readonly=True)
     # Centrapay's id, not a link: the webhook's transaction must not lock the
     # request's row, which the engine may be updating at that very moment.
-    centrapay_request_id = fields.Char("Centrapay Request ID", readonly=True)
+    centrapay_request_id = fields.Char(
+        "Centrapay Request ID", readonly=True, index=True
+    )
     external_ref = fields.Char(
         "Activity External Reference",
         readonly=True,
@@ -36,6 +41,12 @@ class CentrapayWebhookEvent(models.Model):
         readonly=True,
         index=True,
         help="The company of the request it is about.",
+    )
+    paid_by_json = fields.Text(
+        "Paid By",
+        readonly=True,
+        help="The paidBy of the payment a paid notification carries: what paid "
+        "the request, and when it settles.",
     )
     handled = fields.Boolean(
         readonly=True, index=True, help="The engine has taken it into account."
@@ -67,14 +78,23 @@ class CentrapayWebhookEvent(models.Model):
         """Record a notification; False if seen before (delivery is at least once)."""
         data = notification.get("data")
         external_ref = data.get("externalRef") if isinstance(data, dict) else None
+        # Kept on the notification's own row, not in the ledger that the feed
+        # writes: a webhook never waits on, nor conflicts with, a feed page.
+        paid_by = (
+            json.dumps(data["paidBy"])
+            if notification.get("type") == "payment-request:paid"
+            and isinstance(data, dict)
+            and isinstance(data.get("paidBy"), dict)
+            else None
+        )
         try:
             self.env.cr.execute(
                 """
                 INSERT INTO centrapay_webhook_event
                        (notification_id, notification_type, centrapay_request_id,
-                        external_ref, company_id, handled, create_uid, write_uid,
-                        create_date, write_date)
-                VALUES (%s, %s, %s, %s, %s, false, %s, %s,
+                        external_ref, paid_by_json, company_id, handled,
+                        create_uid, write_uid, create_date, write_date)
+                VALUES (%s, %s, %s, %s, %s, %s, false, %s, %s,
                         now() at time zone 'UTC', now() at time zone 'UTC')
                 ON CONFLICT (notification_id) DO NOTHING
                 RETURNING id
@@ -84,6 +104,7 @@ class CentrapayWebhookEvent(models.Model):
                     str(notification.get("type") or "")[:64],
                     request.centrapay_id,
                     str(external_ref)[:128] if external_ref else None,
+                    paid_by,
                     request.company_id.id or None,
                     self.env.uid,
                     self.env.uid,
@@ -140,7 +161,7 @@ class CentrapayWebhookEvent(models.Model):
         ``ignored``: valid, but not about a request of ours, or webhooks are off.
         ``duplicate``: that notification id was recorded before.
         ``processed``: recorded; the engine, woken, reads the request first
-        (a paid one it need not read: ``_centrapay_keep_payment``).
+        (or applies the paid payment it carries: ``paid_by_json``).
         """
         Request = self.env["centrapay.payment.request"]
         request = Request.search([("centrapay_id", "=", payment_request_id)], limit=1)
@@ -173,23 +194,6 @@ class CentrapayWebhookEvent(models.Model):
             return "ignored"
         if not self._centrapay_register(notification, request):
             return "duplicate"
-        self._centrapay_keep_payment(notification, request)
         # Nothing else here: no Centrapay call, and no write on the request.
         self.env["centrapay.engine"]._centrapay_wake()
         return "processed"
-
-    @api.model
-    def _centrapay_keep_payment(self, notification, request):
-        """Put in the ledger the payment a paid notification carries: with
-        its ``paidBy``, the engine then applies it without reading the request
-        (doc §15.25), one call and one round trip less per payment."""
-        data = notification.get("data")
-        if (
-            notification.get("type") == "payment-request:paid"
-            and isinstance(data, dict)
-            and data.get("paymentRequestId") == request.centrapay_id
-            and isinstance(data.get("paidBy"), dict)
-        ):
-            self.env["centrapay.payment.activity"].sudo()._centrapay_store(
-                [data], request=request
-            )

@@ -199,6 +199,27 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         self.engine_pass()
         self.assertEqual(request.status, "cancelled")
 
+    def test_the_feed_never_makes_a_lost_voids_payment_paid(self):
+        """The feed brings the payment, with its paidBy, of a request whose
+        void's answers were lost: the engine reads it as before (doc §15.25),
+        and the refund that void made decides, not the payment."""
+        state, request = self.refunded_by_a_lost_void(timedelta(0))
+        request.sudo().next_poll_at = fields.Datetime.add(
+            fields.Datetime.now(), minutes=5
+        )
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE centrapay_account SET feed_next_at = NULL")
+        self.engine_pass()
+        stored = self.env["centrapay.payment.activity"].search(
+            [
+                ("centrapay_request_id", "=", state["centrapay_id"]),
+                ("paid_by_json", "!=", False),
+            ]
+        )
+        self.assertTrue(stored, "the feed brought the payment and its paidBy")
+        self.assertEqual(request.status, "cancelled")
+        self.assertEqual(request.cancellation_reason, "REFUNDED_BY_VOID")
+
     def test_a_void_refund_older_than_the_last_cancel_still_counts(self):
         """The cashier cancels again long after a void whose answers were lost:
         the refund that void made still decides, not the last attempt's time

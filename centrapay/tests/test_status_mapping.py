@@ -24,7 +24,17 @@ def test_local_and_unknown_statuses_are_refused(status):
     assert caught.value.kind == "malformed"
 
 
-@pytest.mark.parametrize("paid_by", ["card", ["x"], 3, {"assetTotals": "x"}])
+@pytest.mark.parametrize(
+    "paid_by",
+    [
+        "card",
+        ["x"],
+        3,
+        {"assetTotals": "x"},
+        {"assetTotals": [{"type": "a", "total": "2000"}]},
+        {"assetTotals": [{"type": "a", "total": ["2000"]}]},
+    ],
+)
 def test_a_paid_by_of_the_wrong_type_is_refused(paid_by):
     with pytest.raises(CentrapayUnknownOutcome):
         map_payment_request(_pr(status="paid", paidBy=paid_by))
@@ -110,16 +120,7 @@ def test_conditions_values():
     assert [c["id"] for c in values["conditions"]] == ["1", "2", "3"]
     assert [c["id"] for c in values["awaiting_merchant"]] == ["1"]
     assert values["awaiting_patron"][0]["message"] == " Ünïcode, verbatim "
-    assert map_payment_request(_pr(merchantConditions=[]))["values"]["conditions"] == []
-
-
-def test_a_body_without_conditions_says_nothing_of_them():
-    """A body built from a payment activity has no ``merchantConditions``: the
-    request keeps the conditions of its last read."""
-    assert "conditions" not in map_payment_request(_pr())["values"]
-    assert (
-        map_payment_request(_pr(merchantConditions=None))["values"]["conditions"] == []
-    )
+    assert map_payment_request(_pr())["values"]["conditions"] == []
 
 
 @pytest.mark.parametrize(
