@@ -641,8 +641,10 @@ class CentrapayPaymentRequest(models.Model):
             or self.void_requested
         ):
             return None
-        told = [("centrapay_request_id", "=", self.centrapay_id)]
-        told.append(("paid_by_json", "!=", False))
+        told = [
+            ("centrapay_request_id", "=", self.centrapay_id),
+            ("paid_by_json", "!=", False),
+        ]
         payment = (
             self.env["centrapay.payment.activity"]
             .sudo()

@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from odoo import SUPERUSER_ID, Command, api
+from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.tests import new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
@@ -274,6 +274,15 @@ class CentrapayCommon(
 
     def record(self, state):
         return self.Request.search([("centrapay_id", "=", state["centrapay_id"])])
+
+    def make_feed_due(self, request):
+        """As if the account's feed were due and the request's own read not:
+        what the engine learns of it then comes from the feed."""
+        request.sudo().next_poll_at = fields.Datetime.add(
+            fields.Datetime.now(), minutes=5
+        )
+        request.env.flush_all()
+        request.env.cr.execute("UPDATE centrapay_account SET feed_next_at = NULL")
 
     def make_stale(self, request):
         """As if a while had passed since the request and its account's feed

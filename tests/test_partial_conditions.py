@@ -234,11 +234,7 @@ class TestCentrapayPartialConditions(CentrapayCommon):
         request = self.record(state)
         self.engine_pass()
         self.control.pay(state["centrapay_id"], **pay)
-        request.sudo().next_poll_at = fields.Datetime.add(
-            fields.Datetime.now(), minutes=5
-        )
-        self.env.flush_all()
-        self.env.cr.execute("UPDATE centrapay_account SET feed_next_at = NULL")
+        self.make_feed_due(request)
         self.control.clear_calls()
         self.engine_pass()
         return [(c["method"], c["path"].split("?")[0]) for c in self.control.calls()]

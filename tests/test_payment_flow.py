@@ -204,11 +204,7 @@ class TestCentrapayPaymentFlow(CentrapayCommon):
         void's answers were lost: the engine reads it as before (doc §15.25),
         and the refund that void made decides, not the payment."""
         state, request = self.refunded_by_a_lost_void(timedelta(0))
-        request.sudo().next_poll_at = fields.Datetime.add(
-            fields.Datetime.now(), minutes=5
-        )
-        self.env.flush_all()
-        self.env.cr.execute("UPDATE centrapay_account SET feed_next_at = NULL")
+        self.make_feed_due(request)
         self.engine_pass()
         stored = self.env["centrapay.payment.activity"].search(
             [
