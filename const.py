@@ -99,6 +99,8 @@ CREATE_TURN_WAIT_SECONDS = 10
 # asks for a pass every FEED_IDLE_SECONDS, but Odoo's cron runner wakes up only
 # about once a minute (SLEEP_INTERVAL): a wake-up missed still finds them open.
 KEEP_WARM_SECONDS = 150
+# ... and renewed this often, or as soon as the open tills or methods change.
+KEEP_WARM_RENEW_SECONDS = 15
 # With the engine stopped (no cron worker), the tills' status polls make the
 # engine's passes over their account: one pass per account this often, however
 # many tills poll, and no Centrapay call starts after its window.

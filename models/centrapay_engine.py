@@ -27,6 +27,10 @@ _logger = logging.getLogger(__name__)
 # calls of one run share ENGINE_RUN_SECONDS.
 _runs = {}
 _runs_lock = threading.Lock()
+# When this process last renewed the connections it keeps open, by database,
+# and for which open tills and methods (``_centrapay_keep_warm``).
+_warm_renewed = {}
+_warm_lock = threading.Lock()
 
 
 def _clock():
@@ -480,36 +484,50 @@ class CentrapayEngine(models.AbstractModel):
         (``CentrapayClient.keep_warm``).
 
         A till is a device that asked for a payment in an open session, or the
-        session itself before its first; at most ``CREATES_AT_ONCE``, the
-        creates this process serves at once. Kept ``KEEP_WARM_SECONDS``,
-        renewed by every pass: closing the tills ends it.
+        session itself before its first; counted once per account, whatever
+        methods of it the till has; at most ``CREATES_AT_ONCE``, the creates
+        this process serves at once. Kept ``KEEP_WARM_SECONDS``, renewed when
+        the open tills or methods change, else every ``KEEP_WARM_RENEW_SECONDS``
+        (the count of devices reads a day's requests: not at every pass).
+        Closing the tills ends it.
         """
         methods = methods.filtered(lambda m: m.active and m.sudo().centrapay_api_key)
         if not methods:
             return
+        now, tills = time.monotonic(), (tuple(sessions.ids), tuple(methods.ids))
+        with _warm_lock:
+            renewed = _warm_renewed.get(self.env.cr.dbname)
+            if (
+                renewed
+                and renewed[1] == tills
+                and now - renewed[0] < const.KEEP_WARM_RENEW_SECONDS
+            ):
+                return
+            _warm_renewed[self.env.cr.dbname] = (now, tills)
         self.env.cr.execute(
             SQL(
-                "SELECT payment_method_id,"
-                " count(DISTINCT COALESCE(device_id, terminal_id, ''))"
+                "SELECT DISTINCT payment_method_id,"
+                " COALESCE(device_id, terminal_id, '')"
                 " FROM centrapay_payment_request"
-                " WHERE session_id = ANY(%s) AND payment_method_id = ANY(%s)"
-                " GROUP BY payment_method_id",
+                " WHERE session_id = ANY(%s) AND payment_method_id = ANY(%s)",
                 sessions.ids,
                 methods.ids,
             )
         )
-        devices = dict(self.env.cr.fetchall())
-        tills, method_of = defaultdict(int), {}
-        for method in methods:
-            opened = sum(
-                1 for s in sessions if method in s.config_id.payment_method_ids
-            )
-            tills[key_of[method]] += max(devices.get(method.id, 0), opened)
-            method_of.setdefault(key_of[method], method)
+        devices, opened, method_of = defaultdict(set), defaultdict(set), {}
+        for method_id, device in self.env.cr.fetchall():
+            devices[key_of[methods.browse(method_id)]].add(device)
+        for session in sessions:
+            for method in session.config_id.payment_method_ids & methods:
+                opened[key_of[method]].add(session.id)
+                method_of.setdefault(key_of[method], method)
         for key, method in method_of.items():
             try:
                 method._centrapay_client("read").keep_warm(
-                    min(tills[key], const.CREATES_AT_ONCE),
+                    min(
+                        max(len(devices[key]), len(opened[key])),
+                        const.CREATES_AT_ONCE,
+                    ),
                     seconds=const.KEEP_WARM_SECONDS,
                 )
             except Exception:  # noqa: BLE001

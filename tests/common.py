@@ -9,6 +9,7 @@ from odoo.addons.point_of_sale.tests.test_frontend import TestPointOfSaleHttpCom
 from ..centrapay import client as client_module
 from ..centrapay.client import CentrapayClient
 from ..centrapay.sandbox.server import Sandbox
+from ..models import centrapay_engine as engine_module
 
 
 def start_sandbox(test_class):
@@ -208,6 +209,7 @@ class CentrapayCommon(
     def _stop_keeping_warm():
         for entry in list(client_module._warming.values()):
             entry["until"] = 0
+        engine_module._warm_renewed.clear()
 
     def another_account_method(self, name, env=None):
         """A Centrapay method of another store, on a sandbox account of its

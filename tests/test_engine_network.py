@@ -58,6 +58,59 @@ class TestCentrapayConnections(CentrapayCommon):
         pool = closed._centrapay_client("read")._connection_pool()
         self.assertNotIn(pool, client_module._warming)
 
+    def till_of_one_account(self, name):
+        """An open till with two methods of one account (one API key)."""
+        first, account = self.another_account_method(name)
+        second = self.env["pos.payment.method"].create(
+            centrapay_method_vals(
+                self.sandbox,
+                self.env["account.journal"].create({"name": name, "type": "bank"}),
+                name=f"{first.name} bis",
+                centrapay_api_key=account["api_key"],
+                centrapay_merchant_config_id=account["merchant_config_id"],
+                centrapay_merchant_id=account["merchant_id"],
+            )
+        )
+        config = self.env["pos.config"].create(
+            {"name": name, "payment_method_ids": [Command.set((first | second).ids)]}
+        )
+        config.open_ui()
+        config.current_session_id.set_opening_control(0, "")
+        return first, second, config.current_session_id
+
+    def kept_warm(self, method):
+        pool = method._centrapay_client("read")._connection_pool()
+        return client_module._warming[pool]["count"]
+
+    def test_a_till_with_two_methods_of_one_account_is_one_till(self):
+        first, second, session = self.till_of_one_account("Two methods")
+        for method in (first, second):
+            self.create_request(
+                method=method, session=session, payment_uuid=method.name
+            )
+        self.engine_pass()
+        self.assertEqual(self.kept_warm(first), 1)
+
+    def test_the_tills_are_counted_again_when_they_change(self):
+        first, second, session = self.till_of_one_account("Recounted")
+        self.create_request(method=first, session=session, device_id="till-1")
+        self.engine_pass()
+        self.assertEqual(self.kept_warm(first), 1)
+        # Two more devices of the same till: counted within
+        # KEEP_WARM_RENEW_SECONDS, not at every pass (it reads a day's requests).
+        for device in ("till-2", "till-3"):
+            self.create_request(
+                method=first, session=session, device_id=device, payment_uuid=device
+            )
+        self.engine_pass()
+        self.assertEqual(self.kept_warm(first), 1)
+        # A till opening or closing is counted at the next pass.
+        self.env["pos.config"].create(
+            {"name": "Another till", "payment_method_ids": [Command.set(second.ids)]}
+        ).open_ui()
+        self.engine_pass()
+        self.assertEqual(self.kept_warm(first), 3)
+
 
 @tagged("post_install", "-at_install")
 class TestCentrapayExpectedConflicts(CentrapayCommon):
