@@ -553,7 +553,7 @@ class CentrapayClient:
 
     # ------------------------------------------------------------------ HTTP
 
-    def keep_warm(self, count: int, seconds: float) -> None:
+    def keep_warm(self, count: int, seconds: float, at_least: bool = False) -> None:
         """Keep ``count`` connections (TCP, then TLS) to Centrapay open in this
         client's pool for the next ``seconds``, so that a create finds one.
 
@@ -563,7 +563,8 @@ class CentrapayClient:
         again within ``WARM_CHECK_SECONDS``, and one open for
         ``WARM_MAX_AGE_SECONDS``, before the server's idle timeout. One thread
         per pool does it, backing off as the retry policy says while Centrapay
-        cannot be reached; a later call renews the time and sets the count.
+        cannot be reached; a later call renews the time and sets the count
+        (``at_least``: raises it, never lowers it nor shortens the time).
         """
         pool = self._connection_pool()
         if pool is None:
@@ -572,6 +573,9 @@ class CentrapayClient:
         with _warming_lock:
             entry = _warming.get(pool)
             if entry is not None:
+                if at_least:
+                    count = max(count, entry["count"])
+                    until = max(until, entry["until"])
                 entry.update(count=count, until=until)
                 return
             entry = _warming[pool] = {"count": count, "until": until}

@@ -522,22 +522,9 @@ class CentrapayEngine(models.AbstractModel):
                 opened[key_of[method]].add(session.id)
                 method_of.setdefault(key_of[method], method)
         for key, method in method_of.items():
-            try:
-                method._centrapay_client("read").keep_warm(
-                    min(
-                        max(len(devices[key]), len(opened[key])),
-                        const.CREATES_AT_ONCE,
-                    ),
-                    seconds=const.KEEP_WARM_SECONDS,
-                )
-            except Exception:  # noqa: BLE001
-                # Only a head start for creates, never worth a pass: a method
-                # whose URL or key the client refuses says so at each call.
-                _logger.debug(
-                    "Centrapay: connections of account %s not kept open",
-                    key,
-                    exc_info=True,
-                )
+            method._centrapay_keep_warm(
+                min(max(len(devices[key]), len(opened[key])), const.CREATES_AT_ONCE)
+            )
 
     @api.model
     def _centrapay_poll(self, key):

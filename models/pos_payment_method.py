@@ -389,6 +389,30 @@ class PosPaymentMethod(models.Model):
             on_rate_limited=lambda retry_after: RateLimit._block(key, retry_after),
         )
 
+    def _centrapay_keep_warm(self, count, at_least=False):
+        """Keep ``count`` connections to this method's Centrapay open in this
+        process for ``KEEP_WARM_SECONDS`` (``CentrapayClient.keep_warm``; no
+        call is made): a create that finds one pays one round trip, not three.
+
+        The engine asks for one per till of the account, in its own process
+        (``centrapay.engine._centrapay_keep_warm``). A till's RPC asks for at
+        least one in the process serving it: on a prefork server that is an
+        HTTP worker, not the engine's, and it serves one request at a time.
+        """
+        self.ensure_one()
+        try:
+            self._centrapay_client("read").keep_warm(
+                count, seconds=const.KEEP_WARM_SECONDS, at_least=at_least
+            )
+        except Exception:  # noqa: BLE001
+            # Only a head start for creates, never worth a pass or an RPC: a
+            # method whose URL or key the client refuses says so at each call.
+            _logger.debug(
+                "Centrapay: connections of method %s not kept open",
+                self.id,
+                exc_info=True,
+            )
+
     def _centrapay_rate_key(self):
         """The account whose rate budget a call spends (one API key, one account)."""
         self.ensure_one()
@@ -554,6 +578,7 @@ class PosPaymentMethod(models.Model):
             return {"error": exc.args[0]}
         if not state.get("error"):
             state["poll_ms"] = self._centrapay_poll_ms()
+            self._centrapay_keep_warm(1, at_least=True)
         return state
 
     def centrapay_farmlands_discount_quote(self, data):
@@ -619,6 +644,7 @@ class PosPaymentMethod(models.Model):
         bus will tell).
         """
         request = self._centrapay_pos_request(centrapay_id, session_id)
+        self._centrapay_keep_warm(1, at_least=True)
         if request.status not in const.PENDING_STATUSES:
             return dict(request._centrapay_public_state(), poll_ms=0)
         key = self._centrapay_rate_key()

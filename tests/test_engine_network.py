@@ -58,6 +58,24 @@ class TestCentrapayConnections(CentrapayCommon):
         pool = closed._centrapay_client("read")._connection_pool()
         self.assertNotIn(pool, client_module._warming)
 
+    def test_a_tills_rpc_keeps_a_connection_open_in_its_process(self):
+        # No pass of the engine: on a prefork server the HTTP worker serving
+        # the till is not the engine's process, and keeps its own.
+        state = self.create_request()
+        self.assertEqual(self.kept_warm(self.method), 1)
+        pool = self.pool_of(self.method)
+        client_module._warming[pool]["until"] = 0
+        deadline = time.monotonic() + 5
+        while pool in client_module._warming:
+            self.assertLess(time.monotonic(), deadline, "not ended")
+            time.sleep(0.05)
+        self.status(state)
+        self.assertEqual(self.kept_warm(self.method), 1)
+        deadline = time.monotonic() + 5
+        while not self.open_connections(self.method):
+            self.assertLess(time.monotonic(), deadline, "not kept open")
+            time.sleep(0.05)
+
     def till_of_one_account(self, name):
         """An open till with two methods of one account (one API key)."""
         first, account = self.another_account_method(name)
@@ -78,9 +96,11 @@ class TestCentrapayConnections(CentrapayCommon):
         config.current_session_id.set_opening_control(0, "")
         return first, second, config.current_session_id
 
+    def pool_of(self, method):
+        return method._centrapay_client("read")._connection_pool()
+
     def kept_warm(self, method):
-        pool = method._centrapay_client("read")._connection_pool()
-        return client_module._warming[pool]["count"]
+        return client_module._warming[self.pool_of(method)]["count"]
 
     def test_a_till_with_two_methods_of_one_account_is_one_till(self):
         first, second, session = self.till_of_one_account("Two methods")

@@ -968,6 +968,9 @@ class Bench:
         payments = []
         started = time.time()
         for round_no in range(1, args.rounds + 1):
+            if round_no > 1 and args.pause:
+                say(f"{label}: a quiet spell of {args.pause:g} s")
+                time.sleep(min(args.pause, max(0.0, self.left())))
             if self.left() <= 0:
                 break
             say(f"{label}: round {round_no}/{args.rounds}")
@@ -1154,16 +1157,23 @@ def parse_args(argv=None):
         "--websockets", type=int, default=0, help="idle websockets open to Odoo"
     )
     parser.add_argument(
+        "--pause",
+        type=float,
+        default=0,
+        help="seconds of quiet between waves; over 60 s, the server closes "
+        "idle connections (the sandbox's idle timeout, an AWS load balancer's)",
+    )
+    parser.add_argument(
         "--cold",
         action="store_true",
         help="with --rtt: the first wave at once, before the engine has opened "
         "the tills' connections (as just after Odoo starts)",
     )
     args = parser.parse_args(argv)
-    if args.accounts < 1 or args.rtt < 0 or args.websockets < 0:
+    if args.accounts < 1 or args.rtt < 0 or args.websockets < 0 or args.pause < 0:
         parser.error(
-            "--accounts takes a positive number, --rtt a positive delay, "
-            "--websockets a count"
+            "--accounts takes a positive number, --rtt and --pause a positive "
+            "delay, --websockets a count"
         )
     for url in (args.url, args.sandbox):
         if urlsplit(url).hostname != "127.0.0.1":

@@ -182,6 +182,23 @@ def test_keeping_warm_ends_with_its_time(sandbox):
     assert {c.sock for c in open_connections(client)} == before
 
 
+def test_at_least_never_lowers_the_count_nor_shortens_the_time(sandbox):
+    client = make_client(sandbox)
+    pool = client._connection_pool()
+    client.keep_warm(3, seconds=5)
+    until = client_module._warming[pool]["until"]
+    # A till's RPC asks for at least one: the engine's three are kept.
+    client.keep_warm(1, seconds=0.1, at_least=True)
+    assert client_module._warming[pool]["count"] == 3
+    assert client_module._warming[pool]["until"] >= until
+    client.keep_warm(4, seconds=5, at_least=True)
+    assert client_module._warming[pool]["count"] == 4
+    # The engine's own renewal sets the count (a till closed).
+    client.keep_warm(2, seconds=0.1)
+    assert client_module._warming[pool]["count"] == 2
+    wait_for(lambda: pool not in client_module._warming)
+
+
 def test_a_warm_connection_is_opened_again_before_a_servers_idle_timeout(
     sandbox, monkeypatch
 ):
