@@ -582,7 +582,7 @@ class CentrapayEngine(models.AbstractModel):
         # cashier, who deleted its order (at once: doc §10.3).
         # Not while a failed try waits (``_centrapay_try_later``), nor once
         # given back (``_centrapay_give_back``: refunded, or refused). The
-        # index of the requests' ``init`` holds the few that match.
+        # index of the requests' ``init`` holds the few that match, and no other.
         return SQL(
             "status = 'paid' AND pos_payment_id IS NULL"
             " AND given_back IS NOT TRUE"

@@ -334,7 +334,7 @@ class TestCentrapayPassCost(TransactionCase):
             "centrapay_payment_request_external_idx": Request._search(
                 [("external_pending", "=", True)]
             ).select(),
-            "centrapay_payment_request_abandoned_idx": SQL(
+            "centrapay_payment_request_give_back_idx": SQL(
                 "SELECT id FROM centrapay_payment_request WHERE %s",
                 self.env["centrapay.engine"]._centrapay_abandoned(self.env),
             ),
@@ -346,6 +346,42 @@ class TestCentrapayPassCost(TransactionCase):
             plan = "\n".join(row[0] for row in self.env.cr.fetchall())
             self.assertIn(index, plan)
         self.env.cr.execute("RESET enable_seqscan")
+
+    def test_the_give_back_index_holds_only_what_the_step_may_refund(self):
+        self.env.cr.execute(
+            "SELECT pg_get_expr(indpred, indrelid) FROM pg_index"
+            " JOIN pg_class ON pg_class.oid = indexrelid WHERE relname = %s",
+            ["centrapay_payment_request_give_back_idx"],
+        )
+        held = SQL(self.env.cr.fetchone()[0])
+        method = self.env["pos.payment.method"].search([], limit=1)
+        common = {
+            "status": "paid",
+            "amount": 5.0,
+            "currency_id": self.env.ref("base.NZD").id,
+            "payment_method_id": method.id,
+            "void_requested": True,
+        }
+        Request = self.env["centrapay.payment.request"]
+        refunded = Request.create(
+            dict(common, external_ref="idx-refunded", refunded_by_void=True)
+        )
+        told = Request.create(dict(common, external_ref="idx-told", pos_told_paid=True))
+        lost = Request.create(dict(common, external_ref="idx-lost"))
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM centrapay_payment_request WHERE id = ANY(%s) AND %s",
+                (refunded | told | lost).ids,
+                held,
+            )
+        )
+        self.assertEqual([row[0] for row in self.env.cr.fetchall()], lost.ids)
+        self.env.cr.execute(
+            "SELECT 1 FROM pg_class WHERE relname = %s",
+            ["centrapay_payment_request_abandoned_idx"],
+        )
+        self.assertFalse(self.env.cr.fetchall())
 
 
 @tagged("post_install", "-at_install")
