@@ -569,10 +569,13 @@ class CentrapayClient:
         pool = self._connection_pool()
         if pool is None:
             return
-        until = time.monotonic() + seconds
+        now = time.monotonic()
+        until = now + seconds
         with _warming_lock:
             entry = _warming.get(pool)
-            if entry is not None:
+            # An entry whose time is up may be its thread's last look: a new
+            # one, with a thread of its own, or this renewal could be lost.
+            if entry is not None and entry["until"] >= now:
                 if at_least:
                     count = max(count, entry["count"])
                     until = max(until, entry["until"])

@@ -1,4 +1,5 @@
 import logging
+import os
 import selectors
 import threading
 import time
@@ -28,9 +29,19 @@ _logger = logging.getLogger(__name__)
 _runs = {}
 _runs_lock = threading.Lock()
 # When this process last renewed the connections it keeps open, by database,
-# and for which open tills and methods (``_centrapay_keep_warm``).
+# and for which open tills and methods (``_centrapay_keep_warm``). A forked
+# child keeps none of its parent's connections: it renews at its first pass.
 _warm_renewed = {}
 _warm_lock = threading.Lock()
+
+
+def _forget_warm_renewed():
+    global _warm_lock
+    _warm_renewed.clear()
+    _warm_lock = threading.Lock()  # a parent's thread may have held it
+
+
+os.register_at_fork(after_in_child=_forget_warm_renewed)
 
 
 def _clock():
@@ -494,7 +505,12 @@ class CentrapayEngine(models.AbstractModel):
         methods = methods.filtered(lambda m: m.active and m.sudo().centrapay_api_key)
         if not methods:
             return
-        now, tills = time.monotonic(), (tuple(sessions.ids), tuple(methods.ids))
+        now = time.monotonic()
+        tills = (
+            tuple(sessions.ids),
+            tuple(methods.ids),
+            tuple(key_of[method] for method in methods),
+        )
         with _warm_lock:
             renewed = _warm_renewed.get(self.env.cr.dbname)
             if (

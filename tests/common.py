@@ -207,8 +207,12 @@ class CentrapayCommon(
 
     @staticmethod
     def _stop_keeping_warm():
-        for entry in list(client_module._warming.values()):
-            entry["until"] = 0
+        with client_module._warming_lock:
+            for entry in client_module._warming.values():
+                entry["until"] = 0
+            # Their threads end within WARM_CHECK_SECONDS; the next test's
+            # entries are new ones, which those threads never remove.
+            client_module._warming.clear()
         engine_module._warm_renewed.clear()
 
     def another_account_method(self, name, env=None):

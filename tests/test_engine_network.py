@@ -69,7 +69,12 @@ class TestCentrapayConnections(CentrapayCommon):
         while pool in client_module._warming:
             self.assertLess(time.monotonic(), deadline, "not ended")
             time.sleep(0.05)
-        self.status(state)
+        # The engine runs, in another process: the status RPC makes no pass.
+        self.env["centrapay.account"].sudo()._centrapay_for_key(
+            self.method._centrapay_rate_key()
+        ).engine_seen_at = fields.Datetime.now()
+        self.env.flush_all()
+        self.assertEqual(self.status(state)["poll_ms"], 0)
         self.assertEqual(self.kept_warm(self.method), 1)
         deadline = time.monotonic() + 5
         while not self.open_connections(self.method):
@@ -122,7 +127,8 @@ class TestCentrapayConnections(CentrapayCommon):
             self.create_request(
                 method=first, session=session, device_id=device, payment_uuid=device
             )
-        self.engine_pass()
+        with patch.object(const, "KEEP_WARM_RENEW_SECONDS", 3600):
+            self.engine_pass()
         self.assertEqual(self.kept_warm(first), 1)
         # A till opening or closing is counted at the next pass.
         self.env["pos.config"].create(
@@ -377,10 +383,16 @@ class TestCentrapayPassCost(TransactionCase):
             )
         )
         self.assertEqual([row[0] for row in self.env.cr.fetchall()], lost.ids)
+
+    def test_an_update_drops_the_first_give_back_index(self):
+        # 18.0.1.1.0's first build made it; create_index would keep it as is.
+        old = "centrapay_payment_request_abandoned_idx"
         self.env.cr.execute(
-            "SELECT 1 FROM pg_class WHERE relname = %s",
-            ["centrapay_payment_request_abandoned_idx"],
+            f"CREATE INDEX {old} ON centrapay_payment_request (id)"
+            " WHERE status = 'paid'"
         )
+        self.env["centrapay.payment.request"].init()
+        self.env.cr.execute("SELECT 1 FROM pg_class WHERE relname = %s", [old])
         self.assertFalse(self.env.cr.fetchall())
 
 

@@ -199,6 +199,22 @@ def test_at_least_never_lowers_the_count_nor_shortens_the_time(sandbox):
     wait_for(lambda: pool not in client_module._warming)
 
 
+def test_a_renewal_as_the_time_runs_out_is_not_lost(sandbox):
+    client = make_client(sandbox)
+    pool = client._connection_pool()
+    client.keep_warm(1, seconds=5)
+    ending = client_module._warming[pool]
+    # Its time is up: its thread may be past its last look, about to remove
+    # it. A renewal now gets an entry and a thread of its own.
+    ending["until"] = 0
+    client.keep_warm(1, seconds=5, at_least=True)
+    assert client_module._warming[pool] is not ending
+    time.sleep(2 * client_module.WARM_CHECK_SECONDS)
+    assert pool in client_module._warming
+    client_module._warming[pool]["until"] = 0
+    wait_for(lambda: pool not in client_module._warming)
+
+
 def test_a_warm_connection_is_opened_again_before_a_servers_idle_timeout(
     sandbox, monkeypatch
 ):
