@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import os
-import queue
 import ssl
 import threading
 import time
@@ -201,51 +200,88 @@ def _idle_and_open(conn) -> bool:
 
 
 def _warm_up(pool, count: int, connect_timeout: float) -> list[str]:
-    """Open the closed or old among the ``count`` connections the next calls
-    will take from ``pool``; returns the errors of those it could not open."""
-    # The pool is a LIFO queue of idle connections and empty slots (None): the
-    # connections last used are on top, and the first ``count`` are those the
-    # next calls get. Never more than its slots are taken: a call that finds
-    # the queue empty opens a connection of its own.
-    taken = []
-    with contextlib.suppress(queue.Empty):
-        while len(taken) < count:
-            taken.append(pool.pool.get_nowait())
-    now = time.monotonic()
-    for index, conn in enumerate(taken):
-        if conn is None:
-            taken[index] = conn = pool._new_conn()
-        if not _idle_and_open(conn):
-            conn.close()
-        elif getattr(conn, "_centrapay_sock", None) is not conn.sock:
-            conn._centrapay_sock, conn._centrapay_since = conn.sock, now  # first seen
-        elif now - conn._centrapay_since > WARM_MAX_AGE_SECONDS:
-            conn.close()
-    cold = [conn for conn in taken if getattr(conn, "sock", None) is None]
-    for conn in reversed(taken):  # back in their order
-        if conn not in cold:
-            pool._put_conn(conn)
-    errors = []
+    """Keep ``count`` connections of ``pool`` open for the next calls: open
+    those missing, replace the closed and the old. Returns the errors of those
+    it could not open.
 
-    def open_one(conn):
+    A call never finds the pool emptied by the keeper, which would make it
+    open a connection of its own (two round trips more): the idle connections
+    are looked at where they lie, under the queue's lock (a call waits for the
+    look, a few system calls), and one is replaced only once its successor is
+    open.
+    """
+    # A LIFO queue of idle connections and empty slots (None): the last items
+    # are those the next calls take; a call holding a connection holds a slot.
+    slots = pool.pool
+    if slots is None:
+        raise urllib3.exceptions.ClosedPoolError(pool, "Pool is closed.")
+    now = time.monotonic()
+    with slots.mutex:
+        in_use = slots.maxsize - len(slots.queue)
+        idle = [conn for conn in reversed(slots.queue) if conn is not None][:count]
+        stale = []
+        for conn in idle:
+            if not _idle_and_open(conn):
+                stale.append(conn)
+            elif getattr(conn, "_centrapay_sock", None) is not conn.sock:
+                # First seen: opened by a call.
+                conn._centrapay_sock, conn._centrapay_since = conn.sock, now
+            elif now - conn._centrapay_since > WARM_MAX_AGE_SECONDS:
+                stale.append(conn)
+    # What the calls now holding a connection give back is not missing.
+    missing = max(0, count - in_use - len(idle))
+    fresh, errors = _open_connections(pool, len(stale) + missing, connect_timeout)
+    retired = []
+    with slots.mutex:
+        for conn in fresh:
+            old = stale.pop(0) if stale else None
+            at = _index_of(slots.queue, old) if old is not None else None
+            if at is None:  # missing, or a call took the old one meanwhile
+                at = _index_of(slots.queue, None)
+            if at is None:
+                retired.append(conn)  # every slot holds a connection
+                continue
+            if slots.queue[at] is not None:
+                retired.append(slots.queue[at])
+            slots.queue[at] = conn
+    for conn in retired:
+        conn.close()
+    return errors
+
+
+def _index_of(items: list, wanted) -> int | None:
+    """The position of ``wanted`` in ``items`` (identity), the last if several."""
+    for at in range(len(items) - 1, -1, -1):
+        if items[at] is wanted:
+            return at
+    return None
+
+
+def _open_connections(pool, number: int, connect_timeout: float):
+    """Open ``number`` new connections of ``pool`` at once, outside it:
+    (those open, the errors of the others)."""
+    opened, errors = [], []
+
+    def open_one():
+        conn = pool._new_conn()
         try:
             conn.timeout = connect_timeout
             conn.connect()
         except Exception as exc:  # noqa: BLE001 (counted, said once by the keeper)
-            # Whatever failed (a certificate for another name is a ValueError),
-            # the connection goes back closed: the call that takes it opens
-            # and checks it again, and says what fails.
+            # Whatever failed (a certificate for another name is a ValueError):
+            # a call opens and checks its own, and says what fails.
             errors.append(type(exc).__name__)
             conn.close()
-        finally:
-            pool._put_conn(conn)
+            return
+        conn._centrapay_sock, conn._centrapay_since = conn.sock, time.monotonic()
+        opened.append(conn)
 
-    threads = [threading.Thread(target=open_one, args=(conn,)) for conn in cold]
+    threads = [threading.Thread(target=open_one) for _ in range(number)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return errors
+    return opened, errors
 
 
 def _forget_shared_sessions() -> None:

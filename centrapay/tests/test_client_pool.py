@@ -228,6 +228,72 @@ def test_a_warm_connection_is_opened_again_before_a_servers_idle_timeout(
              is not first)  # fmt: skip
 
 
+def test_a_call_while_the_keeper_looks_takes_a_warm_connection(
+    sandbox, control, monkeypatch
+):
+    client = make_client(sandbox)
+    created = client.create_payment_request(
+        config_id=sandbox.merchant_config_id,
+        amount=Decimal("2.00"),
+        currency="NZD",
+        external_ref="pool-look",
+    )
+    client.keep_warm(2, seconds=5)
+    wait_for(lambda: len(open_connections(client)) == 2)
+    opened_before = sandbox._httpd.connections_accepted
+    looking, go_on = threading.Event(), threading.Event()
+    probe = client_module._idle_and_open
+
+    def slow_probe(conn):
+        # The keeper's look at a connection, slowed as a busy server's
+        # threads slow it: a call comes meanwhile.
+        if not looking.is_set():
+            looking.set()
+            go_on.wait(5)
+        return probe(conn)
+
+    monkeypatch.setattr(client_module, "_idle_and_open", slow_probe)
+    wait_for(looking.is_set)
+    control.clear_calls()
+    reader = threading.Thread(
+        target=lambda: make_client(sandbox).get_payment_request(created["id"])
+    )
+    reader.start()
+    time.sleep(0.2)
+    go_on.set()
+    reader.join(10)
+    # It waited for the look, then took a connection kept warm: none opened.
+    assert api_connections(control) and max(api_connections(control)) <= opened_before
+
+
+def test_an_old_connection_serves_until_its_successor_is_open(sandbox, monkeypatch):
+    client = make_client(sandbox)
+    client.keep_warm(1, seconds=5)
+    wait_for(lambda: len(open_connections(client)) == 1)
+    first = open_connections(client)[0].sock
+    opening, go_on = threading.Event(), threading.Event()
+    connect = urllib3.connection.HTTPConnection.connect
+
+    def slow_connect(conn):
+        # The successor's handshakes take their round trips.
+        opening.set()
+        go_on.wait(5)
+        return connect(conn)
+
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", slow_connect)
+    monkeypatch.setattr(client_module, "WARM_MAX_AGE_SECONDS", 0.0)
+    wait_for(opening.is_set)
+    # Replaced for its age: until its successor is open, a call still finds it.
+    assert [c.sock for c in open_connections(client)] == [first]
+    go_on.set()
+    wait_for(
+        lambda: (
+            len(open_connections(client)) == 1
+            and open_connections(client)[0].sock is not first
+        )
+    )
+
+
 def test_an_unreachable_centrapay_is_said_once_and_tried_less_often(caplog):
     with socket.socket() as probe:  # a port where nothing listens
         probe.bind(("127.0.0.1", 0))
