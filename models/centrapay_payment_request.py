@@ -379,27 +379,23 @@ class CentrapayPaymentRequest(models.Model):
         """
         payment_uuid = data["payment_uuid"]
         currency = method._centrapay_currency()
-        open_requests = self.search(
+        line_requests = self.search(
             [
                 ("pos_payment_uuid", "=", payment_uuid),
                 ("payment_method_id", "=", method.id),
                 ("session_id", "=", session.id),
                 ("company_id", "=", method.company_id.id),
-                ("status", "in", const.PENDING_STATUSES),
+                ("status", "in", (*const.PENDING_STATUSES, "paid")),
             ]
         )
-        paid = self.search(
-            [
-                ("pos_payment_uuid", "=", payment_uuid),
-                ("payment_method_id", "=", method.id),
-                ("session_id", "=", session.id),
-                ("company_id", "=", method.company_id.id),
-                ("status", "=", "paid"),
-                ("refunded_by_void", "=", False),
-                ("pos_payment_id", "=", False),
-            ],
-            limit=1,
+        open_requests = line_requests.filtered(
+            lambda r: r.status in const.PENDING_STATUSES
         )
+        paid = line_requests.filtered(
+            lambda r: (
+                r.status == "paid" and not r.refunded_by_void and not r.pos_payment_id
+            )
+        )[:1]
         if paid:
             # Paid while the POS was away (a reload): that is this line's payment.
             return paid._centrapay_public_state()

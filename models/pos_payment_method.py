@@ -94,6 +94,14 @@ class PosPaymentMethod(models.Model):
         compute="_compute_centrapay_jwks_default_url",
         help="The Webhook Keys URL used when the field is left empty.",
     )
+    centrapay_currency_id = fields.Many2one(
+        "res.currency",
+        string="Centrapay Currency",
+        compute="_compute_centrapay_currency_id",
+        store=True,
+        help="The currency of this method's Centrapay requests: its journal's, "
+        "or its company's.",
+    )
     centrapay_expiry_seconds = fields.Integer(
         string="Request Expiry (s)",
         default=const.DEFAULT_EXPIRY_SECONDS,
@@ -204,6 +212,15 @@ class PosPaymentMethod(models.Model):
     def _compute_centrapay_jwks_default_url(self):
         for method in self:
             method.centrapay_jwks_default_url = method._centrapay_default_jwks_url()
+
+    @api.depends("journal_id.currency_id", "company_id.currency_id")
+    def _compute_centrapay_currency_id(self):
+        # Stored: a create reads it with the method's own row, where the
+        # journal and the company are wide records to fetch for one column.
+        for method in self:
+            method.centrapay_currency_id = (
+                method.journal_id.currency_id or method.company_id.currency_id
+            )
 
     def _centrapay_default_jwks_url(self):
         """The environment's Webhook Keys URL (JWKS)."""
@@ -332,8 +349,9 @@ class PosPaymentMethod(models.Model):
             plain.write({"image": centrapay_mark_b64()})
 
     def _centrapay_currency(self):
+        """The currency of this method's requests (its journal's, or its company's)."""
         self.ensure_one()
-        return self.journal_id.currency_id or self.company_id.currency_id
+        return self.centrapay_currency_id
 
     def _centrapay_api_url(self):
         self.ensure_one()
@@ -456,7 +474,8 @@ class PosPaymentMethod(models.Model):
         self.check_access("read")
         if (
             self.use_payment_terminal != "centrapay"
-            or self.company_id not in self.env.user.company_ids
+            # The user's companies, cached by Odoo (the user record is wide).
+            or self.company_id.id not in self.env.user._get_company_ids()
         ):
             raise AccessError(
                 self.env._("This payment method does not take Centrapay payments.")
@@ -466,11 +485,13 @@ class PosPaymentMethod(models.Model):
         session = self.env["pos.session"].browse(session_id).exists()
         if session:
             session.check_access("read")
+        # Whether the POS offers the method, once the caller may read both:
+        # as superuser, so the list is not read through the methods' rules.
         if (
             not session
             or session.state != "opened"
             or session.company_id != self.company_id
-            or self not in session.config_id.payment_method_ids
+            or self not in session.sudo().config_id.payment_method_ids
         ):
             raise AccessError(
                 self.env._("This payment method is not part of an open POS session.")

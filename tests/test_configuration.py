@@ -35,6 +35,20 @@ class TestCentrapayConfiguration(CentrapayCommon):
                 centrapay_method_vals(self.sandbox, journal)
             )
 
+    def test_a_method_takes_its_journals_currency_else_its_companys(self):
+        self.assertFalse(self.journal.currency_id)
+        self.assertEqual(
+            self.method._centrapay_currency(), self.method.company_id.currency_id
+        )
+        aud = self.env.ref("base.AUD")
+        aud.active = True
+        self.journal.currency_id = aud
+        self.assertEqual(self.method._centrapay_currency(), aud)
+        self.journal.currency_id = False
+        self.assertEqual(
+            self.method._centrapay_currency(), self.method.company_id.currency_id
+        )
+
     def test_what_the_server_decides_may_change_while_a_till_is_open(self):
         manager = self._user("cp_open_manager", MANAGER)
         method = self.method.with_user(manager)

@@ -228,6 +228,23 @@ class TestCentrapayAuthorization(TwoCompanyCommon):
 
     # --- 6. Not a Centrapay method ---
 
+    def test_a_method_the_pos_does_not_offer_takes_no_payment(self):
+        # Centrapay, of the cashier's company, readable by the cashier, but
+        # not a method of the session's POS.
+        journal = self.env["account.journal"].create(
+            {"name": "Centrapay Elsewhere", "code": "CPE", "type": "bank"}
+        )
+        elsewhere = self.env["pos.payment.method"].create(
+            centrapay_method_vals(self.sandbox, journal, name="Centrapay Elsewhere")
+        )
+        elsewhere.with_user(self.cashier_a).check_access("read")
+        with self.assertRaisesRegex(AccessError, "not part of an open POS session"):
+            self.as_cashier(self.cashier_a, elsewhere, session=self.session)
+        self.assertFalse(
+            self.Request.search([("payment_method_id", "=", elsewhere.id)])
+        )
+        self.assertFalse(self.calls("POST", "/api/payment-requests"))
+
     def test_a_create_on_another_method_leaves_nothing(self):
         cash = self.env["pos.payment.method"].create(
             {"name": "Cash SEC", "journal_id": self.journal.id}
