@@ -28,13 +28,18 @@ def make_client(sandbox, api_key=None):
     )
 
 
-def test_clients_of_one_account_reuse_one_connection(sandbox, control):
-    created = make_client(sandbox).create_payment_request(
+def create_request(client, sandbox, external_ref):
+    """A NZD 2.00 request of the sandbox's merchant config."""
+    return client.create_payment_request(
         config_id=sandbox.merchant_config_id,
         amount=Decimal("2.00"),
         currency="NZD",
-        external_ref="pool-1",
+        external_ref=external_ref,
     )
+
+
+def test_clients_of_one_account_reuse_one_connection(sandbox, control):
+    created = create_request(make_client(sandbox), sandbox, "pool-1")
     # A client per call, as Odoo makes them: each call still reuses the first
     # call's connection.
     for _ in range(4):
@@ -52,12 +57,7 @@ def test_the_shared_session_is_per_account(sandbox):
 
 
 def test_threads_share_the_pool_without_a_connection_per_call(sandbox, control):
-    created = make_client(sandbox).create_payment_request(
-        config_id=sandbox.merchant_config_id,
-        amount=Decimal("2.00"),
-        currency="NZD",
-        external_ref="pool-threads",
-    )
+    created = create_request(make_client(sandbox), sandbox, "pool-threads")
     errors = []
 
     def reads():
@@ -120,12 +120,7 @@ def wait_for(condition, seconds=5.0):
 
 def test_a_pool_kept_warm_serves_calls_at_once_without_a_handshake(sandbox, control):
     client = make_client(sandbox)
-    created = client.create_payment_request(
-        config_id=sandbox.merchant_config_id,
-        amount=Decimal("2.00"),
-        currency="NZD",
-        external_ref="pool-warm",
-    )
+    created = create_request(client, sandbox, "pool-warm")
     control.clear_calls()
     # Each call waits, so that the three are served at the same time.
     control.add_fault(method="GET", kind="latency", seconds=0.3, times=3)
@@ -232,12 +227,7 @@ def test_a_call_while_the_keeper_looks_takes_a_warm_connection(
     sandbox, control, monkeypatch
 ):
     client = make_client(sandbox)
-    created = client.create_payment_request(
-        config_id=sandbox.merchant_config_id,
-        amount=Decimal("2.00"),
-        currency="NZD",
-        external_ref="pool-look",
-    )
+    created = create_request(client, sandbox, "pool-look")
     client.keep_warm(2, seconds=5)
     wait_for(lambda: len(open_connections(client)) == 2)
     opened_before = sandbox._httpd.connections_accepted
