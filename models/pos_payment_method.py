@@ -455,7 +455,7 @@ class PosPaymentMethod(models.Model):
                 self.env._("Only Point of Sale managers can test Centrapay.")
             )
         self.check_access("write")
-        if self.company_id not in self.env.user.company_ids:
+        if self.company_id.id not in self.env.user._get_company_ids():
             raise AccessError(self.env._("This payment method is of another company."))
 
     def _centrapay_check_cashier(self, session_id):
